@@ -11,7 +11,7 @@ Indexes are 1-based.  ``first_index == snapshot.index + 1``.  Entries are the ra
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,30 @@ class SnapshotMeta:
     size: int
 
 
+class SnapshotWriter(Protocol):
+    """A snapshot arriving in chunks (InstallSnapshot, RequestEntries catch-up).
+
+    Obtained from ``LogStorage.snapshot_writer(meta)`` and used by the storage worker only.
+    Chunks must arrive in order: ``write(offset, chunk)`` requires ``offset == written``.
+    When ``written == meta.size`` call ``install()`` (a compaction if the log holds
+    ``meta.index`` with ``meta.term``, otherwise the whole log is replaced); ``discard()``
+    drops an unfinished transfer."""
+
+    @property
+    def meta(self) -> SnapshotMeta: ...
+
+    @property
+    def written(self) -> int: ...
+
+    def write(self, offset: int, chunk: bytes | memoryview) -> int:
+        """Write ``chunk`` at ``offset`` (must equal ``written``); returns the new ``written``."""
+        ...
+
+    def install(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 class LogStorage(Protocol):
     """The log plus its snapshot, as the core sees them."""
 
@@ -43,6 +67,11 @@ class LogStorage(Protocol):
 
     @property
     def last_index(self) -> int: ...
+
+    @property
+    def last_term(self) -> int:
+        """Term of ``last_index`` (the snapshot's term when the log is empty)."""
+        ...
 
     @property
     def snapshot(self) -> SnapshotMeta: ...
@@ -55,6 +84,15 @@ class LogStorage(Protocol):
     def entries(self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62) -> list[bytes]:
         """Entries ``first..last`` inclusive, stopping before the total size would exceed
         ``max_bytes`` (always at least one entry) or after ``max_count`` entries."""
+        ...
+
+    def entry_batches(
+        self, first: int, last: int, max_count: int = 4096, max_bytes: int = 65536
+    ) -> Iterator[list[bytes]]:
+        """Entries ``first..last`` grouped as the original's log stream groups them
+        (spec/storage.md §6.7): never spanning index files, closed at ``max_count`` entries,
+        at ``>= max_bytes`` bytes or at a read-piece boundary.  For RequestEntries messages
+        and state-machine feeding."""
         ...
 
     def read_snapshot(self, offset: int, length: int) -> bytes:
@@ -77,11 +115,20 @@ class LogStorage(Protocol):
         """Drop every entry after ``last_kept`` (durably)."""
         ...
 
-    def install_snapshot(self, meta: SnapshotMeta, data: bytes | None = None, path: str | None = None) -> None:
+    def install_snapshot(
+        self, meta: SnapshotMeta, data: bytes | None = None, path: str | None = None, compact_only: bool = False
+    ) -> None:
         """Install a snapshot (from bytes or a finished temporary file).  If the log holds an
         entry at ``meta.index`` with ``meta.term`` it is a compaction: later entries are kept;
-        otherwise the whole log is replaced and ``last_index == meta.index``."""
+        otherwise the whole log is replaced and ``last_index == meta.index`` (with
+        ``compact_only`` a non-compaction raises ``StorageError`` instead)."""
         ...
+
+    def snapshot_writer(self, meta: SnapshotMeta) -> SnapshotWriter:
+        """Start receiving a snapshot in chunks (see ``SnapshotWriter``)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class StateStorage(Protocol):
