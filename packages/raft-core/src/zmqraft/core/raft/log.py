@@ -1,0 +1,154 @@
+"""The node's view of its log: durable entries in storage plus an unstable in-memory tail.
+
+After etcd-io/raft's ``unstable``: entries at ``offset`` and above live in memory until a
+storage job has made them durable; entries below ``offset`` are read from storage.  A
+truncation only moves ``offset`` down and replaces the tail; storage still holds the stale
+entries until the next job truncates them, which is why the core never reads storage at or
+above ``offset``.  The worker thread only ever writes at or above the offset the job was
+formed with, so reads below it are safe while a job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..protocol.entry import entry_term
+from ..storage.base import LogStorage, SnapshotMeta
+
+
+@dataclass(slots=True)
+class LogWrite:
+    """What one storage job does to the log: drop everything after ``truncate_to`` (if set),
+    then append ``entries`` at ``first_index``."""
+
+    truncate_to: int | None
+    first_index: int
+    entries: list[bytes]
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.entries) - 1
+
+
+class RaftLog:
+    def __init__(self, storage: LogStorage) -> None:
+        self.storage = storage
+        self.offset = storage.last_index + 1
+        self.unstable: list[bytes] = []
+        self._stale_from: int | None = None  # storage holds entries >= this that are void
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> SnapshotMeta:
+        return self.storage.snapshot
+
+    @property
+    def first_index(self) -> int:
+        return self.storage.first_index
+
+    @property
+    def last_index(self) -> int:
+        return self.offset + len(self.unstable) - 1
+
+    @property
+    def last_term(self) -> int:
+        term = self.term_at(self.last_index)
+        return term if term is not None else 0
+
+    def term_at(self, index: int) -> int | None:
+        if index >= self.offset:
+            pos = index - self.offset
+            return entry_term(self.unstable[pos]) if pos < len(self.unstable) else None
+        return self.storage.term_at(index)
+
+    def entry(self, index: int) -> bytes:
+        if index >= self.offset:
+            return self.unstable[index - self.offset]
+        return self.storage.entries(index, index)[0]
+
+    def entries(self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62) -> list[bytes]:
+        """Entries ``first..last`` within the limits; at least one if ``first <= last``."""
+        last = min(last, self.last_index, first + max_count - 1)
+        if first > last:
+            return []
+        out: list[bytes] = []
+        if first < self.offset:
+            out = self.storage.entries(first, min(last, self.offset - 1), max_bytes, max_count)
+            got = first + len(out)
+            if got < self.offset or got > last:
+                return out
+            first = got
+            max_bytes -= sum(len(e) for e in out)
+            if max_bytes <= 0:
+                return out
+        size = 0
+        for pos in range(first - self.offset, last - self.offset + 1):
+            entry = self.unstable[pos]
+            size += len(entry)
+            if out and size > max_bytes:
+                break
+            out.append(entry)
+        return out
+
+    # ---- changing (in memory; made durable by storage jobs) -------------------------------
+
+    def append(self, entries: Sequence[bytes]) -> int:
+        self.unstable.extend(entries)
+        return self.last_index
+
+    def truncate_after(self, last_kept: int) -> None:
+        """Forget entries after ``last_kept`` (the next storage job truncates them on disk)."""
+        if last_kept >= self.last_index:
+            return
+        if last_kept + 1 >= self.offset:
+            del self.unstable[last_kept + 1 - self.offset :]
+        else:
+            self.unstable = []
+            self.offset = last_kept + 1
+            self._stale_from = last_kept + 1 if self._stale_from is None else min(self._stale_from, last_kept + 1)
+
+    def reset_to_snapshot(self, meta: SnapshotMeta) -> None:
+        """After a snapshot replaced the whole log in storage."""
+        self.unstable = []
+        self.offset = meta.index + 1
+        self._stale_from = None
+
+    def compacted(self) -> None:
+        """Storage's first index moved up (compaction); the unstable tail is untouched."""
+
+    # ---- storage jobs -------------------------------------------------------------------------
+
+    def has_unstable_work(self) -> bool:
+        return bool(self.unstable) or self._stale_from is not None
+
+    def take_write(self) -> LogWrite | None:
+        """The write that makes the current view durable; ``None`` if nothing to do."""
+        if not self.has_unstable_work():
+            return None
+        truncate_to = None
+        if self._stale_from is not None or self.storage.last_index >= self.offset:
+            truncate_to = self.offset - 1
+        self._stale_from = None
+        return LogWrite(truncate_to, self.offset, list(self.unstable))
+
+    def write_done(self, write: LogWrite) -> int:
+        """Storage now holds ``write``; move the entries still in the view out of memory.
+
+        Returns the highest index that is both durable and still part of the view."""
+        if self.offset != write.first_index:
+            # truncated below the write meanwhile: storage's tail beyond offset is stale
+            if self.offset < write.first_index:
+                self._stale_from = self.offset if self._stale_from is None else min(self._stale_from, self.offset)
+            return self.offset - 1
+        same = 0
+        for ours, theirs in zip(self.unstable, write.entries):
+            if ours is not theirs:
+                break
+            same += 1
+        del self.unstable[:same]
+        self.offset += same
+        if same < len(write.entries):
+            self._stale_from = self.offset if self._stale_from is None else min(self._stale_from, self.offset)
+        return self.offset - 1

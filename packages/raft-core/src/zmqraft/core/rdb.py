@@ -1,0 +1,64 @@
+"""The request-id cache: which log index carries a client's request id (spec/raft.md §11).
+
+It makes RequestUpdate idempotent: a retried request is answered with the index of the entry
+it already produced instead of appending it again.  Ids expire after ``ttl`` (by the
+timestamp inside the id) and the cache is capped at ``max_size``; both are swept oldest-first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .protocol.entry import ZERO_REQUEST_ID
+
+
+def request_id_ms(request_id: bytes) -> int:
+    return int.from_bytes(request_id[:4], "big") * 1000
+
+
+class RequestIdCache:
+    def __init__(self, ttl_ms: int | None, max_size: int | None) -> None:
+        self.ttl_ms = ttl_ms
+        self.max_size = max_size
+        self._index: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, request_id: bytes) -> int | None:
+        return self._index.get(request_id)
+
+    def is_expired(self, request_id: bytes, wall_ms: int) -> bool:
+        return self.ttl_ms is not None and request_id_ms(request_id) < wall_ms - self.ttl_ms
+
+    def add(self, request_id: bytes, index: int, wall_ms: int) -> None:
+        if request_id == ZERO_REQUEST_ID or self.is_expired(request_id, wall_ms):
+            return
+        self._index.pop(request_id, None)
+        self._index[request_id] = index
+
+    def load(self, pairs: Iterable[tuple[bytes, int]]) -> None:
+        for request_id, index in pairs:
+            self._index[request_id] = index
+
+    def truncate_after(self, last_kept: int) -> None:
+        doomed = [rid for rid, index in self._index.items() if index > last_kept]
+        for rid in doomed:
+            del self._index[rid]
+
+    def clear(self) -> None:
+        self._index.clear()
+
+    def sweep(self, wall_ms: int) -> None:
+        """Drop expired ids and the oldest beyond ``max_size``, stopping at the first kept."""
+        for rid in list(self._index):
+            over = self.max_size is not None and len(self._index) > self.max_size
+            if not over and not self.is_expired(rid, wall_ms):
+                break
+            del self._index[rid]
+
+    def prune_index(self, last_index: int) -> int:
+        """Index below which no cached id lives: compaction up to here keeps idempotency."""
+        for index in self._index.values():
+            return index - 1
+        return last_index

@@ -1,0 +1,635 @@
+"""The peer endpoint the runtimes drive: frames in, frames, jobs and events out.
+
+After aioquic's connection object: a runtime feeds every inbound ZeroMQ message to
+``receive_router`` (the ROUTER socket: clients and other peers' requests) or
+``receive_peer`` (replies on the DEALER connected to one peer), calls ``handle_timer`` when
+``get_timer()`` has passed, and then drains, in this order,
+
+1. ``next_job()``: storage work (``Job``, to be run off the event loop, then
+   ``complete_job``) and state-machine work (``ApplyJob``);
+2. ``frames_to_send()``: ``(Channel, frames)`` pairs for the ROUTER, a peer's DEALER or
+   the PUB socket;
+3. ``next_event()``: role/term/leader and configuration changes, custom client requests for
+   the state machine, errors.
+
+This module owns what sits between the wire and the Raft node (spec/protocol.md §7–§9):
+the cluster ident check, decoding (a malformed message is counted and dropped, never
+fatal), debouncing of AppendEntries/InstallSnapshot, the client RPCs with the request-id
+idempotency rules, ConfigUpdate, the RequestEntries pipelines and the broadcast state
+machine's publishing rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .cluster import ClusterConfig, ConfigError
+from .protocol import messages as m
+from .protocol.errors import ProtocolError
+from .raft.node import (
+    ApplyJob,
+    ConfigChanged,
+    ConfigCommitted,
+    HardState,
+    Job,
+    Outgoing,
+    RaftNode,
+    Role,
+    StateChanged,
+)
+from .raft.options import RaftOptions
+from .storage.base import LogStorage
+
+log = logging.getLogger("zmqraft.server")
+
+PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT}
+MAX_ENTRIES_PER_MESSAGE = 4096
+ENTRIES_MESSAGE_BYTES = 65536
+SNAPSHOT_CHUNK = 65536
+STREAM_SWEEP_INTERVAL = 2.0
+
+
+class ChannelKind(Enum):
+    ROUTER = "router"
+    PEER = "peer"
+    PUB = "pub"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    kind: ChannelKind
+    address: Any = None  # ROUTER: routing id bytes; PEER: peer id
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """A request the state machine answers (ClientDispatch, RequestBroadcastStateUrl, 'W').
+    Reply with ``server.reply(request.routing_id, [request.request_id, *frames])``."""
+
+    routing_id: bytes
+    request_id: bytes
+    type: bytes
+    args: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a peer RPC's reply goes, and the debounce slot it fills."""
+
+    routing_id: bytes
+    sender: str
+    msg_id: int
+    debounced: bool
+
+
+@dataclass(slots=True)
+class _Debounce:
+    routing_id: bytes
+    msg_id: int
+    reply: list[bytes] | None = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One RequestEntries pipeline (spec/protocol.md §9.5)."""
+
+    routing_id: bytes
+    request_id: bytes
+    prev_index: int
+    last: int  # effective last index L (entries) or the snapshot index
+    next: int  # next entry index to send, or next snapshot byte offset
+    expires: float
+    snapshot: bool = False
+    outstanding: deque[int] = field(default_factory=deque)  # last index / end offset per message
+    finished: bool = False
+    throttled: bool = False
+
+
+@dataclass(slots=True)
+class Stats:
+    dropped_malformed: int = 0
+    dropped_ident: int = 0
+    dropped_unknown_peer: int = 0
+    debounced: int = 0
+
+
+class PeerServer:
+    def __init__(
+        self,
+        peer_id: str,
+        storage: LogStorage,
+        hard_state: HardState,
+        *,
+        now: float,
+        wall: float,
+        options: RaftOptions | None = None,
+        rng: random.Random | None = None,
+        secret: bytes = b"",
+        last_applied: int = 0,
+        broadcast: bool = True,
+        broadcast_heartbeat_interval: float = 0.5,
+    ) -> None:
+        self.options = options or RaftOptions()
+        self.ident = secret
+        self.stats = Stats()
+        wall_ms = int(wall * 1000)
+        ttl_ms = None if self.options.request_id_ttl is None else int(self.options.request_id_ttl * 1000)
+        rids = storage.request_ids(wall_ms, ttl_ms, self.options.request_id_cache_max)
+        self.node = RaftNode(
+            peer_id, storage, hard_state, self.options, rng or random.Random(), now, last_applied, rids
+        )
+        self.node.wall_ms = wall_ms
+        self._out: list[tuple[Channel, list[bytes]]] = []
+        self._events: deque[Any] = deque()
+        self._debounce: dict[str, _Debounce] = {}
+        self._sent_kinds: dict[str, OrderedDict[int, type]] = {}
+        self._waiting_updates: dict[bytes, tuple[bytes, bytes]] = {}  # reqid -> (routing id, request id)
+        self._config_reply: tuple[bytes, bytes, bytes] | None = None  # reqid, routing id, request id
+        self._streams: dict[bytes, _Stream] = {}
+        self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
+        self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
+        self._broadcast = broadcast
+        self._bcast_interval = broadcast_heartbeat_interval
+        self._bcast_due: float | None = None
+        self._apply_job: ApplyJob | None = None
+        self._flush(now)
+
+    # ================================================================ runtime interface
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+    def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
+        """A message that arrived on the ROUTER socket (routing id split off)."""
+        self.node.wall_ms = int(wall * 1000)
+        try:
+            self._dispatch(routing_id, frames, now)
+        except ProtocolError as exc:
+            self.stats.dropped_malformed += 1
+            log.debug("%s: dropped malformed message: %s", self.id, exc)
+        self._flush(now)
+
+    def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
+        """A reply that arrived on the DEALER connected to ``peer_id``."""
+        self.node.wall_ms = int(wall * 1000)
+        try:
+            self._dispatch_reply(peer_id, frames, now)
+        except ProtocolError as exc:
+            self.stats.dropped_malformed += 1
+            log.debug("%s: dropped malformed reply from %s: %s", self.id, peer_id, exc)
+        self._flush(now)
+
+    def get_timer(self) -> float | None:
+        candidates = [self._next_stream_sweep, self._next_rid_sweep]
+        deadline = self.node.next_deadline()
+        if deadline is not None:
+            candidates.append(deadline)
+        if self._bcast_due is not None:
+            candidates.append(self._bcast_due)
+        return min(candidates)
+
+    def handle_timer(self, now: float, wall: float) -> None:
+        self.node.wall_ms = int(wall * 1000)
+        self.node.tick(now)
+        if now >= self._next_stream_sweep:
+            self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
+            for key in [k for k, s in self._streams.items() if s.expires <= now]:
+                del self._streams[key]
+        if now >= self._next_rid_sweep:
+            self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
+            self.node.request_ids.sweep(self.node.wall_ms)
+        if self._bcast_due is not None and now >= self._bcast_due:
+            self._publish(())
+            self._bcast_due = now + self._bcast_interval
+        self._flush(now)
+
+    def next_job(self) -> Job | ApplyJob | None:
+        """Storage work first (it unblocks replies), then state-machine work."""
+        job = self.node.next_storage_job()
+        if job is not None:
+            return job
+        if self._apply_job is None:
+            self._apply_job = self.node.next_apply_job()
+            return self._apply_job
+        return None
+
+    def complete_job(self, job: Job | ApplyJob, now: float, wall: float, last_applied: int | None = None) -> None:
+        """The runtime finished ``job`` (``last_applied`` is the state machine's answer)."""
+        self.node.wall_ms = int(wall * 1000)
+        if isinstance(job, Job):
+            self.node.storage_done(job, now)
+        else:
+            self._apply_job = None
+            self.node.apply_done(job, job.last_index if last_applied is None else last_applied, now)
+            if self.node.role is Role.LEADER:
+                self._publish(tuple(job.entries))
+                self._bcast_due = now + self._bcast_interval
+            self._answer_applied_updates()
+        self._flush(now)
+
+    def frames_to_send(self) -> list[tuple[Channel, list[bytes]]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Any:
+        return self._events.popleft() if self._events else None
+
+    def reply(self, routing_id: bytes, frames: list[bytes]) -> None:
+        """Send a reply on the ROUTER (used by state machines for custom requests)."""
+        self._out.append((Channel(ChannelKind.ROUTER, routing_id), frames))
+
+    def snapshot_installed(self, now: float) -> None:
+        """The runtime installed a compaction snapshot from the watched install path."""
+        self.node.log_compacted()
+        self._flush(now)
+
+    # ================================================================ inbound requests
+
+    def _dispatch(self, routing_id: bytes, frames: list[bytes], now: float) -> None:
+        if len(frames) < 3:
+            raise ProtocolError(f"message with {len(frames)} frames: type or ident missing")
+        if frames[2] != self.ident:
+            self.stats.dropped_ident += 1
+            return
+        kind = frames[1]
+        if kind in PEER_TYPES:
+            if not 1 <= len(frames[0]) <= 3:
+                raise ProtocolError(f"peer message id of {len(frames[0])} bytes")
+            self._dispatch_peer(routing_id, kind, frames, now)
+            return
+        msg = m.decode_request(frames)
+        node = self.node
+        if isinstance(msg, m.RequestConfig):
+            leader = node.id if node.role is Role.LEADER else node.leader_id
+            self.reply(
+                routing_id,
+                m.RequestConfigReply(msg.request_id, node.role is Role.LEADER, leader, node.config.peers_union()).encode(),
+            )
+        elif isinstance(msg, m.RequestLogInfo):
+            self.reply(routing_id, self._log_info(msg.request_id).encode())
+        elif isinstance(msg, m.RequestUpdate):
+            self._request_update(routing_id, msg, now)
+        elif isinstance(msg, m.ConfigUpdate):
+            self._config_update(routing_id, msg, now)
+        elif isinstance(msg, m.RequestEntries):
+            self._request_entries(routing_id, msg, now)
+        elif isinstance(msg, m.ClientDispatch):
+            self._events.append(ClientRequest(routing_id, msg.request_id, msg.type, msg.args))
+
+    def _dispatch_peer(self, routing_id: bytes, kind: bytes, frames: list[bytes], now: float) -> None:
+        msg = m.decode_request(frames)
+        sender = msg.candidate_id if isinstance(msg, m.RequestVote) else msg.leader_id
+        if not self.node.is_known_peer(sender):
+            self.stats.dropped_unknown_peer += 1
+            return
+        debounced = kind != m.REQUEST_VOTE
+        if debounced:
+            slot = self._debounce.get(sender)
+            if slot is not None and slot.routing_id == routing_id and slot.msg_id == msg.msg_id:
+                self.stats.debounced += 1
+                if slot.reply is not None:
+                    self.reply(routing_id, slot.reply)
+                return
+            self._debounce[sender] = _Debounce(routing_id, msg.msg_id)
+        route = Route(routing_id, sender, msg.msg_id, debounced)
+        if isinstance(msg, m.RequestVote):
+            self.node.step_request_vote(msg, route, now)
+        elif isinstance(msg, m.AppendEntries):
+            self.node.step_append_entries(msg, route, now)
+        elif isinstance(msg, m.InstallSnapshot):
+            self.node.step_install_snapshot(msg, route, now)
+
+    def _dispatch_reply(self, peer_id: str, frames: list[bytes], now: float) -> None:
+        if not frames or not 1 <= len(frames[0]) <= 3:
+            raise ProtocolError("peer reply frame 1: message id must be 1..3 bytes")
+        msg_id = int.from_bytes(frames[0], "little")
+        kinds = self._sent_kinds.get(peer_id)
+        cls = kinds.get(msg_id) if kinds else None
+        if cls is None:
+            return  # stale: not a request we sent
+        reply = cls.decode(frames)
+        if isinstance(reply, m.RequestVoteReply):
+            self.node.step_request_vote_reply(peer_id, reply, now)
+        elif isinstance(reply, m.AppendEntriesReply):
+            self.node.step_append_entries_reply(peer_id, reply, now)
+        elif isinstance(reply, m.InstallSnapshotReply):
+            self.node.step_install_snapshot_reply(peer_id, reply, now)
+
+    # ---------------------------------------------------------------- client RPCs
+
+    def _log_info(self, request_id: bytes) -> m.RequestLogInfoReply:
+        node = self.node
+        leader = node.id if node.role is Role.LEADER else node.leader_id
+        return m.RequestLogInfoReply(
+            request_id,
+            node.role is Role.LEADER,
+            leader,
+            node.term,
+            node.log.first_index,
+            node.last_applied,
+            node.commit_index,
+            node.log.last_index,
+            node.log.snapshot.size,
+            node.request_ids.prune_index(node.log.last_index),
+        )
+
+    def _is_fresh(self, request_id: bytes) -> bool:
+        ttl = self.options.request_id_ttl
+        if ttl is None:
+            return True
+        t = int.from_bytes(request_id[:4], "big") * 1000
+        margin = int(self.options.request_id_ttl_accept_margin * 1000)
+        now = self.node.wall_ms
+        return now - (int(ttl * 1000) - margin) <= t <= now + margin
+
+    def _request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float) -> None:
+        node = self.node
+        if len(msg.data) > self.options.max_log_entry_data_size:
+            return
+        rid = msg.request_id
+        if node.role is not Role.LEADER:
+            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id))
+            return
+        if rid in self._waiting_updates:
+            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+            return
+        index = node.request_ids.get(rid)
+        if index is not None:
+            if index <= node.last_applied:
+                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+            else:
+                self._waiting_updates[rid] = (routing_id, rid)
+                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+            return
+        if not self._is_fresh(rid):
+            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
+            return
+        self._waiting_updates[rid] = (routing_id, rid)
+        self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+        node.propose_state(rid, msg.data, now)
+
+    def _reply_update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
+        self.reply(routing_id, reply.encode())
+
+    def _answer_applied_updates(self) -> None:
+        applied = self.node.last_applied
+        for rid in list(self._waiting_updates):
+            index = self.node.request_ids.get(rid)
+            if index is not None and index <= applied:
+                routing_id, _ = self._waiting_updates.pop(rid)
+                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+
+    def _config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float) -> None:
+        node = self.node
+        rid = msg.request_id
+
+        def answer(reply: m.ConfigUpdateReply) -> None:
+            self.reply(routing_id, reply.encode())
+
+        if node.role is not Role.LEADER:
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, node.leader_id))
+            return
+        if self._config_reply is not None:
+            if self._config_reply[0] == rid:
+                self._config_reply = (rid, routing_id, rid)
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+            else:
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
+            return
+        index = node.request_ids.get(rid)
+        if index is None:
+            if not self._is_fresh(rid):
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.EXPIRED))
+                return
+            if node.config.is_joint:
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
+                return
+            try:
+                joint = node.config.join(msg.peers)
+            except ConfigError as exc:
+                answer(
+                    m.ConfigUpdateReply(
+                        rid, m.ConfigUpdateStatus.ERROR, error_name=exc.name, error_message=exc.message
+                    )
+                )
+                return
+            self._config_reply = (rid, routing_id, rid)
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+            node.change_config(joint, rid, now)
+        elif index <= node.commit_index:
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
+        elif node.config_request is not None and node.config.is_joint and rid == node.config_request:
+            self._config_reply = (rid, routing_id, rid)
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+        else:
+            answer(
+                m.ConfigUpdateReply(
+                    rid, m.ConfigUpdateStatus.ERROR, error_name="Error", error_message="wrong request id log entry type"
+                )
+            )
+
+    # ---------------------------------------------------------------- RequestEntries
+
+    def _request_entries(self, routing_id: bytes, msg: m.RequestEntries, now: float) -> None:
+        node = self.node
+        if node.role is not Role.LEADER:
+            self.reply(
+                routing_id, m.RequestEntriesReply(msg.request_id, m.EntriesStatus.NOT_LEADER, node.leader_id).encode()
+            )
+            return
+        key = routing_id + b"\x00" + msg.request_id
+        stream = self._streams.get(key)
+        if stream is not None:
+            if msg.count == 0:
+                del self._streams[key]
+                return
+            if self._follow_up(stream, msg, now):
+                self._pump(key, stream)
+                return
+            del self._streams[key]
+        if msg.count == 0 or len(self._streams) > self.options.request_entries_high_watermark:
+            return
+        expires = now + self.options.request_entries_ttl
+        if msg.prev_index + 1 < node.log.first_index:
+            snap = node.log.snapshot
+            offset = msg.snapshot_offset or 0
+            if snap.size == 0 or offset >= snap.size:
+                if offset > snap.size:
+                    self._send_chunk(routing_id, msg.request_id, snap.size, b"")
+                return
+            stream = _Stream(routing_id, msg.request_id, msg.prev_index, snap.index, offset, expires, snapshot=True)
+        else:
+            last = node.last_applied
+            if msg.count is not None and msg.prev_index + msg.count <= last:
+                last = msg.prev_index + msg.count
+            if msg.prev_index + 1 > last:
+                self.reply(routing_id, m.RequestEntriesReply(msg.request_id, m.EntriesStatus.LAST, None, last).encode())
+                return
+            stream = _Stream(routing_id, msg.request_id, msg.prev_index, last, msg.prev_index + 1, expires)
+        self._streams[key] = stream
+        self._pump(key, stream)
+
+    def _follow_up(self, stream: _Stream, msg: m.RequestEntries, now: float) -> bool:
+        if not stream.outstanding:
+            return False
+        if stream.snapshot:
+            if msg.prev_index != stream.prev_index or msg.prev_index >= stream.last:
+                return False
+            if msg.snapshot_offset is not None and msg.snapshot_offset != stream.outstanding[0]:
+                return False
+        elif msg.prev_index != stream.outstanding[0]:
+            return False
+        stream.outstanding.popleft()
+        stream.throttled = False
+        stream.expires = now + self.options.request_entries_ttl
+        return True
+
+    def _pump(self, key: bytes, stream: _Stream) -> None:
+        node = self.node
+        opts = self.options
+        if stream.snapshot:
+            snap = node.log.snapshot
+            if snap.index != stream.last:
+                del self._streams[key]  # replaced by a compaction; the client restarts
+                return
+            while not stream.finished and len(stream.outstanding) < opts.request_entries_snapshot_pipelines:
+                chunk = node.log.storage.read_snapshot(stream.next, min(SNAPSHOT_CHUNK, snap.size - stream.next))
+                self._send_chunk(stream.routing_id, stream.request_id, stream.next, chunk)
+                stream.next += len(chunk)
+                stream.outstanding.append(stream.next)
+                stream.finished = stream.next >= snap.size or not chunk
+            if stream.finished:
+                del self._streams[key]  # the client continues with prevIndex = snapshot index
+            return
+        while (
+            not stream.finished
+            and not stream.throttled
+            and len(stream.outstanding) < opts.request_entries_pipelines
+        ):
+            entries = node.log.entries(
+                stream.next, stream.last, max_bytes=ENTRIES_MESSAGE_BYTES, max_count=MAX_ENTRIES_PER_MESSAGE
+            )
+            if not entries:
+                break
+            last = stream.next + len(entries) - 1
+            status = m.EntriesStatus.LAST if last >= stream.last else m.EntriesStatus.MORE
+            self.reply(
+                stream.routing_id, m.RequestEntriesReply(stream.request_id, status, None, last, tuple(entries)).encode()
+            )
+            stream.next = last + 1
+            stream.outstanding.append(last)
+            stream.finished = status is m.EntriesStatus.LAST
+            if len(entries) == 1 and len(entries[0]) > opts.request_entries_entry_size_limit_pipeline:
+                stream.throttled = True
+        if stream.finished and len(stream.outstanding) <= 1:
+            self._streams.pop(key, None)
+
+    def _send_chunk(self, routing_id: bytes, request_id: bytes, offset: int, chunk: bytes) -> None:
+        snap = self.node.log.snapshot
+        self.reply(
+            routing_id,
+            m.RequestEntriesReply(
+                request_id,
+                m.EntriesStatus.SNAPSHOT_CHUNK,
+                None,
+                snap.index,
+                snapshot_offset=offset,
+                snapshot_size=snap.size,
+                snapshot_term=snap.term,
+                chunk=chunk,
+            ).encode(),
+        )
+
+    # ================================================================ outputs
+
+    def _publish(self, entries: tuple[bytes, ...]) -> None:
+        if not self._broadcast or self.node.role is not Role.LEADER:
+            return
+        msg = m.StateBroadcast(self.ident, self.node.term, self.node.last_applied, entries)
+        self._out.append((Channel(ChannelKind.PUB), msg.encode()))
+
+    def _flush(self, now: float) -> None:
+        """Turn the node's outputs into frames and events."""
+        node = self.node
+        for out in node.take_outgoing():
+            self._emit(out)
+        for event in node.take_events():
+            if isinstance(event, StateChanged):
+                self._on_state(event, now)
+            elif isinstance(event, ConfigCommitted):
+                self._on_config_committed(event)
+            elif isinstance(event, ConfigChanged):
+                live = {pid for pid, _ in event.config.others(self.id)}
+                for pid in list(self._debounce):
+                    if pid not in live:
+                        del self._debounce[pid]
+            self._events.append(event)
+
+    def _emit(self, out: Outgoing) -> None:
+        msg = out.message
+        if out.peer is not None:
+            frames = msg.encode(self.ident)
+            kinds = self._sent_kinds.setdefault(out.peer, OrderedDict())
+            kinds[msg.msg_id] = _REPLY_CLASS[type(msg)]
+            while len(kinds) > 1024:
+                kinds.popitem(last=False)
+            self._out.append((Channel(ChannelKind.PEER, out.peer), frames))
+            return
+        route: Route = out.route
+        frames = msg.encode()
+        if route.debounced:
+            slot = self._debounce.get(route.sender)
+            if slot is not None and slot.routing_id == route.routing_id and slot.msg_id == route.msg_id:
+                slot.reply = frames
+        self._out.append((Channel(ChannelKind.ROUTER, route.routing_id), frames))
+
+    def _on_state(self, event: StateChanged, now: float) -> None:
+        if event.role is Role.LEADER:
+            self._bcast_due = now
+            return
+        self._bcast_due = None
+        leader = self.node.leader_id
+        for rid, (routing_id, _) in self._waiting_updates.items():
+            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
+        self._waiting_updates.clear()
+        if self._config_reply is not None:
+            rid, routing_id, _ = self._config_reply
+            self.reply(routing_id, m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, leader).encode())
+            self._config_reply = None
+        self._streams.clear()
+
+    def _on_config_committed(self, event: ConfigCommitted) -> None:
+        if self._config_reply is not None and self._config_reply[0] == event.request_id:
+            rid, routing_id, _ = self._config_reply
+            self.reply(
+                routing_id, m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode()
+            )
+            self._config_reply = None
+
+
+_REPLY_CLASS: dict[type, type] = {
+    m.RequestVote: m.RequestVoteReply,
+    m.AppendEntries: m.AppendEntriesReply,
+    m.InstallSnapshot: m.InstallSnapshotReply,
+}
+
+
+def hard_state_from(state: dict[str, Any]) -> HardState:
+    """The node's hard state from a raft.pers map (original key names)."""
+    peers = state.get("peers")
+    config = ClusterConfig.from_json(peers) if peers is not None else ClusterConfig(())
+    request = state.get("peersUpdateRequest")
+    return HardState(
+        term=int(state.get("currentTerm") or 0),
+        voted_for=state.get("votedFor"),
+        config=config,
+        config_request=base64.b64decode(request) if isinstance(request, str) else None,
+        config_index=None if state.get("peersIndex") is None else int(state["peersIndex"]),
+    )

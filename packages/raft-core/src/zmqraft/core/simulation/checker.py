@@ -1,0 +1,114 @@
+"""Raft's safety properties, checked incrementally while a simulated cluster runs.
+
+Each check is cheap enough to run after every step: it looks only at what just changed
+(an applied entry, a role change, a commit advance) against global records kept here.  The
+full pairwise log-matching check runs every few hundred steps and at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..protocol.entry import EntryType, entry_request_id, entry_term, entry_type
+from ..raft.log import RaftLog
+
+
+class Violation(AssertionError):
+    """A safety property does not hold."""
+
+
+@dataclass(slots=True)
+class Checker:
+    leaders: dict[int, str] = field(default_factory=dict)
+    applied: dict[int, bytes] = field(default_factory=dict)  # index -> entry, as applied anywhere
+    digests: dict[int, bytes] = field(default_factory=dict)  # index -> state after applying it
+    applied_rids: dict[bytes, int] = field(default_factory=dict)
+    acked: dict[bytes, int] = field(default_factory=dict)  # reqid -> index acknowledged to a client
+    commit: dict[str, int] = field(default_factory=dict)
+    votes: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    trace: Callable[[str], None] = print
+
+    def fail(self, message: str) -> None:
+        raise Violation(message)
+
+    def on_leader(self, peer: str, term: int, log: RaftLog) -> None:
+        """Election safety and leader completeness."""
+        other = self.leaders.get(term)
+        if other is not None and other != peer:
+            self.fail(f"two leaders in term {term}: {other} and {peer}")
+        self.leaders[term] = peer
+        for index, entry in self.applied.items():
+            if index >= log.first_index:
+                if index > log.last_index or log.entry(index) != entry:
+                    self.fail(f"leader {peer} (term {term}) lacks committed entry {index}")
+        for rid, index in self.acked.items():
+            if index >= log.first_index and (
+                index > log.last_index or entry_request_id(log.entry(index)) != rid
+            ):
+                self.fail(f"leader {peer} (term {term}) lacks acknowledged update {rid.hex()} at {index}")
+
+    def on_apply(self, peer: str, index: int, entry: bytes, digest: bytes) -> None:
+        """State machine safety and at-most-once application of request ids."""
+        known = self.applied.get(index)
+        if known is None:
+            self.applied[index] = entry
+        elif known != entry:
+            self.fail(f"{peer} applied a different entry at {index} (term {entry_term(entry)} vs {entry_term(known)})")
+        seen = self.digests.get(index)
+        if seen is None:
+            self.digests[index] = digest
+        elif seen != digest:
+            self.fail(f"{peer} state after {index} differs from another peer's")
+        if entry_type(entry) == EntryType.STATE:
+            rid = entry_request_id(entry)
+            first = self.applied_rids.setdefault(rid, index)
+            if first != index:
+                self.fail(f"request id {rid.hex()} applied twice: at {first} and at {index}")
+
+    def on_snapshot_state(self, peer: str, index: int, digest: bytes) -> None:
+        seen = self.digests.get(index)
+        if seen is not None and seen != digest:
+            self.fail(f"{peer} restored a snapshot at {index} whose state differs")
+
+    def on_ack(self, rid: bytes, index: int) -> None:
+        known = self.acked.setdefault(rid, index)
+        if known != index:
+            self.fail(f"update {rid.hex()} acknowledged at {known} and at {index}")
+        entry = self.applied.get(index)
+        if entry is not None and entry_request_id(entry) != rid:
+            self.fail(f"update {rid.hex()} acknowledged at {index}, which holds another request")
+
+    def on_progress(self, peer: str, commit: int, term: int, voted_for: str | None, last_index: int) -> None:
+        """Monotonic commit index; one vote per term; commit never beyond the log."""
+        before = self.commit.get(peer, 0)
+        if commit < before:
+            self.fail(f"{peer} commit index went back from {before} to {commit}")
+        self.commit[peer] = commit
+        vote = self.votes.get(peer)
+        if vote is not None and vote[0] == term and vote[1] is not None and voted_for != vote[1]:
+            self.fail(f"{peer} voted for {vote[1]} and then {voted_for} in term {term}")
+        self.votes[peer] = (term, voted_for)
+
+    def forget_volatile(self, peer: str) -> None:
+        """A crash loses the in-memory commit index (it restarts from the state machine)."""
+        self.commit.pop(peer, None)
+
+    def log_matching(self, logs: dict[str, RaftLog]) -> None:
+        """If two logs hold an entry with the same index and term, all before are identical."""
+        names = sorted(logs)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                la, lb = logs[a], logs[b]
+                lo = max(la.first_index, lb.first_index)
+                hi = min(la.last_index, lb.last_index)
+                top = None
+                for index in range(hi, lo - 1, -1):
+                    if la.term_at(index) == lb.term_at(index):
+                        top = index
+                        break
+                if top is None:
+                    continue
+                for index in range(lo, top + 1):
+                    if la.entry(index) != lb.entry(index):
+                        self.fail(f"log matching: {a} and {b} agree at {top} but differ at {index}")

@@ -1,0 +1,546 @@
+"""A whole zmq-raft cluster in one thread, on a virtual clock, from one seed.
+
+Every peer is a real :class:`~zmqraft.core.server.PeerServer` fed real frames; only the
+sockets, the disk and the clock are simulated.  Storage jobs complete after a simulated disk
+latency; a crash loses every job that had not completed (nothing unsynced survives).  The
+:class:`Checker` verifies Raft's safety properties after every step, and the run ends with a
+liveness phase: faults healed, every peer up, a fresh update must commit in bounded time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import importlib
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cluster import ClusterConfig
+from ..protocol import messages as m
+from ..protocol.entry import EntryType, LogEntry, entry_type
+from ..raft.node import ApplyJob, Job, RaftError, Role, StateChanged
+from ..raft.options import RaftOptions
+from ..server import Channel, ChannelKind, PeerServer, hard_state_from
+from ..storage.base import SnapshotMeta
+from ..storage.executor import StorageExecutor
+from ..storage.memory import MemoryLog, MemoryState
+from .checker import Checker, Violation
+from .network import Faults, Network, Partition
+
+EPOCH = 1_800_000_000.0  # wall clock at simulated time 0
+
+
+class DigestStateMachine:
+    """The default simulated state machine: a hash chain over the applied STATE entries."""
+
+    def __init__(self) -> None:
+        self.digest = b"\x00" * 32
+
+    def apply_entry(self, index: int, entry: LogEntry) -> None:
+        if entry.type == EntryType.STATE:
+            self.digest = hashlib.sha256(self.digest + entry.request_id + entry.data).digest()
+
+    def snapshot(self) -> bytes:
+        return self.digest
+
+    def restore(self, data: bytes) -> None:
+        self.digest = bytes(data)
+
+
+@dataclass(slots=True)
+class SimOptions:
+    peers: int = 3
+    spares: int = 1
+    clients: int = 3
+    steps: int = 3000
+    faults: bool = True
+    original_followers: bool = False  # some followers truncate like the original
+    inflight: int = 16
+    state_machine: Callable[[], Any] = DigestStateMachine
+    liveness_bound: float = 15.0
+
+
+@dataclass(slots=True)
+class SimPeer:
+    id: str
+    url: str
+    log: MemoryLog
+    state: MemoryState
+    executor: StorageExecutor
+    server: PeerServer | None = None
+    machine: Any = None
+    job: Job | None = None
+    timer_gen: int = 0
+    epoch: int = 0
+    disk_slow_until: float = 0.0
+    applied_index: int = 0
+
+
+@dataclass(slots=True)
+class SimClient:
+    id: str
+    peers: list[str]
+    target: str
+    rid: bytes | None = None
+    data: bytes = b""
+    started: float = 0.0
+    sent_at: float = 0.0
+    timer_gen: int = 0
+    done: int = 0
+    config_change: Any = None  # a ConfigUpdate peer list instead of an update
+
+
+@dataclass(order=True, slots=True)
+class _Event:
+    at: float
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+
+
+class Simulation:
+    def __init__(self, seed: int, options: SimOptions | None = None) -> None:
+        self.seed = seed
+        self.opts = options or SimOptions()
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.steps = 0
+        self._queue: list[_Event] = []
+        self._seq = 0
+        self.trace_lines: deque[str] = deque(maxlen=60)
+        self.checker = Checker(trace=self.trace)
+        faults = Faults()
+        if self.opts.faults:
+            faults = Faults(loss=0.02, duplicate=0.02, jitter=0.05)
+        self.net = Network(random.Random(self.rng.random()), faults)
+        n = self.opts.peers
+        self.members = [(f"p{i}", f"tcp://127.0.0.1:{8000 + i}") for i in range(1, n + 1)]
+        self.spares = [(f"p{i}", f"tcp://127.0.0.1:{8000 + i}") for i in range(n + 1, n + 1 + self.opts.spares)]
+        self.peers: dict[str, SimPeer] = {}
+        seed_config = ClusterConfig(tuple(self.members)).to_json()
+        for pid, url in self.members + self.spares:
+            mem_log = MemoryLog()
+            state = MemoryState()
+            state.update({"peers": seed_config})
+            peer = SimPeer(pid, url, mem_log, state, StorageExecutor(mem_log, state))
+            if self.opts.original_followers and pid in ("p2", f"p{n + 1}"):
+                self.net.fifo_nodes.add(pid)
+            self.peers[pid] = peer
+        self.clients = [
+            SimClient(f"c{i}", [p for p, _ in self.members], self.members[i % n][0])
+            for i in range(1, self.opts.clients + 1)
+        ]
+        self.pending_rids: set[bytes] = set()
+        self._rid_counter = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    def trace(self, line: str) -> None:
+        self.trace_lines.append(f"{self.now:9.4f} {line}")
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, _Event(when, self._seq, action))
+
+    @property
+    def wall(self) -> float:
+        return EPOCH + self.now
+
+    def options_for(self, pid: str) -> RaftOptions:
+        return RaftOptions(
+            max_inflight_messages=self.opts.inflight,
+            truncate_on_match=pid in self.net.fifo_nodes,
+            request_id_ttl=3600.0,
+        )
+
+    # ------------------------------------------------------------------ peers
+
+    def start_peer(self, peer: SimPeer) -> None:
+        peer.epoch += 1
+        peer.machine = self.opts.state_machine()
+        peer.applied_index = 0
+        peer.job = None
+        hard = hard_state_from(dict(peer.state.load()))
+        peer.server = PeerServer(
+            peer.id,
+            peer.log,
+            hard,
+            now=self.now,
+            wall=self.wall,
+            options=self.options_for(peer.id),
+            rng=random.Random(self.rng.random()),
+            last_applied=0,
+        )
+        self.trace(f"{peer.id} start (epoch {peer.epoch}) term={hard.term} last={peer.log.last_index}")
+        self.pump(peer)
+
+    def crash_peer(self, peer: SimPeer) -> None:
+        self.trace(f"{peer.id} CRASH (job lost: {peer.job is not None})")
+        peer.server = None
+        peer.job = None
+        peer.timer_gen += 1
+        self.checker.forget_volatile(peer.id)
+
+    def pump(self, peer: SimPeer) -> None:
+        """Drain a peer's outputs, as a runtime does after each input."""
+        server = peer.server
+        if server is None:
+            return
+        while True:
+            job = server.next_job()
+            if job is None:
+                break
+            if isinstance(job, Job):
+                peer.job = job
+                latency = self.rng.uniform(0.0005, 0.003)
+                if self.now < peer.disk_slow_until:
+                    latency += self.rng.uniform(0.02, 0.2)
+                epoch = peer.epoch
+                self.at(self.now + latency, lambda p=peer, j=job, e=epoch: self._storage_done(p, j, e))
+            else:
+                server.complete_job(job, self.now, self.wall, self._apply(peer, job))
+        for channel, frames in server.frames_to_send():
+            self._send(peer, channel, frames)
+        while (event := server.next_event()) is not None:
+            if isinstance(event, StateChanged):
+                self.trace(f"{peer.id} -> {event.role.value} term={event.term} leader={event.leader_id}")
+                if event.role is Role.LEADER:
+                    self.checker.on_leader(peer.id, event.term, server.node.log)
+            elif isinstance(event, RaftError):
+                raise Violation(f"{peer.id}: {event.message}")
+        node = server.node
+        before = self.checker.commit.get(peer.id, 0)
+        if node.commit_index < before:
+            raise Violation(f"{peer.id} commit index went back from {before} to {node.commit_index}")
+        self.checker.commit[peer.id] = node.commit_index
+        if node.commit_index > node.log.last_index and node.commit_index > node.log.snapshot.index:
+            raise Violation(f"{peer.id} commit index {node.commit_index} beyond its log {node.log.last_index}")
+        deadline = server.get_timer()
+        if deadline is not None:
+            peer.timer_gen += 1
+            gen = peer.timer_gen
+            self.at(max(deadline, self.now), lambda p=peer, g=gen: self._timer(p, g))
+
+    def _timer(self, peer: SimPeer, gen: int) -> None:
+        if peer.server is None or gen != peer.timer_gen:
+            return
+        peer.server.handle_timer(self.now, self.wall)
+        self.pump(peer)
+
+    def _storage_done(self, peer: SimPeer, job: Job, epoch: int) -> None:
+        if peer.server is None or peer.epoch != epoch or peer.job is not job:
+            return
+        peer.executor.run(job)
+        peer.job = None
+        if job.state and ("currentTerm" in job.state or "votedFor" in job.state):
+            state = peer.state.load()
+            self._check_vote(peer.id, int(state.get("currentTerm") or 0), state.get("votedFor"))
+        peer.server.complete_job(job, self.now, self.wall)
+        self.pump(peer)
+
+    def _check_vote(self, pid: str, term: int, voted_for: str | None) -> None:
+        vote = self.checker.votes.get(pid)
+        if vote is not None and vote[0] == term and vote[1] is not None and voted_for != vote[1]:
+            raise Violation(f"{pid} voted for {vote[1]} and then {voted_for} in term {term} (durably)")
+        if vote is not None and term < vote[0]:
+            raise Violation(f"{pid} durable term went back from {vote[0]} to {term}")
+        self.checker.votes[pid] = (term, voted_for)
+
+    def _apply(self, peer: SimPeer, job: ApplyJob) -> int:
+        machine = peer.machine
+        if job.snapshot is not None:
+            data = peer.log.read_snapshot(0, job.snapshot.size)
+            machine.restore(data)
+            self.checker.on_snapshot_state(peer.id, job.snapshot.index, bytes(machine.snapshot()))
+            peer.applied_index = job.snapshot.index
+        for pos, raw in enumerate(job.entries):
+            index = job.first_index + pos
+            if index != peer.applied_index + 1:
+                raise Violation(f"{peer.id} applies {index} after {peer.applied_index}")
+            machine.apply_entry(index, LogEntry.from_bytes(raw, index))
+            peer.applied_index = index
+            self.checker.on_apply(peer.id, index, raw, bytes(machine.snapshot()))
+        return job.last_index
+
+    # ------------------------------------------------------------------ network
+
+    def _send(self, peer: SimPeer, channel: Channel, frames: list[bytes]) -> None:
+        if channel.kind is ChannelKind.PUB:
+            return
+        if channel.kind is ChannelKind.PEER:
+            dst = channel.address
+            routing = f"P:{peer.id}:{peer.epoch}".encode()
+            for when in self.net.schedule(peer.id, dst, self.now):
+                self.at(when, lambda d=dst, r=routing, f=frames: self._deliver_router(d, r, f))
+            return
+        routing = channel.address.decode()
+        kind, name, *rest = routing.split(":")
+        for when in self.net.schedule(peer.id, name, self.now):
+            if kind == "P":
+                epoch = int(rest[0])
+                self.at(when, lambda n=name, s=peer.id, e=epoch, f=frames: self._deliver_reply(n, s, e, f))
+            else:
+                self.at(when, lambda n=name, s=peer.id, f=frames: self._client_reply(n, s, f))
+
+    def _deliver_router(self, dst: str, routing: bytes, frames: list[bytes]) -> None:
+        peer = self.peers[dst]
+        if peer.server is None:
+            return
+        peer.server.receive_router(routing, frames, self.now, self.wall)
+        self.pump(peer)
+
+    def _deliver_reply(self, dst: str, src: str, epoch: int, frames: list[bytes]) -> None:
+        peer = self.peers[dst]
+        if peer.server is None or peer.epoch != epoch:
+            return
+        peer.server.receive_peer(src, frames, self.now, self.wall)
+        self.pump(peer)
+
+    # ------------------------------------------------------------------ clients
+
+    def _new_rid(self) -> bytes:
+        self._rid_counter += 1
+        return int(self.wall).to_bytes(4, "big") + self._rid_counter.to_bytes(8, "big")
+
+    def client_submit(self, client: SimClient) -> None:
+        client.rid = self._new_rid()
+        client.data = f"{client.id}-{client.done}".encode()
+        client.started = self.now
+        self.pending_rids.add(client.rid)
+        self._client_send(client)
+
+    def _client_send(self, client: SimClient) -> None:
+        assert client.rid is not None
+        if client.config_change is not None:
+            frames = m.ConfigUpdate(client.rid, client.config_change).encode(b"")
+        else:
+            frames = m.RequestUpdate(client.rid, client.data).encode(b"")
+        client.sent_at = self.now
+        routing = f"C:{client.id}".encode()
+        for when in self.net.schedule(client.id, client.target, self.now):
+            self.at(when, lambda d=client.target, f=frames: self._deliver_router(d, routing, f))
+        client.timer_gen += 1
+        gen = client.timer_gen
+        self.at(self.now + 0.5, lambda c=client, g=gen: self._client_timeout(c, g))
+
+    def _client_timeout(self, client: SimClient, gen: int) -> None:
+        if gen != client.timer_gen or client.rid is None:
+            return
+        if self.now - client.started > 30.0 and client.config_change is None:
+            self.trace(f"{client.id} gives up {client.rid.hex()}")
+            client.rid = None
+            client.timer_gen += 1
+            self.at(self.now + 0.1, lambda c=client: self.client_submit(c))
+            return
+        client.target = self.rng.choice(client.peers)
+        self._client_send(client)
+
+    def _client_reply(self, name: str, src: str, frames: list[bytes]) -> None:
+        client = next((c for c in self.clients if c.id == name), None)
+        if client is None:
+            client = self._admin if self._admin is not None and self._admin.id == name else None
+        if client is None or client.rid is None or frames[0] != client.rid:
+            return
+        if client.config_change is not None:
+            self._config_reply(client, m.ConfigUpdateReply.decode(frames))
+            return
+        reply = m.RequestUpdateReply.decode(frames)
+        if reply.status is m.UpdateStatus.COMMITTED:
+            assert reply.index is not None
+            self.checker.on_ack(client.rid, reply.index)
+            self.pending_rids.discard(client.rid)
+            self.trace(f"{client.id} acked {client.rid.hex()} at {reply.index}")
+            client.done += 1
+            client.rid = None
+            client.timer_gen += 1
+            self.at(self.now + self.rng.uniform(0.0, 0.02), lambda c=client: self.client_submit(c))
+        elif reply.status is m.UpdateStatus.ACCEPTED:
+            client.timer_gen += 1
+            gen = client.timer_gen
+            self.at(self.now + 0.5, lambda c=client, g=gen: self._client_timeout(c, g))
+        elif reply.status is m.UpdateStatus.NOT_LEADER:
+            if reply.leader_id is not None and reply.leader_id in client.peers:
+                client.target = reply.leader_id
+            else:
+                client.target = self.rng.choice(client.peers)
+            client.timer_gen += 1
+            gen = client.timer_gen
+            self.at(self.now + 0.05, lambda c=client, g=gen: self._resend(c, g))
+        else:
+            raise Violation(f"{client.id}: fresh request id {client.rid.hex()} rejected as expired")
+
+    def _resend(self, client: SimClient, gen: int) -> None:
+        if gen == client.timer_gen and client.rid is not None:
+            self._client_send(client)
+
+    # ------------------------------------------------------------------ membership
+
+    _admin: SimClient | None = None
+
+    def change_membership(self) -> None:
+        """Add a spare, remove a member or replace one, through a ConfigUpdate."""
+        if self._admin is not None and self._admin.rid is not None:
+            return
+        current = self.current_members()
+        if current is None:
+            return
+        ids = [p for p, _ in current]
+        spares = [p for p in self.peers if p not in ids]
+        urls = {p.id: p.url for p in self.peers.values()}
+        choice = self.rng.random()
+        new = list(ids)
+        if spares and (choice < 0.4 or len(ids) <= 3):
+            new.append(self.rng.choice(spares))
+        elif len(ids) > 3 and choice < 0.7:
+            new.remove(self.rng.choice(ids))
+        elif spares:
+            new.remove(self.rng.choice(ids))
+            new.append(self.rng.choice(spares))
+        else:
+            return
+        peers = [[p, urls[p]] for p in new]
+        admin = SimClient("admin", list(self.peers), self.rng.choice(ids), config_change=peers)
+        self._admin = admin
+        admin.rid = self._new_rid()
+        admin.started = self.now
+        self.trace(f"admin config change {ids} -> {new}")
+        self._client_send(admin)
+
+    def _config_reply(self, admin: SimClient, reply: m.ConfigUpdateReply) -> None:
+        status = reply.status
+        if status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None:
+            self.trace(f"admin config change committed at {reply.index}")
+            admin.rid = None
+            admin.timer_gen += 1
+            for client in self.clients:
+                client.peers = list(self.peers)
+        elif status is m.ConfigUpdateStatus.ACCEPTED:
+            admin.timer_gen += 1
+            gen = admin.timer_gen
+            self.at(self.now + 0.5, lambda c=admin, g=gen: self._client_timeout(c, g))
+        elif status is m.ConfigUpdateStatus.NOT_LEADER:
+            admin.target = reply.leader_id if reply.leader_id in self.peers else self.rng.choice(list(self.peers))
+            admin.timer_gen += 1
+            gen = admin.timer_gen
+            self.at(self.now + 0.05, lambda c=admin, g=gen: self._resend(c, g))
+        else:
+            self.trace(f"admin config change ends with {status.name} {reply.error_message or ''}")
+            admin.rid = None
+            admin.timer_gen += 1
+
+    def current_members(self) -> tuple[tuple[str, str], ...] | None:
+        for peer in self.peers.values():
+            if peer.server is not None and peer.server.node.role is Role.LEADER:
+                config = peer.server.node.config
+                return None if config.is_joint else config.old
+        return None
+
+    # ------------------------------------------------------------------ faults
+
+    def inject_fault(self) -> None:
+        r = self.rng.random()
+        alive = [p for p in self.peers.values() if p.server is not None]
+        if r < 0.25 and len(alive) > 1:
+            peer = self.rng.choice(alive)
+            self.crash_peer(peer)
+            self.at(self.now + self.rng.uniform(0.1, 2.0), lambda p=peer: self._restart(p))
+        elif r < 0.45:
+            ids = list(self.peers)
+            self.rng.shuffle(ids)
+            cut = self.rng.randint(1, len(ids) - 1)
+            symmetric = self.rng.random() < 0.6
+            until = self.now + self.rng.uniform(0.2, 3.0)
+            part = Partition(frozenset(ids[:cut]), frozenset(ids[cut:]), symmetric, until)
+            self.net.partitions.append(part)
+            self.trace(f"partition {sorted(part.a)} {'<->' if symmetric else '->'} {sorted(part.b)} until {until:.3f}")
+        elif r < 0.6 and alive:
+            peer = self.rng.choice(alive)
+            peer.disk_slow_until = self.now + self.rng.uniform(0.2, 2.0)
+            self.trace(f"{peer.id} slow disk until {peer.disk_slow_until:.3f}")
+        elif r < 0.75:
+            self.change_membership()
+        elif alive:
+            self.compact(self.rng.choice(alive))
+
+    def _restart(self, peer: SimPeer) -> None:
+        if peer.server is None:
+            self.start_peer(peer)
+
+    def compact(self, peer: SimPeer) -> None:
+        """Install a compaction snapshot of the peer's state machine at its last applied index."""
+        server = peer.server
+        if server is None or peer.job is not None:
+            return
+        node = server.node
+        index = min(peer.applied_index, node.durable_index)
+        term = node.log.term_at(index)
+        if index <= node.log.snapshot.index or term is None or index < node.log.first_index:
+            return
+        data = bytes(peer.machine.snapshot())
+        peer.log.install_snapshot(SnapshotMeta(index, term, len(data)), data)
+        self.trace(f"{peer.id} compacts up to {index}")
+        server.snapshot_installed(self.now)
+        self.pump(peer)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        for peer in self.peers.values():
+            self.start_peer(peer)
+        for client in self.clients:
+            self.at(self.rng.uniform(0.3, 0.6), lambda c=client: self.client_submit(c))
+        next_fault = 0.5
+        next_matching = 200
+        while self.steps < self.opts.steps and self._queue:
+            event = heapq.heappop(self._queue)
+            self.now = event.at
+            if self.opts.faults and self.now >= next_fault:
+                next_fault = self.now + self.rng.uniform(0.05, 0.5)
+                self.inject_fault()
+            event.action()
+            self.steps += 1
+            if self.steps >= next_matching:
+                next_matching += 200
+                self.check_logs()
+        self.check_logs()
+        self.liveness()
+
+    def check_logs(self) -> None:
+        logs = {p.id: p.server.node.log for p in self.peers.values() if p.server is not None}
+        self.checker.log_matching(logs)
+
+    def liveness(self) -> None:
+        """Heal everything; a leader must appear and a fresh update must commit in time."""
+        self.net.heal()
+        self.net.faults = Faults()
+        for peer in self.peers.values():
+            peer.disk_slow_until = 0.0
+            if peer.server is None:
+                self.start_peer(peer)
+        probe = SimClient("probe", list(self.peers), self.rng.choice(list(self.peers)))
+        self.clients.append(probe)
+        self.trace("liveness: healed; probe update")
+        self.client_submit(probe)
+        deadline = self.now + self.opts.liveness_bound
+        while self._queue and probe.done == 0:
+            event = heapq.heappop(self._queue)
+            if event.at > deadline:
+                break
+            self.now = event.at
+            event.action()
+        if probe.done == 0:
+            raise Violation(f"liveness: no update committed within {self.opts.liveness_bound}s after healing")
+        self.check_logs()
+
+
+def load_state_machine(spec: str) -> Callable[[], Any]:
+    """``module:Class`` → the class (a factory of state machines for the simulator)."""
+    module_name, _, attr = spec.partition(":")
+    factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attr)
+    return factory
+
+
+def entry_is_state(raw: bytes) -> bool:
+    return entry_type(raw) == EntryType.STATE
