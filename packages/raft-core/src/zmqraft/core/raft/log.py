@@ -37,6 +37,7 @@ class RaftLog:
         self.offset = storage.last_index + 1
         self.unstable: list[bytes] = []
         self._stale_from: int | None = None  # storage holds entries >= this that are void
+        self._taken = 0  # unstable entries (from offset) handed to the write in flight
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -104,14 +105,17 @@ class RaftLog:
             return
         if last_kept + 1 >= self.offset:
             del self.unstable[last_kept + 1 - self.offset :]
+            self._taken = min(self._taken, len(self.unstable))
         else:
             self.unstable = []
+            self._taken = 0
             self.offset = last_kept + 1
             self._stale_from = last_kept + 1 if self._stale_from is None else min(self._stale_from, last_kept + 1)
 
     def reset_to_snapshot(self, meta: SnapshotMeta) -> None:
         """After a snapshot replaced the whole log in storage."""
         self.unstable = []
+        self._taken = 0
         self.offset = meta.index + 1
         self._stale_from = None
 
@@ -121,7 +125,8 @@ class RaftLog:
     # ---- storage jobs -------------------------------------------------------------------------
 
     def has_unstable_work(self) -> bool:
-        return bool(self.unstable) or self._stale_from is not None
+        """Is there anything that the write in flight (if any) does not cover?"""
+        return len(self.unstable) > self._taken or self._stale_from is not None
 
     def take_write(self) -> LogWrite | None:
         """The write that makes the current view durable; ``None`` if nothing to do."""
@@ -131,12 +136,14 @@ class RaftLog:
         if self._stale_from is not None or self.storage.last_index >= self.offset:
             truncate_to = self.offset - 1
         self._stale_from = None
+        self._taken = len(self.unstable)
         return LogWrite(truncate_to, self.offset, list(self.unstable))
 
     def write_done(self, write: LogWrite) -> int:
         """Storage now holds ``write``; move the entries still in the view out of memory.
 
         Returns the highest index that is both durable and still part of the view."""
+        self._taken = 0
         if self.offset != write.first_index:
             # truncated below the write meanwhile: storage's tail beyond offset is stale
             if self.offset < write.first_index:

@@ -659,7 +659,7 @@ class RaftNode:
         self._persist({"peers": config.to_json(), "peersUpdateRequest": key, "peersIndex": index})
         self._events.append(ConfigChanged(config))
         if self.role is Role.LEADER:
-            others = {pid for pid, _ in config.others(self.id)}
+            others = [pid for pid, _ in config.others(self.id)]  # ordered: replays must be exact
             for pid in list(self._progress):
                 if pid not in others:
                     del self._progress[pid]

@@ -31,6 +31,10 @@ from .checker import Checker, Violation
 from .network import Faults, Network, Partition
 
 EPOCH = 1_800_000_000.0  # wall clock at simulated time 0
+# The wall clock runs faster than the monotonic one, so that request ids expire (and the
+# log can be compacted up to the prune index) within a short history.  The core must never
+# assume the two clocks agree.
+WALL_SPEED = 20.0
 
 
 class DigestStateMachine:
@@ -77,6 +81,7 @@ class SimPeer:
     epoch: int = 0
     disk_slow_until: float = 0.0
     applied_index: int = 0
+    states: dict[int, bytes] = field(default_factory=dict)  # recent index -> machine state
 
 
 @dataclass(slots=True)
@@ -109,7 +114,7 @@ class Simulation:
         self.steps = 0
         self._queue: list[_Event] = []
         self._seq = 0
-        self.trace_lines: deque[str] = deque(maxlen=60)
+        self.trace_lines: deque[str] = deque(maxlen=int(__import__("os").environ.get("SIM_TRACE","60")))
         self.checker = Checker(trace=self.trace)
         faults = Faults()
         if self.opts.faults:
@@ -146,13 +151,15 @@ class Simulation:
 
     @property
     def wall(self) -> float:
-        return EPOCH + self.now
+        return EPOCH + self.now * WALL_SPEED
 
     def options_for(self, pid: str) -> RaftOptions:
         return RaftOptions(
             max_inflight_messages=self.opts.inflight,
             truncate_on_match=pid in self.net.fifo_nodes,
-            request_id_ttl=3600.0,
+            request_id_ttl=60.0,
+            request_id_ttl_accept_margin=5.0,
+            request_id_cache_sweep_interval=0.5,
         )
 
     # ------------------------------------------------------------------ peers
@@ -161,6 +168,7 @@ class Simulation:
         peer.epoch += 1
         peer.machine = self.opts.state_machine()
         peer.applied_index = 0
+        peer.states = {}
         peer.job = None
         hard = hard_state_from(dict(peer.state.load()))
         peer.server = PeerServer(
@@ -261,7 +269,10 @@ class Simulation:
                 raise Violation(f"{peer.id} applies {index} after {peer.applied_index}")
             machine.apply_entry(index, LogEntry.from_bytes(raw, index))
             peer.applied_index = index
-            self.checker.on_apply(peer.id, index, raw, bytes(machine.snapshot()))
+            state = bytes(machine.snapshot())
+            peer.states[index] = state
+            peer.states.pop(index - 512, None)
+            self.checker.on_apply(peer.id, index, raw, state)
         return job.last_index
 
     # ------------------------------------------------------------------ network
@@ -328,7 +339,7 @@ class Simulation:
     def _client_timeout(self, client: SimClient, gen: int) -> None:
         if gen != client.timer_gen or client.rid is None:
             return
-        if self.now - client.started > 30.0 and client.config_change is None:
+        if self.now - client.started > 10.0 and client.config_change is None:
             self.trace(f"{client.id} gives up {client.rid.hex()}")
             client.rid = None
             client.timer_gen += 1
@@ -368,8 +379,12 @@ class Simulation:
             client.timer_gen += 1
             gen = client.timer_gen
             self.at(self.now + 0.05, lambda c=client, g=gen: self._resend(c, g))
-        else:
-            raise Violation(f"{client.id}: fresh request id {client.rid.hex()} rejected as expired")
+        else:  # expired: the request id is too old to be retried safely; start a new update
+            self.trace(f"{client.id} update {client.rid.hex()} expired")
+            self.pending_rids.discard(client.rid)
+            client.rid = None
+            client.timer_gen += 1
+            self.at(self.now + 0.01, lambda c=client: self.client_submit(c))
 
     def _resend(self, client: SimClient, gen: int) -> None:
         if gen == client.timer_gen and client.rid is not None:
@@ -474,11 +489,14 @@ class Simulation:
         if server is None or peer.job is not None:
             return
         node = server.node
-        index = min(peer.applied_index, node.durable_index)
+        # not past the oldest cached request id: idempotency must survive the compaction
+        index = min(peer.applied_index, node.durable_index, node.request_ids.prune_index(node.log.last_index))
         term = node.log.term_at(index)
         if index <= node.log.snapshot.index or term is None or index < node.log.first_index:
             return
-        data = bytes(peer.machine.snapshot())
+        data = peer.states.get(index)
+        if data is None:
+            return
         peer.log.install_snapshot(SnapshotMeta(index, term, len(data)), data)
         self.trace(f"{peer.id} compacts up to {index}")
         server.snapshot_installed(self.now)
