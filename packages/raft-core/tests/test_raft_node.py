@@ -1,0 +1,218 @@
+"""Claims of the Raft paper and of spec/raft.md, one test each, on a single RaftNode.
+
+The node is driven directly: messages in, ``take_outgoing`` out, storage jobs acknowledged by
+hand, so each test sees exactly when a message may leave.
+"""
+
+from __future__ import annotations
+
+import random
+
+from zmqraft.core.cluster import ClusterConfig
+from zmqraft.core.protocol.entry import EntryType, encode_entry
+from zmqraft.core.protocol.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    RequestVote,
+    RequestVoteReply,
+)
+from zmqraft.core.raft.node import HardState, RaftError, RaftNode, Role
+from zmqraft.core.raft.options import RaftOptions
+from zmqraft.core.storage.executor import StorageExecutor
+from zmqraft.core.storage.memory import MemoryLog, MemoryState
+
+PEERS = (("a", "tcp://127.0.0.1:1"), ("b", "tcp://127.0.0.1:2"), ("c", "tcp://127.0.0.1:3"))
+
+
+def entry(term: int, n: int) -> bytes:
+    return encode_entry(n.to_bytes(12, "big"), EntryType.STATE, term, b"x%d" % n)
+
+
+class Harness:
+    def __init__(self, peer: str = "a", options: RaftOptions | None = None, term: int = 0) -> None:
+        self.log = MemoryLog()
+        self.state = MemoryState()
+        self.executor = StorageExecutor(self.log, self.state)
+        self.node = RaftNode(
+            peer, self.log, HardState(term=term, config=ClusterConfig(PEERS)), options or RaftOptions(),
+            random.Random(1), now=0.0,
+        )
+        self.now = 0.0
+
+    def flush_storage(self) -> int:
+        done = 0
+        while (job := self.node.next_storage_job()) is not None:
+            self.executor.run(job)
+            self.node.storage_done(job, self.now)
+            done += 1
+        return done
+
+    def sent(self) -> list[object]:
+        return [out.message for out in self.node.take_outgoing()]
+
+    def elect(self) -> None:
+        """Make this node leader of the next term with b's vote."""
+        self.now += 1.0
+        self.node.tick(self.now)
+        assert self.node.role is Role.CANDIDATE
+        self.flush_storage()
+        votes = [m for m in self.sent() if isinstance(m, RequestVote)]
+        vote_b = next(v for v in votes if self.node._vote_msgs["b"][0] == v.msg_id)
+        self.node.step_request_vote_reply("b", RequestVoteReply(vote_b.msg_id, self.node.term, True), self.now)
+        assert self.node.role is Role.LEADER
+
+    def ack_probe(self, peer: str = "b") -> None:
+        """Acknowledge the new leader's first (probing) AppendEntries to ``peer``."""
+        self.flush_storage()
+        probe = [o.message for o in self.node.take_outgoing() if o.peer == peer][-1]
+        assert isinstance(probe, AppendEntries)
+        self.node.step_append_entries_reply(peer, AppendEntriesReply(probe.msg_id, self.node.term, True), self.now)
+        self.node.take_outgoing()
+
+
+def test_vote_reply_waits_until_the_vote_is_durable() -> None:
+    h = Harness("b")
+    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "route", 0.1)
+    assert h.sent() == []  # term and vote not yet on disk
+    assert h.flush_storage() == 1
+    assert h.state.load()["votedFor"] == "a" and h.state.load()["currentTerm"] == 1
+    assert h.sent() == [RequestVoteReply(1, 1, True)]
+
+
+def test_one_vote_per_term() -> None:
+    h = Harness("b")
+    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "r", 0.1)
+    h.node.step_request_vote(RequestVote(1, "c", 1, 0, 0), "r", 0.1)
+    h.flush_storage()
+    assert h.sent() == [RequestVoteReply(1, 1, True), RequestVoteReply(1, 1, False)]
+
+
+def test_vote_refused_to_a_candidate_with_an_older_log() -> None:
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(1, "a", 2, 0, 0, 0, (entry(2, 1),)), "r", 0.1)
+    h.flush_storage()
+    h.sent()
+    h.node.step_request_vote(RequestVote(2, "c", 3, 5, 1), "r", 0.2)  # longer log, older term
+    h.flush_storage()
+    assert h.sent() == [RequestVoteReply(2, 3, False)]
+
+
+def test_requests_from_unknown_peers_are_not_answered() -> None:
+    h = Harness("b")
+    h.node.step_request_vote(RequestVote(1, "zz", 5, 0, 0), "r", 0.1)
+    h.node.step_append_entries(AppendEntries(1, "zz", 5, 0, 0, 0, ()), "r", 0.1)
+    h.flush_storage()
+    assert h.sent() == [] and h.node.term == 0
+
+
+def test_append_ack_waits_until_entries_are_durable() -> None:
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(7, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r", 0.1)
+    assert h.sent() == []
+    h.flush_storage()
+    assert h.log.last_index == 2
+    assert h.sent() == [AppendEntriesReply(7, 1, True)]
+
+
+def test_too_short_log_answers_with_the_conflict_index() -> None:
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 5, 1, 0, (entry(1, 6),)), "r", 0.1)
+    h.flush_storage()
+    assert h.sent() == [AppendEntriesReply(1, 1, False, 1)]
+
+
+def test_stale_leader_is_refused_with_our_term() -> None:
+    h = Harness("b", term=4)
+    h.node.step_append_entries(AppendEntries(1, "a", 3, 0, 0, 0, ()), "r", 0.1)
+    assert h.sent() == [AppendEntriesReply(1, 4, False)]
+
+
+def test_truncating_committed_entries_is_an_error_event_not_a_crash() -> None:
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 2, (entry(1, 1), entry(1, 2))), "r", 0.1)
+    h.flush_storage()
+    assert h.node.commit_index == 2
+    h.node.take_events()
+    h.node.step_append_entries(AppendEntries(2, "a", 2, 0, 0, 2, (entry(2, 9),)), "r", 0.2)
+    events = h.node.take_events()
+    assert any(isinstance(e, RaftError) and "commit index" in e.message for e in events)
+    assert h.log.entries(1, 2) == [entry(1, 1), entry(1, 2)]
+
+
+def test_a_late_older_append_does_not_drop_acknowledged_entries() -> None:
+    """Our follower truncates only at the first conflicting entry (Raft Fig. 2, rule 3)."""
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
+    h.node.step_append_entries(AppendEntries(2, "a", 1, 1, 1, 0, (entry(1, 2), entry(1, 3))), "r", 0.1)
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r2", 0.1)  # late duplicate
+    h.flush_storage()
+    assert h.log.last_index == 3
+
+
+def test_original_style_follower_truncates_after_prev_on_every_match() -> None:
+    h = Harness("b", RaftOptions(truncate_on_match=True))
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r", 0.1)
+    h.node.step_append_entries(AppendEntries(2, "a", 1, 0, 0, 0, ()), "r", 0.1)
+    h.flush_storage()
+    assert h.log.last_index == 0
+
+
+def test_new_leader_appends_a_checkpoint_for_older_term_entries() -> None:
+    h = Harness("a")
+    h.node.step_append_entries(AppendEntries(1, "b", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
+    h.flush_storage()
+    h.sent()
+    h.elect()
+    last = h.node.log.entry(h.node.log.last_index)
+    assert last[12] == EntryType.CHECKPOINT and last[20:] == b"\xc0" and last[:12] == bytes(12)
+
+
+def test_leader_pipelines_up_to_the_window_and_commits_on_a_majority() -> None:
+    h = Harness("a", RaftOptions(max_inflight_messages=3, peer_msg_data_size=64))
+    h.elect()
+    h.ack_probe()
+    for n in range(1, 8):
+        h.node.propose([entry(h.node.term, n)], h.now)
+    h.flush_storage()
+    to_b = [m for m in h.node.take_outgoing() if m.peer == "b"]
+    assert len(to_b) == 3  # window of three, one entry each (64-byte messages)
+    first = to_b[0].message
+    assert isinstance(first, AppendEntries)
+    h.node.step_append_entries_reply("b", AppendEntriesReply(to_b[2].message.msg_id, h.node.term, True), h.now)
+    assert h.node.commit_index >= first.prev_log_index + 3
+
+
+def test_only_the_newest_message_in_flight_is_resent() -> None:
+    h = Harness("a", RaftOptions(max_inflight_messages=4, peer_msg_data_size=64))
+    h.elect()
+    h.ack_probe()
+    for n in range(1, 5):
+        h.node.propose([entry(h.node.term, n)], h.now)
+    h.flush_storage()
+    sent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
+    h.now += 1.0
+    h.node.tick(h.now)
+    resent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
+    assert resent == [sent[-1]]
+
+
+def test_partitioned_candidate_keeps_its_term_with_prevent_spiral_elections() -> None:
+    h = Harness("a")
+    h.now = 1.0
+    h.node.tick(h.now)
+    h.flush_storage()
+    term = h.node.term
+    for _ in range(20):
+        h.now += 1.0
+        h.node.tick(h.now)
+        h.flush_storage()
+    assert h.node.term == term and h.node.role is Role.CANDIDATE
+
+
+def test_without_prevent_spiral_elections_terms_grow() -> None:
+    h = Harness("a", RaftOptions(prevent_spiral_elections=False))
+    for _ in range(5):
+        h.now += 1.0
+        h.node.tick(h.now)
+        h.flush_storage()
+    assert h.node.term == 5
