@@ -25,9 +25,10 @@ import base64
 import logging
 import random
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
 from .cluster import ClusterConfig, ConfigError
 from .protocol import messages as m
@@ -53,6 +54,10 @@ MAX_ENTRIES_PER_MESSAGE = 4096
 ENTRIES_MESSAGE_BYTES = 65536
 SNAPSHOT_CHUNK = 65536
 STREAM_SWEEP_INTERVAL = 2.0
+
+PeerRequest: TypeAlias = m.RequestVote | m.AppendEntries | m.InstallSnapshot
+PeerReply: TypeAlias = m.RequestVoteReply | m.AppendEntriesReply | m.InstallSnapshotReply
+ReplyDecoder: TypeAlias = Callable[[m.Frames], PeerReply]
 
 
 class ChannelKind(Enum):
@@ -148,7 +153,7 @@ class PeerServer:
         self._out: list[tuple[Channel, list[bytes]]] = []
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
-        self._sent_kinds: dict[str, OrderedDict[int, type]] = {}
+        self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
         self._waiting_updates: dict[bytes, tuple[bytes, bytes]] = {}  # reqid -> (routing id, request id)
         self._config_reply: tuple[bytes, bytes, bytes] | None = None  # reqid, routing id, request id
         self._streams: dict[bytes, _Stream] = {}
@@ -220,7 +225,9 @@ class PeerServer:
             return self._apply_job
         return None
 
-    def complete_job(self, job: Job | ApplyJob, now: float, wall: float, last_applied: int | None = None) -> None:
+    def complete_job(
+        self, job: Job | ApplyJob, now: float, wall: float, last_applied: int | None = None
+    ) -> None:
         """The runtime finished ``job`` (``last_applied`` is the state machine's answer)."""
         self.node.wall_ms = int(wall * 1000)
         if isinstance(job, Job):
@@ -270,7 +277,9 @@ class PeerServer:
             leader = node.id if node.role is Role.LEADER else node.leader_id
             self.reply(
                 routing_id,
-                m.RequestConfigReply(msg.request_id, node.role is Role.LEADER, leader, node.config.peers_union()).encode(),
+                m.RequestConfigReply(
+                    msg.request_id, node.role is Role.LEADER, leader, node.config.peers_union()
+                ).encode(),
             )
         elif isinstance(msg, m.RequestLogInfo):
             self.reply(routing_id, self._log_info(msg.request_id).encode())
@@ -285,7 +294,13 @@ class PeerServer:
 
     def _dispatch_peer(self, routing_id: bytes, kind: bytes, frames: list[bytes], now: float) -> None:
         msg = m.decode_request(frames)
-        sender = msg.candidate_id if isinstance(msg, m.RequestVote) else msg.leader_id
+        sender: str
+        if isinstance(msg, m.RequestVote):
+            sender = msg.candidate_id
+        elif isinstance(msg, (m.AppendEntries, m.InstallSnapshot)):
+            sender = msg.leader_id
+        else:  # unreachable: decode_request dispatches on the (peer) type byte
+            raise ProtocolError(f"peer message type {bytes(kind)!r} decoded as {type(msg).__name__}")
         if not self.node.is_known_peer(sender):
             self.stats.dropped_unknown_peer += 1
             return
@@ -311,10 +326,10 @@ class PeerServer:
             raise ProtocolError("peer reply frame 1: message id must be 1..3 bytes")
         msg_id = int.from_bytes(frames[0], "little")
         kinds = self._sent_kinds.get(peer_id)
-        cls = kinds.get(msg_id) if kinds else None
-        if cls is None:
+        decode = kinds.get(msg_id) if kinds else None
+        if decode is None:
             return  # stale: not a request we sent
-        reply = cls.decode(frames)
+        reply = decode(frames)
         if isinstance(reply, m.RequestVoteReply):
             self.node.step_request_vote_reply(peer_id, reply, now)
         elif isinstance(reply, m.AppendEntriesReply):
@@ -355,7 +370,9 @@ class PeerServer:
             return
         rid = msg.request_id
         if node.role is not Role.LEADER:
-            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id))
+            self._reply_update(
+                routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id)
+            )
             return
         if rid in self._waiting_updates:
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
@@ -363,7 +380,9 @@ class PeerServer:
         index = node.request_ids.get(rid)
         if index is not None:
             if index <= node.last_applied:
-                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+                self._reply_update(
+                    routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
+                )
             else:
                 self._waiting_updates[rid] = (routing_id, rid)
                 self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
@@ -384,7 +403,9 @@ class PeerServer:
             index = self.node.request_ids.get(rid)
             if index is not None and index <= applied:
                 routing_id, _ = self._waiting_updates.pop(rid)
-                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+                self._reply_update(
+                    routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
+                )
 
     def _config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float) -> None:
         node = self.node
@@ -431,7 +452,10 @@ class PeerServer:
         else:
             answer(
                 m.ConfigUpdateReply(
-                    rid, m.ConfigUpdateStatus.ERROR, error_name="Error", error_message="wrong request id log entry type"
+                    rid,
+                    m.ConfigUpdateStatus.ERROR,
+                    error_name="Error",
+                    error_message="wrong request id log entry type",
                 )
             )
 
@@ -441,7 +465,8 @@ class PeerServer:
         node = self.node
         if node.role is not Role.LEADER:
             self.reply(
-                routing_id, m.RequestEntriesReply(msg.request_id, m.EntriesStatus.NOT_LEADER, node.leader_id).encode()
+                routing_id,
+                m.RequestEntriesReply(msg.request_id, m.EntriesStatus.NOT_LEADER, node.leader_id).encode(),
             )
             return
         key = routing_id + b"\x00" + msg.request_id
@@ -464,13 +489,18 @@ class PeerServer:
                 if offset > snap.size:
                     self._send_chunk(routing_id, msg.request_id, snap.size, b"")
                 return
-            stream = _Stream(routing_id, msg.request_id, msg.prev_index, snap.index, offset, expires, snapshot=True)
+            stream = _Stream(
+                routing_id, msg.request_id, msg.prev_index, snap.index, offset, expires, snapshot=True
+            )
         else:
             last = node.last_applied
             if msg.count is not None and msg.prev_index + msg.count <= last:
                 last = msg.prev_index + msg.count
             if msg.prev_index + 1 > last:
-                self.reply(routing_id, m.RequestEntriesReply(msg.request_id, m.EntriesStatus.LAST, None, last).encode())
+                self.reply(
+                    routing_id,
+                    m.RequestEntriesReply(msg.request_id, m.EntriesStatus.LAST, None, last).encode(),
+                )
                 return
             stream = _Stream(routing_id, msg.request_id, msg.prev_index, last, msg.prev_index + 1, expires)
         self._streams[key] = stream
@@ -500,7 +530,9 @@ class PeerServer:
                 del self._streams[key]  # replaced by a compaction; the client restarts
                 return
             while not stream.finished and len(stream.outstanding) < opts.request_entries_snapshot_pipelines:
-                chunk = node.log.storage.read_snapshot(stream.next, min(SNAPSHOT_CHUNK, snap.size - stream.next))
+                chunk = node.log.storage.read_snapshot(
+                    stream.next, min(SNAPSHOT_CHUNK, snap.size - stream.next)
+                )
                 self._send_chunk(stream.routing_id, stream.request_id, stream.next, chunk)
                 stream.next += len(chunk)
                 stream.outstanding.append(stream.next)
@@ -521,7 +553,8 @@ class PeerServer:
             last = stream.next + len(entries) - 1
             status = m.EntriesStatus.LAST if last >= stream.last else m.EntriesStatus.MORE
             self.reply(
-                stream.routing_id, m.RequestEntriesReply(stream.request_id, status, None, last, tuple(entries)).encode()
+                stream.routing_id,
+                m.RequestEntriesReply(stream.request_id, status, None, last, tuple(entries)).encode(),
             )
             stream.next = last + 1
             stream.outstanding.append(last)
@@ -609,15 +642,16 @@ class PeerServer:
         if self._config_reply is not None and self._config_reply[0] == event.request_id:
             rid, routing_id, _ = self._config_reply
             self.reply(
-                routing_id, m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode()
+                routing_id,
+                m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode(),
             )
             self._config_reply = None
 
 
-_REPLY_CLASS: dict[type, type] = {
-    m.RequestVote: m.RequestVoteReply,
-    m.AppendEntries: m.AppendEntriesReply,
-    m.InstallSnapshot: m.InstallSnapshotReply,
+_REPLY_CLASS: dict[type[PeerRequest], ReplyDecoder] = {
+    m.RequestVote: m.RequestVoteReply.decode,
+    m.AppendEntries: m.AppendEntriesReply.decode,
+    m.InstallSnapshot: m.InstallSnapshotReply.decode,
 }
 
 

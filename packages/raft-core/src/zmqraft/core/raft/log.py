@@ -69,7 +69,9 @@ class RaftLog:
             return self.unstable[index - self.offset]
         return self.storage.entries(index, index)[0]
 
-    def entries(self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62) -> list[bytes]:
+    def entries(
+        self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62
+    ) -> list[bytes]:
         """Entries ``first..last`` within the limits; at least one if ``first <= last``."""
         last = min(last, self.last_index, first + max_count - 1)
         if first > last:
@@ -110,7 +112,9 @@ class RaftLog:
             self.unstable = []
             self._taken = 0
             self.offset = last_kept + 1
-            self._stale_from = last_kept + 1 if self._stale_from is None else min(self._stale_from, last_kept + 1)
+            self._stale_from = (
+                last_kept + 1 if self._stale_from is None else min(self._stale_from, last_kept + 1)
+            )
 
     def reset_to_snapshot(self, meta: SnapshotMeta) -> None:
         """After a snapshot replaced the whole log in storage."""
@@ -147,7 +151,9 @@ class RaftLog:
         if self.offset != write.first_index:
             # truncated below the write meanwhile: storage's tail beyond offset is stale
             if self.offset < write.first_index:
-                self._stale_from = self.offset if self._stale_from is None else min(self._stale_from, self.offset)
+                self._stale_from = (
+                    self.offset if self._stale_from is None else min(self._stale_from, self.offset)
+                )
             return self.offset - 1
         same = 0
         for ours, theirs in zip(self.unstable, write.entries):

@@ -32,7 +32,14 @@ from enum import Enum
 from typing import Any
 
 from ..cluster import ClusterConfig
-from ..protocol.entry import EntryType, checkpoint_entry, encode_entry, entry_request_id, entry_term, entry_type
+from ..protocol.entry import (
+    EntryType,
+    checkpoint_entry,
+    encode_entry,
+    entry_request_id,
+    entry_term,
+    entry_type,
+)
 from ..protocol.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -319,10 +326,10 @@ class RaftNode:
             skip = self.log.first_index - first  # below our snapshot: committed, identical
             if skip >= len(entries):
                 return prev + len(entries)
+        cut: int  # the last entry kept; set on every path that reaches the truncation below
         if self.options.truncate_on_match:
             cut = prev + skip
         else:
-            cut = None
             for pos in range(skip, len(entries)):
                 index = first + pos
                 term = self.log.term_at(index)
@@ -357,7 +364,9 @@ class RaftNode:
                 config = ClusterConfig.from_entry_data(bytes(entry[20:]))
                 self._set_config(config, entry_request_id(entry), index, now)
                 return
-        log.warning("%s: configuration entry %s truncated; no older one in the log", self.id, self.config_index)
+        log.warning(
+            "%s: configuration entry %s truncated; no older one in the log", self.id, self.config_index
+        )
 
     def _adopt_config_from(self, prev: int, entries: Sequence[bytes], now: float) -> None:
         for pos in range(len(entries) - 1, -1, -1):
@@ -472,7 +481,9 @@ class RaftNode:
     def change_config(self, joint: ClusterConfig, request_id: bytes, now: float) -> int:
         """Leader: adopt the joint configuration now and append C(old,new) (spec §9 step 2)."""
         self._set_config(joint, request_id, None, now)
-        index = self._append_local([encode_entry(request_id, EntryType.CONFIG, self.term, joint.to_entry_data())])
+        index = self._append_local(
+            [encode_entry(request_id, EntryType.CONFIG, self.term, joint.to_entry_data())]
+        )
         self.config_index = index
         self._persist({"peersIndex": index})
         self._config_change_waiting = request_id
@@ -643,7 +654,9 @@ class RaftNode:
         self._events.append(RaftError(message))
 
     def _emit_state(self) -> None:
-        self._events.append(StateChanged(self.role, self.term, self.leader_id if self.role is not Role.LEADER else self.id))
+        self._events.append(
+            StateChanged(self.role, self.term, self.leader_id if self.role is not Role.LEADER else self.id)
+        )
 
     def _set_term(self, term: int, voted_for: str | None) -> None:
         if term != self.term or voted_for != self.voted_for:
@@ -651,7 +664,9 @@ class RaftNode:
             self.voted_for = voted_for
             self._persist({"currentTerm": term, "votedFor": voted_for})
 
-    def _set_config(self, config: ClusterConfig, request_id: bytes | None, index: int | None, now: float | None) -> None:
+    def _set_config(
+        self, config: ClusterConfig, request_id: bytes | None, index: int | None, now: float | None
+    ) -> None:
         self.config = config
         self.config_request = request_id
         self.config_index = index
@@ -679,7 +694,7 @@ class RaftNode:
             self._set_term(term, None)
         changed = self.leader_id != leader_id
         self.leader_id = leader_id
-        if self.role is not Role.FOLLOWER and self.role is not Role.CLIENT or changed:
+        if (self.role is not Role.FOLLOWER and self.role is not Role.CLIENT) or changed:
             self._become(Role.FOLLOWER, now)
 
     def _become(self, role: Role, now: float, startup: bool = False) -> None:
@@ -736,7 +751,9 @@ class RaftNode:
             self._become_leader(now)
             return
         for peer, _url in self.config.others(self.id):
-            msg = RequestVote(self._next_msg_id(peer), self.id, self.term, self.log.last_index, self.log.last_term)
+            msg = RequestVote(
+                self._next_msg_id(peer), self.id, self.term, self.log.last_index, self.log.last_term
+            )
             # a candidate's own vote must be durable before anyone else counts on it: the
             # request goes out with the term/vote persistence (held like a reply)
             self._vote_msgs[peer] = (msg.msg_id, msg, now + self.options.rpc_timeout)
@@ -822,7 +839,13 @@ class RaftNode:
             else:
                 entries = self.log.entries(p.next, self.log.last_index, max_bytes=opts.peer_msg_data_size)
             msg = AppendEntries(
-                self._next_msg_id(p.peer_id), self.id, self.term, prev, prev_term, self.commit_index, tuple(entries)
+                self._next_msg_id(p.peer_id),
+                self.id,
+                self.term,
+                prev,
+                prev_term,
+                self.commit_index,
+                tuple(entries),
             )
             last = prev + len(entries)
             last_term = entry_term(entries[-1]) if entries else prev_term
@@ -838,7 +861,9 @@ class RaftNode:
     def _send_snapshot_chunk(self, p: Progress, now: float) -> None:
         snap = self.log.snapshot
         offset = min(p.snapshot_offset, snap.size)
-        chunk = self.log.storage.read_snapshot(offset, min(self.options.peer_msg_data_size, snap.size - offset))
+        chunk = self.log.storage.read_snapshot(
+            offset, min(self.options.peer_msg_data_size, snap.size - offset)
+        )
         msg = InstallSnapshot(
             self._next_msg_id(p.peer_id), self.id, self.term, snap.index, snap.term, offset, snap.size, chunk
         )
@@ -878,11 +903,7 @@ class RaftNode:
             self._leaving_after_config = None
             self._become(Role.CLIENT, now)
             return
-        if (
-            self.config.is_joint
-            and self.config_index is not None
-            and self.commit_index >= self.config_index
-        ):
+        if self.config.is_joint and self.config_index is not None and self.commit_index >= self.config_index:
             self._finish_config_change(now)
 
     def _finish_config_change(self, now: float) -> None:
@@ -891,7 +912,9 @@ class RaftNode:
         joint_index = self.config_index or 0
         request_id = self._new_request_id()
         self._set_config(final, request_id, None, now)
-        index = self._append_local([encode_entry(request_id, EntryType.CONFIG, self.term, final.to_entry_data())])
+        index = self._append_local(
+            [encode_entry(request_id, EntryType.CONFIG, self.term, final.to_entry_data())]
+        )
         self.config_index = index
         self._persist({"peersIndex": index})
         self._events.append(ConfigCommitted(self._config_change_waiting, joint_index, index))

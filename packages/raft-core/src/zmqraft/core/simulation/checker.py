@@ -39,9 +39,8 @@ class Checker:
             self.fail(f"two leaders in term {term}: {other} and {peer}")
         self.leaders[term] = peer
         for index, entry in self.applied.items():
-            if index >= log.first_index:
-                if index > log.last_index or log.entry(index) != entry:
-                    self.fail(f"leader {peer} (term {term}) lacks committed entry {index}")
+            if index >= log.first_index and (index > log.last_index or log.entry(index) != entry):
+                self.fail(f"leader {peer} (term {term}) lacks committed entry {index}")
         for rid, index in self.acked.items():
             if index >= log.first_index and (
                 index > log.last_index or entry_request_id(log.entry(index)) != rid
@@ -54,7 +53,10 @@ class Checker:
         if known is None:
             self.applied[index] = entry
         elif known != entry:
-            self.fail(f"{peer} applied a different entry at {index} (term {entry_term(entry)} vs {entry_term(known)})")
+            self.fail(
+                f"{peer} applied a different entry at {index}"
+                f" (term {entry_term(entry)} vs {entry_term(known)})"
+            )
         seen = self.digests.get(index)
         if seen is None:
             self.digests[index] = digest

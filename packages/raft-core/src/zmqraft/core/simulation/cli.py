@@ -48,13 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--peers", type=int, choices=range(3, 8), help="cluster size (default: 3 and 5)")
     parser.add_argument("--inflight", type=int, default=16, help="AppendEntries in flight per follower")
-    parser.add_argument("--original-followers", action="store_true", help="always mix in original-style followers")
+    parser.add_argument(
+        "--original-followers", action="store_true", help="always mix in original-style followers"
+    )
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--state-machine", metavar="MODULE:CLASS")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
 
-    seeds = [args.seed] if args.seed is not None else list(range(args.first_seed, args.first_seed + args.seeds))
+    seeds = (
+        [args.seed] if args.seed is not None else list(range(args.first_seed, args.first_seed + args.seeds))
+    )
     failures: list[str] = []
     total_steps = 0
     if len(seeds) == 1 or args.jobs <= 1:
@@ -68,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures.append(failure)
     for failure in failures:
         print(failure, file=sys.stderr)
-    print(f"{len(seeds)} histories, {total_steps} steps: {len(seeds) - len(failures)} passed, {len(failures)} failed")
+    print(
+        f"{len(seeds)} histories, {total_steps} steps:"
+        f" {len(seeds) - len(failures)} passed, {len(failures)} failed"
+    )
     return 1 if failures else 0
 
 

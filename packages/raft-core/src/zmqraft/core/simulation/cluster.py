@@ -16,6 +16,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..cluster import ClusterConfig
@@ -114,7 +115,7 @@ class Simulation:
         self.steps = 0
         self._queue: list[_Event] = []
         self._seq = 0
-        self.trace_lines: deque[str] = deque(maxlen=int(__import__("os").environ.get("SIM_TRACE","60")))
+        self.trace_lines: deque[str] = deque(maxlen=int(__import__("os").environ.get("SIM_TRACE", "60")))
         self.checker = Checker(trace=self.trace)
         faults = Faults()
         if self.opts.faults:
@@ -122,7 +123,9 @@ class Simulation:
         self.net = Network(random.Random(self.rng.random()), faults)
         n = self.opts.peers
         self.members = [(f"p{i}", f"tcp://127.0.0.1:{8000 + i}") for i in range(1, n + 1)]
-        self.spares = [(f"p{i}", f"tcp://127.0.0.1:{8000 + i}") for i in range(n + 1, n + 1 + self.opts.spares)]
+        self.spares = [
+            (f"p{i}", f"tcp://127.0.0.1:{8000 + i}") for i in range(n + 1, n + 1 + self.opts.spares)
+        ]
         self.peers: dict[str, SimPeer] = {}
         seed_config = ClusterConfig(tuple(self.members)).to_json()
         for pid, url in self.members + self.spares:
@@ -206,7 +209,7 @@ class Simulation:
                 if self.now < peer.disk_slow_until:
                     latency += self.rng.uniform(0.02, 0.2)
                 epoch = peer.epoch
-                self.at(self.now + latency, lambda p=peer, j=job, e=epoch: self._storage_done(p, j, e))
+                self.at(self.now + latency, partial(self._storage_done, peer, job, epoch))
             else:
                 server.complete_job(job, self.now, self.wall, self._apply(peer, job))
         for channel, frames in server.frames_to_send():
@@ -224,12 +227,14 @@ class Simulation:
             raise Violation(f"{peer.id} commit index went back from {before} to {node.commit_index}")
         self.checker.commit[peer.id] = node.commit_index
         if node.commit_index > node.log.last_index and node.commit_index > node.log.snapshot.index:
-            raise Violation(f"{peer.id} commit index {node.commit_index} beyond its log {node.log.last_index}")
+            raise Violation(
+                f"{peer.id} commit index {node.commit_index} beyond its log {node.log.last_index}"
+            )
         deadline = server.get_timer()
         if deadline is not None:
             peer.timer_gen += 1
             gen = peer.timer_gen
-            self.at(max(deadline, self.now), lambda p=peer, g=gen: self._timer(p, g))
+            self.at(max(deadline, self.now), partial(self._timer, peer, gen))
 
     def _timer(self, peer: SimPeer, gen: int) -> None:
         if peer.server is None or gen != peer.timer_gen:
@@ -284,16 +289,16 @@ class Simulation:
             dst = channel.address
             routing = f"P:{peer.id}:{peer.epoch}".encode()
             for when in self.net.schedule(peer.id, dst, self.now):
-                self.at(when, lambda d=dst, r=routing, f=frames: self._deliver_router(d, r, f))
+                self.at(when, partial(self._deliver_router, dst, routing, frames))
             return
         routing = channel.address.decode()
         kind, name, *rest = routing.split(":")
         for when in self.net.schedule(peer.id, name, self.now):
             if kind == "P":
                 epoch = int(rest[0])
-                self.at(when, lambda n=name, s=peer.id, e=epoch, f=frames: self._deliver_reply(n, s, e, f))
+                self.at(when, partial(self._deliver_reply, name, peer.id, epoch, frames))
             else:
-                self.at(when, lambda n=name, s=peer.id, f=frames: self._client_reply(n, s, f))
+                self.at(when, partial(self._client_reply, name, peer.id, frames))
 
     def _deliver_router(self, dst: str, routing: bytes, frames: list[bytes]) -> None:
         peer = self.peers[dst]
@@ -331,10 +336,10 @@ class Simulation:
         client.sent_at = self.now
         routing = f"C:{client.id}".encode()
         for when in self.net.schedule(client.id, client.target, self.now):
-            self.at(when, lambda d=client.target, f=frames: self._deliver_router(d, routing, f))
+            self.at(when, partial(self._deliver_router, client.target, routing, frames))
         client.timer_gen += 1
         gen = client.timer_gen
-        self.at(self.now + 0.5, lambda c=client, g=gen: self._client_timeout(c, g))
+        self.at(self.now + 0.5, partial(self._client_timeout, client, gen))
 
     def _client_timeout(self, client: SimClient, gen: int) -> None:
         if gen != client.timer_gen or client.rid is None:
@@ -343,7 +348,7 @@ class Simulation:
             self.trace(f"{client.id} gives up {client.rid.hex()}")
             client.rid = None
             client.timer_gen += 1
-            self.at(self.now + 0.1, lambda c=client: self.client_submit(c))
+            self.at(self.now + 0.1, partial(self.client_submit, client))
             return
         client.target = self.rng.choice(client.peers)
         self._client_send(client)
@@ -366,11 +371,11 @@ class Simulation:
             client.done += 1
             client.rid = None
             client.timer_gen += 1
-            self.at(self.now + self.rng.uniform(0.0, 0.02), lambda c=client: self.client_submit(c))
+            self.at(self.now + self.rng.uniform(0.0, 0.02), partial(self.client_submit, client))
         elif reply.status is m.UpdateStatus.ACCEPTED:
             client.timer_gen += 1
             gen = client.timer_gen
-            self.at(self.now + 0.5, lambda c=client, g=gen: self._client_timeout(c, g))
+            self.at(self.now + 0.5, partial(self._client_timeout, client, gen))
         elif reply.status is m.UpdateStatus.NOT_LEADER:
             if reply.leader_id is not None and reply.leader_id in client.peers:
                 client.target = reply.leader_id
@@ -378,13 +383,13 @@ class Simulation:
                 client.target = self.rng.choice(client.peers)
             client.timer_gen += 1
             gen = client.timer_gen
-            self.at(self.now + 0.05, lambda c=client, g=gen: self._resend(c, g))
+            self.at(self.now + 0.05, partial(self._resend, client, gen))
         else:  # expired: the request id is too old to be retried safely; start a new update
             self.trace(f"{client.id} update {client.rid.hex()} expired")
             self.pending_rids.discard(client.rid)
             client.rid = None
             client.timer_gen += 1
-            self.at(self.now + 0.01, lambda c=client: self.client_submit(c))
+            self.at(self.now + 0.01, partial(self.client_submit, client))
 
     def _resend(self, client: SimClient, gen: int) -> None:
         if gen == client.timer_gen and client.rid is not None:
@@ -434,12 +439,14 @@ class Simulation:
         elif status is m.ConfigUpdateStatus.ACCEPTED:
             admin.timer_gen += 1
             gen = admin.timer_gen
-            self.at(self.now + 0.5, lambda c=admin, g=gen: self._client_timeout(c, g))
+            self.at(self.now + 0.5, partial(self._client_timeout, admin, gen))
         elif status is m.ConfigUpdateStatus.NOT_LEADER:
-            admin.target = reply.leader_id if reply.leader_id in self.peers else self.rng.choice(list(self.peers))
+            admin.target = (
+                reply.leader_id if reply.leader_id in self.peers else self.rng.choice(list(self.peers))
+            )
             admin.timer_gen += 1
             gen = admin.timer_gen
-            self.at(self.now + 0.05, lambda c=admin, g=gen: self._resend(c, g))
+            self.at(self.now + 0.05, partial(self._resend, admin, gen))
         else:
             self.trace(f"admin config change ends with {status.name} {reply.error_message or ''}")
             admin.rid = None
@@ -460,7 +467,7 @@ class Simulation:
         if r < 0.25 and len(alive) > 1:
             peer = self.rng.choice(alive)
             self.crash_peer(peer)
-            self.at(self.now + self.rng.uniform(0.1, 2.0), lambda p=peer: self._restart(p))
+            self.at(self.now + self.rng.uniform(0.1, 2.0), partial(self._restart, peer))
         elif r < 0.45:
             ids = list(self.peers)
             self.rng.shuffle(ids)
@@ -469,7 +476,10 @@ class Simulation:
             until = self.now + self.rng.uniform(0.2, 3.0)
             part = Partition(frozenset(ids[:cut]), frozenset(ids[cut:]), symmetric, until)
             self.net.partitions.append(part)
-            self.trace(f"partition {sorted(part.a)} {'<->' if symmetric else '->'} {sorted(part.b)} until {until:.3f}")
+            self.trace(
+                f"partition {sorted(part.a)} {'<->' if symmetric else '->'} {sorted(part.b)}"
+                f" until {until:.3f}"
+            )
         elif r < 0.6 and alive:
             peer = self.rng.choice(alive)
             peer.disk_slow_until = self.now + self.rng.uniform(0.2, 2.0)
@@ -508,7 +518,7 @@ class Simulation:
         for peer in self.peers.values():
             self.start_peer(peer)
         for client in self.clients:
-            self.at(self.rng.uniform(0.3, 0.6), lambda c=client: self.client_submit(c))
+            self.at(self.rng.uniform(0.3, 0.6), partial(self.client_submit, client))
         next_fault = 0.5
         next_matching = 200
         while self.steps < self.opts.steps and self._queue:

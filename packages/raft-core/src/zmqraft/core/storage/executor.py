@@ -7,26 +7,15 @@ log truncation and append, then snapshot chunks; all durable when ``run`` return
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from ..raft.node import Job
-from .base import LogStorage, SnapshotMeta, StateStorage
-
-
-class SnapshotWriter(Protocol):
-    @property
-    def written(self) -> int: ...
-
-    def write(self, offset: int, chunk: bytes) -> None: ...
-
-    def install(self) -> None: ...
+from .base import LogStorage, SnapshotMeta, SnapshotWriter, StateStorage
 
 
 class StorageExecutor:
     def __init__(self, log: LogStorage, state: StateStorage) -> None:
         self.log = log
         self.state = state
-        self._writer: Any = None
+        self._writer: SnapshotWriter | None = None
         self._writer_meta: SnapshotMeta | None = None
 
     def run(self, job: Job) -> None:
@@ -41,7 +30,7 @@ class StorageExecutor:
         chunk = job.snapshot
         if chunk is not None:
             if self._writer is None or self._writer_meta != chunk.meta or chunk.offset == 0:
-                self._writer = self.log.snapshot_writer(chunk.meta)  # type: ignore[attr-defined]
+                self._writer = self.log.snapshot_writer(chunk.meta)
                 self._writer_meta = chunk.meta
             self._writer.write(chunk.offset, chunk.data)
             if chunk.install:
