@@ -102,24 +102,13 @@ def test_cli_exits_non_zero_and_prints_seed_and_trace_on_violation(monkeypatch: 
 
 
 def _break_commit_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commit by counting replicas, without the current-term rule (Raft §5.4.2)."""
+    """Commit what a single follower acknowledged, without waiting for a majority (§5.3)."""
+    from zmqraft.core.cluster import ClusterConfig
 
-    def maybe_commit(self: RaftNode, now: float) -> None:
-        from zmqraft.core.raft.node import Role
+    def quorum_index(self: ClusterConfig, match: dict[str, int]) -> int:
+        return max(match.values(), default=0)
 
-        if self.role is not Role.LEADER:
-            return
-        match = {pid: p.match for pid, p in self._progress.items()}
-        match[self.id] = self.durable_index
-        candidate = self.config.quorum_index(match)
-        if candidate > self.commit_index:
-            self._advance_commit(candidate, now)
-            for p in self._progress.values():
-                p.heartbeat_due = True
-                self._replicate(p, now)
-            self._after_leader_commit(now)
-
-    monkeypatch.setattr(RaftNode, "_maybe_commit", maybe_commit)
+    monkeypatch.setattr(ClusterConfig, "quorum_index", quorum_index)
 
 
 def _break_vote_log_check(monkeypatch: pytest.MonkeyPatch) -> None:

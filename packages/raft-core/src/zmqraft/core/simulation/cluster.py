@@ -465,7 +465,16 @@ class Simulation:
         r = self.rng.random()
         alive = [p for p in self.peers.values() if p.server is not None]
         if r < 0.25 and len(alive) > 1:
-            peer = self.rng.choice(alive)
+            # crashes that hurt most: the leader, or a peer in the middle of a write
+            writing = [p for p in alive if p.job is not None]
+            leaders = [p for p in alive if p.server is not None and p.server.node.role is Role.LEADER]
+            pick = self.rng.random()
+            if writing and pick < 0.4:
+                peer = self.rng.choice(writing)
+            elif leaders and pick < 0.7:
+                peer = self.rng.choice(leaders)
+            else:
+                peer = self.rng.choice(alive)
             self.crash_peer(peer)
             self.at(self.now + self.rng.uniform(0.1, 2.0), partial(self._restart, peer))
         elif r < 0.45:
