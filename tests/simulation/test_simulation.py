@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from zmqraft.core.raft.node import RaftNode
 from zmqraft.core.server import PeerServer
 from zmqraft.core.simulation import SimOptions, Simulation, Violation
@@ -44,7 +43,9 @@ def test_single_in_flight_reproduces_the_original() -> None:
 
 def test_original_followers_with_deep_pipelines() -> None:
     for seed in range(20):
-        Simulation(seed, SimOptions(peers=3 + seed % 3, steps=3000, inflight=64, original_followers=True)).run()
+        Simulation(
+            seed, SimOptions(peers=3 + seed % 3, steps=3000, inflight=64, original_followers=True)
+        ).run()
 
 
 def _trace(seed: int) -> tuple[list[str], int, float]:
@@ -69,9 +70,19 @@ def test_faults_are_really_exercised() -> None:
         sim.trace_lines = type(sim.trace_lines)(maxlen=None)
         sim.run()
         text = "\n".join(sim.trace_lines)
-        for word in ("CRASH", "partition", "slow disk", "compacts", "config change committed", "-> LEADER", "acked"):
+        for word in (
+            "CRASH",
+            "partition",
+            "slow disk",
+            "compacts",
+            "config change committed",
+            "-> LEADER",
+            "acked",
+        ):
             seen[word] = seen.get(word, 0) + text.count(word)
-        installs = sum(p.server.node.log.snapshot.index > 0 for p in sim.peers.values() if p.server is not None)
+        installs = sum(
+            p.server.node.log.snapshot.index > 0 for p in sim.peers.values() if p.server is not None
+        )
         seen["snapshots"] = seen.get("snapshots", 0) + installs
     for word, count in seen.items():
         assert count > 0, f"no {word!r} in 30 histories"
@@ -81,16 +92,31 @@ def test_faults_are_really_exercised() -> None:
 def test_user_state_machine_under_the_simulator() -> None:
     env = dict(os.environ, PYTHONPATH=str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     result = subprocess.run(
-        [sys.executable, "-m", "zmqraft.core.simulation.cli", "--seeds", "6", "--steps", "2000",
-         "--state-machine", "sample_machine:KeyValueMachine", "--jobs", "1"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "zmqraft.core.simulation.cli",
+            "--seeds",
+            "6",
+            "--steps",
+            "2000",
+            "--state-machine",
+            "sample_machine:KeyValueMachine",
+            "--jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "6 passed, 0 failed" in result.stdout
 
 
-def test_cli_exits_non_zero_and_prints_seed_and_trace_on_violation(monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_non_zero_and_prints_seed_and_trace_on_violation(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _break_commit_rule(monkeypatch)
     assert sim_main(["--seeds", "40", "--steps", "3000", "--jobs", "1"]) == 1
     captured = capsys.readouterr()

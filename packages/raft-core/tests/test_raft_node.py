@@ -34,8 +34,12 @@ class Harness:
         self.state = MemoryState()
         self.executor = StorageExecutor(self.log, self.state)
         self.node = RaftNode(
-            peer, self.log, HardState(term=term, config=ClusterConfig(PEERS)), options or RaftOptions(),
-            random.Random(1), now=0.0,
+            peer,
+            self.log,
+            HardState(term=term, config=ClusterConfig(PEERS)),
+            options or RaftOptions(),
+            random.Random(1),
+            now=0.0,
         )
         self.now = 0.0
 
@@ -58,7 +62,9 @@ class Harness:
         self.flush_storage()
         votes = [m for m in self.sent() if isinstance(m, RequestVote)]
         vote_b = next(v for v in votes if self.node._vote_msgs["b"][0] == v.msg_id)
-        self.node.step_request_vote_reply("b", RequestVoteReply(vote_b.msg_id, self.node.term, True), self.now)
+        self.node.step_request_vote_reply(
+            "b", RequestVoteReply(vote_b.msg_id, self.node.term, True), self.now
+        )
         assert self.node.role is Role.LEADER
 
     def ack_probe(self, peer: str = "b") -> None:
@@ -66,7 +72,9 @@ class Harness:
         self.flush_storage()
         probe = [o.message for o in self.node.take_outgoing() if o.peer == peer][-1]
         assert isinstance(probe, AppendEntries)
-        self.node.step_append_entries_reply(peer, AppendEntriesReply(probe.msg_id, self.node.term, True), self.now)
+        self.node.step_append_entries_reply(
+            peer, AppendEntriesReply(probe.msg_id, self.node.term, True), self.now
+        )
         self.node.take_outgoing()
 
 
@@ -178,7 +186,9 @@ def test_leader_pipelines_up_to_the_window_and_commits_on_a_majority() -> None:
     assert len(to_b) == 3  # window of three, one entry each (64-byte messages)
     first = to_b[0].message
     assert isinstance(first, AppendEntries)
-    h.node.step_append_entries_reply("b", AppendEntriesReply(to_b[2].message.msg_id, h.node.term, True), h.now)
+    h.node.step_append_entries_reply(
+        "b", AppendEntriesReply(to_b[2].message.msg_id, h.node.term, True), h.now
+    )
     assert h.node.commit_index >= first.prev_log_index + 3
 
 
