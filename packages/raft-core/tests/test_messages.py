@@ -356,6 +356,7 @@ MALFORMED: list[tuple[Callable[[Sequence[bytes]], Any], list[bytes], str]] = [
     ),
     (m.ConfigUpdate.decode, [RID, H("26"), b"", H("92")], "ConfigUpdate frame 4: invalid msgpack"),
     (m.ConfigUpdate.decode, [RID, H("26"), b""], "ConfigUpdate frame 4: missing"),
+    (m.ConfigUpdate.decode, [RID, H("26"), b"", H("819000")], "ConfigUpdate frame 4: invalid msgpack"),
     (
         m.RequestConfigReply.decode,
         hx("65", "01", "a131", "a131"),

@@ -226,8 +226,8 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         # accept lists from callers but store tuples so the object stays hashable;
         # an empty ``new`` is the same thing as no ``new`` (not joint)
-        old = tuple((str(p[0]), str(p[1])) for p in self.old)
-        new = None if not self.new else tuple((str(p[0]), str(p[1])) for p in self.new)
+        old = tuple((p[0], p[1]) for p in self.old)
+        new = None if not self.new else tuple((p[0], p[1]) for p in self.new)
         object.__setattr__(self, "old", old)
         object.__setattr__(self, "new", new)
         merged = dict(old)

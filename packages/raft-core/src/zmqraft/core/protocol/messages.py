@@ -103,11 +103,14 @@ def _encode_msg_id(msg_id: int) -> bytes:
 def _entries(frames: Frames, first: int, name: str) -> tuple[bytes, ...]:
     """Frames ``first``.. (0-based) as log entries, validated but not copied."""
     entries = tuple(frames[first:])
-    for i, entry in enumerate(entries):
-        # inline fast path; validate_entry words the error
+    for entry in entries:  # hot path: a plain loop is the fastest check on CPython 3.11
         if len(entry) <= HEADER_SIZE or entry[12] > _MAX_ENTRY_TYPE:
-            validate_entry(entry, f"{name} frame {first + 1 + i}")
-    return entries
+            break
+    else:
+        return entries
+    for i, entry in enumerate(entries):  # slow path: find the first bad one and word the error
+        validate_entry(entry, f"{name} frame {first + 1 + i}")
+    raise AssertionError("unreachable: validate_entry raised")  # pragma: no cover
 
 
 def _json_leader(r: FrameReader, frame_no: int) -> str | None:
