@@ -364,9 +364,11 @@ class RaftNode:
                 config = ClusterConfig.from_entry_data(bytes(entry[20:]))
                 self._set_config(config, entry_request_id(entry), index, now)
                 return
-        log.warning(
-            "%s: configuration entry %s truncated; no older one in the log", self.id, self.config_index
-        )
+        # the configuration came from the seed or a snapshot: keep it, but no longer claim
+        # an index beyond the log (the start-up checks rely on it)
+        log.debug("%s: config entry %s truncated; kept as of %s", self.id, self.config_index, last_kept)
+        self.config_index = last_kept
+        self._persist({"peersIndex": last_kept})
 
     def _adopt_config_from(self, prev: int, entries: Sequence[bytes], now: float) -> None:
         for pos in range(len(entries) - 1, -1, -1):

@@ -34,7 +34,7 @@ def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int]:
     sim = Simulation(seed, options)
     try:
         sim.run()
-    except Violation as exc:
+    except (Violation, Exception) as exc:  # any exception is a failed history, with its trace
         trace = "\n".join(sim.trace_lines)
         return seed, f"seed {seed} ({peers} peers): {exc}\n--- last events ---\n{trace}", sim.steps
     return seed, None, sim.steps
