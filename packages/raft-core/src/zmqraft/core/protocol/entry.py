@@ -85,7 +85,8 @@ class LogEntry:
     @classmethod
     def from_bytes(cls, raw: bytes, index: int = 0) -> LogEntry:
         validate_entry(raw)
-        return cls(entry_request_id(raw), EntryType(raw[12]), entry_term(raw), bytes(raw[HEADER_SIZE:]), index)
+        data = bytes(raw[HEADER_SIZE:])
+        return cls(entry_request_id(raw), EntryType(raw[12]), entry_term(raw), data, index)
 
     def to_bytes(self) -> bytes:
         return encode_entry(self.request_id, self.type, self.term, self.data)

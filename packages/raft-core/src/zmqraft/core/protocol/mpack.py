@@ -31,7 +31,7 @@ def _dialect(value: Any) -> Any:
 
 def pack(value: Any) -> bytes:
     """Encode like the original: str as str, bytes as bin, big ints as float64."""
-    return msgpack.packb(_dialect(value), use_bin_type=True)  # type: ignore[no-any-return]
+    return msgpack.packb(_dialect(value), use_bin_type=True)
 
 
 def unpack(data: bytes | memoryview) -> Any:
