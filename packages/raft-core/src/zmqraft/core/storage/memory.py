@@ -4,12 +4,14 @@
 behavioural tests prove it): the same index rules, truncation, compaction versus replacement
 on install, request-id rebuild (entries below the snapshot stay, as index files do after a
 compaction) and the same ``entry_batches`` grouping, with index files emulated by their
-boundaries (a file per ``index_file_capacity`` aligned block, the first one starting at the
-log's start).  Everything is durable the moment a call returns; no clocks, no randomness.
+boundaries exactly as FileLog lays them out (capacity alignment, the capacity re-derived from
+the first file at each start: call ``restart()`` where a FileLog would be reopened).
+Everything is durable the moment a call returns; no clocks, no randomness.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +21,10 @@ from .files.batching import group_sizes
 from .files.reqids import scan_request_ids
 
 DEFAULT_CAPACITY = 0x4000
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
 
 
 class MemorySnapshotWriter:
@@ -86,7 +92,12 @@ class MemoryLog:
         self._entries: list[bytes] = []
         self._first_index = meta.index + 1
         self._last_term = meta.term
-        self._file_start = meta.index + 1  # first index of the first (emulated) index file
+        # emulated index files: first indexes and capacities (spec/storage.md §4.2, §6.3)
+        self._file_firsts: list[int] = []
+        self._file_caps: list[int] = []
+        self._run_capacity = index_file_capacity
+        self._new_files(meta.index + 1)
+        self._run_capacity = _next_power_of_two(self._file_caps[0])
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -110,14 +121,32 @@ class MemoryLog:
     def lowest_index(self) -> int:
         return self._base
 
+    def _new_files(self, first: int) -> None:
+        cap = self._run_capacity
+        self._file_firsts = [first]
+        self._file_caps = [cap - first % cap]
+
+    def _cover(self, last: int) -> None:
+        """Roll over (add emulated files) until ``last`` has a file."""
+        firsts, caps = self._file_firsts, self._file_caps
+        while firsts[-1] + caps[-1] <= last:
+            first = firsts[-1] + caps[-1]
+            firsts.append(first)
+            caps.append(self._run_capacity - first % self._run_capacity)
+
     def _file_of(self, index: int) -> tuple[int, int]:
         """(first index, capacity) of the emulated index file holding ``index``."""
-        cap = self.index_file_capacity
-        start = self._file_start
-        first_end = start + cap - start % cap
-        if index < first_end:
-            return start, first_end - start
-        return index - index % cap, cap
+        pos = max(0, bisect_right(self._file_firsts, index) - 1)
+        return self._file_firsts[pos], self._file_caps[pos]
+
+    def restart(self) -> None:
+        """What reopening a FileLog does: empty trailing files go, and the capacity of new
+        files is re-derived from the first file."""
+        firsts, caps = self._file_firsts, self._file_caps
+        while len(firsts) > 1 and firsts[-1] > self.last_index:
+            firsts.pop()
+            caps.pop()
+        self._run_capacity = _next_power_of_two(caps[0])
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -209,6 +238,7 @@ class MemoryLog:
                 raise ValueError(f"unknown log entry type {e[12]}")
         self._entries.extend(bytes(e) if not isinstance(e, bytes) else e for e in entries)
         self._last_term = entry_term(self._entries[-1])
+        self._cover(self.last_index)
 
     def truncate(self, last_kept: int) -> None:
         last = self.last_index
@@ -222,6 +252,12 @@ class MemoryLog:
         assert term is not None
         del self._entries[last_kept + 1 - self._base :]
         self._last_term = term
+        # files after the one holding last_kept go, except the first file and an (empty) file
+        # starting right at first_index (spec §6.5)
+        firsts, caps = self._file_firsts, self._file_caps
+        while len(firsts) > 1 and firsts[-1] > last_kept and firsts[-1] != self._first_index:
+            firsts.pop()
+            caps.pop()
 
     def install_snapshot(
         self,
@@ -249,8 +285,9 @@ class MemoryLog:
         self._snapshot = meta
         self._snapshot_data = bytes(data)
         self._entries = []
-        self._base = self._first_index = self._file_start = meta.index + 1
+        self._base = self._first_index = meta.index + 1
         self._last_term = meta.term
+        self._new_files(meta.index + 1)
 
     def snapshot_writer(self, meta: SnapshotMeta) -> MemorySnapshotWriter:
         return MemorySnapshotWriter(self, meta)

@@ -227,7 +227,7 @@ def history_names(path: str) -> list[str]:
         if not name.startswith(prefix):
             continue
         m = _TIMESTAMP_SUFFIX.match(name[len(prefix) :])
-        if m:
+        if m and not os.path.isdir(os.path.join(directory, name)):  # renamed log dirs stay
             found.append((m.group(1), int(m.group(2), 36), name))
     found.sort()
     return [name for _, _, name in found]
@@ -242,10 +242,6 @@ def cleanup_history(path: str, keep: int = HISTORY_KEEP) -> list[str]:
     doomed = names[: max(0, len(names) - keep)]
     for name in doomed:
         full = os.path.join(directory, name)
-        try:
-            if os.path.isdir(full) and not os.path.islink(full):
-                continue  # renamed log directories are never removed
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(full)
-        except FileNotFoundError:
-            pass
     return doomed

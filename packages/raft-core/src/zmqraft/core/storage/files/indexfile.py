@@ -214,7 +214,11 @@ class IndexFile:
         limit = size - data_pos
         if limit < 0:
             raise StorageError("unexpected end of file in the ITMZ chunk", path, size)
-        next_at = 0
+        # the committed run: leading non-zero offsets, strictly increasing; the first one
+        # pointing beyond the end of the file starts a torn tail (all later ones must then
+        # lie beyond it too, else the table is corrupt, not torn)
+        run = 0
+        torn: int | None = None
         previous = 0
         for value in offsets:
             if value == 0:
@@ -223,12 +227,13 @@ class IndexFile:
                 raise StorageError(
                     f"sanity index check failed: offset {value} after {previous}",
                     path,
-                    TABLE_POSITION + 4 * next_at,
+                    TABLE_POSITION + 4 * run,
                 )
-            if value > limit:
-                break  # torn tail: the entry's bytes never reached the disk
+            if torn is None and value > limit:
+                torn = run
             previous = value
-            next_at += 1
+            run += 1
+        next_at = run if torn is None else torn
         return cls(fd, path, first_index, capacity, data_pos, offsets, next_at, size, writable)
 
     def close(self) -> None:
