@@ -81,7 +81,9 @@ class LogStorage(Protocol):
         outside ``[snapshot.index, last_index]``."""
         ...
 
-    def entries(self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62) -> list[bytes]:
+    def entries(
+        self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62
+    ) -> list[bytes]:
         """Entries ``first..last`` inclusive, stopping before the total size would exceed
         ``max_bytes`` (always at least one entry) or after ``max_count`` entries."""
         ...
@@ -116,7 +118,11 @@ class LogStorage(Protocol):
         ...
 
     def install_snapshot(
-        self, meta: SnapshotMeta, data: bytes | None = None, path: str | None = None, compact_only: bool = False
+        self,
+        meta: SnapshotMeta,
+        data: bytes | None = None,
+        path: str | None = None,
+        compact_only: bool = False,
     ) -> None:
         """Install a snapshot (from bytes or a finished temporary file).  If the log holds an
         entry at ``meta.index`` with ``meta.term`` it is a compaction: later entries are kept;
