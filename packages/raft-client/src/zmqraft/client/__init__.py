@@ -1,0 +1,1 @@
+"""zmq-raft client, subscriber and operator tools (``zmqraft.client``)."""
