@@ -107,6 +107,7 @@ def test_snapshot_must_precede_the_first_file(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="does not precede") as err:
         open_log(tmp_path)
     assert err.value.path is not None and err.value.path.endswith("0000000000000a.rlog")
+    assert err.value.offset == 16
     assert tree_bytes(tmp_path) == before
 
 
@@ -314,5 +315,13 @@ def test_missing_middle_file_is_reported(tmp_path: Path) -> None:
     os.unlink(tmp_path / "log/00000/00/00/00000000000004.rlog")
     log = open_log(tmp_path, 4)
     assert log.entry(2) == entries(2, 1)[0]
-    with pytest.raises(StorageError, match=r"could not find|missing"):
+    with pytest.raises(StorageError, match=r"could not find index file for: 00000000000005"):
         log.entry(5)
+    log.close()
+    # a file whose offset table ends before the entries the log claims (torn in the middle)
+    IndexFile.create(str(tmp_path / "log"), 4, 4).close()
+    log = open_log(tmp_path, 4)
+    with pytest.raises(StorageError, match="missing from the index file") as err:
+        log.entry(5)
+    assert err.value.path is not None and err.value.path.endswith("00000000000004.rlog")
+    assert err.value.offset == 24 + 4 * 0

@@ -30,7 +30,7 @@ from ...protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
 from ..base import SnapshotMeta, StorageError
 from .batching import group_sizes
 from .fsutil import backup_name, fsync_dir, mkdir_p, remove_stale_temps, temp_name
-from .indexfile import DEFAULT_CAPACITY, MAX_CAPACITY, IndexFile
+from .indexfile import DEFAULT_CAPACITY, MAX_CAPACITY, TABLE_POSITION, IndexFile
 from .logdir import (
     first_and_last,
     index_file_path,
@@ -177,6 +177,7 @@ class FileLog:
                 f"snapshot last index {snap_index} does not precede immediately "
                 f"first log index {first.first_index}",
                 first.path,
+                16,  # the first index field of its RLOG header
             )
         # validated: from here on we may write
         if snap is None:
@@ -326,8 +327,12 @@ class FileLog:
     def _slots(self, f: IndexFile, index: int, count: int) -> int:
         slot = index - f.first_index
         if slot + count > f.next_at:
+            missing = max(slot, f.next_at)
             raise StorageError(
-                f"entries {index}..{index + count - 1} are missing from the index file", f.path
+                f"entries {index}..{index + count - 1} are missing from the index file (its offset table "
+                f"ends at slot {f.next_at})",
+                f.path,
+                TABLE_POSITION + 4 * missing,
             )
         return slot
 
