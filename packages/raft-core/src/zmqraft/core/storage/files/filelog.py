@@ -327,12 +327,11 @@ class FileLog:
     def _slots(self, f: IndexFile, index: int, count: int) -> int:
         slot = index - f.first_index
         if slot + count > f.next_at:
-            missing = max(slot, f.next_at)
             raise StorageError(
                 f"entries {index}..{index + count - 1} are missing from the index file (its offset table "
                 f"ends at slot {f.next_at})",
                 f.path,
-                TABLE_POSITION + 4 * missing,
+                TABLE_POSITION + 4 * f.next_at,  # where the committed offsets end
             )
         return slot
 
