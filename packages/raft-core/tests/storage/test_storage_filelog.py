@@ -325,3 +325,12 @@ def test_missing_middle_file_is_reported(tmp_path: Path) -> None:
         log.entry(5)
     assert err.value.path is not None and err.value.path.endswith("00000000000004.rlog")
     assert err.value.offset == 24 + 4 * 0
+
+
+def test_a_stale_directory_listing_is_refreshed(tmp_path: Path) -> None:
+    """A reader may cache a leaf listing made just before the writer created a file."""
+    log = open_log(tmp_path, 4)
+    log.append(1, entries(1, 10))
+    log._leaves["000000000"] = ["00000000000001.rlog"]
+    assert log.entry(5) == entries(5, 1)[0]
+    assert "00000000000004.rlog" in log._leaves["000000000"]

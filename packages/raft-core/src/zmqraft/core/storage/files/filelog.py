@@ -279,24 +279,28 @@ class FileLog:
 
     def _lookup(self, index: int) -> IndexFile:
         prefix = leaf_prefix(index)
-        names = self._leaves.get(prefix)
-        if names is None:
-            names = list_leaf(self.log_dir, prefix)
-            self._leaves[prefix] = names
-        name = pick_name(names, index)
-        if name is None:
-            raise StorageError(f"could not find index file for: {index_name(index)}", self.log_dir)
-        first = int(name[:14], 16)
-        f = self._files.get(first)
-        if f is None or f.closed:
-            f = IndexFile.open(index_file_path(self.log_dir, first), not self.read_only)
-            self._remember(f)
-        else:  # refresh its place in the LRU order
-            self._files.pop(first, None)
-            self._files[first] = f
-        if not f.contains(index):
-            raise StorageError(f"could not find index file for: {index_name(index)}", self.log_dir)
-        return f
+        cached = self._leaves.get(prefix)
+        # a cached listing may predate a file the writer just created (it drops the entry
+        # after creating, but a reader may store a listing it made just before): on a miss,
+        # list the directory again once
+        for names in (cached, None) if cached is not None else (None,):
+            if names is None:
+                names = list_leaf(self.log_dir, prefix)
+                self._leaves[prefix] = names
+            name = pick_name(names, index)
+            if name is None:
+                continue
+            first = int(name[:14], 16)
+            f = self._files.get(first)
+            if f is None or f.closed:
+                f = IndexFile.open(index_file_path(self.log_dir, first), not self.read_only)
+                self._remember(f)
+            else:  # refresh its place in the LRU order
+                self._files.pop(first, None)
+                self._files[first] = f
+            if f.contains(index):
+                return f
+        raise StorageError(f"could not find index file for: {index_name(index)}", self.log_dir)
 
     def _file_for(self, index: int) -> IndexFile:
         f = self._last_file
