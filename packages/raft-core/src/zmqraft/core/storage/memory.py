@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
-from .base import SnapshotMeta, StorageError
+from .base import LogStorage, SnapshotMeta, SnapshotWriter, StateStorage, StorageError
 from .files.batching import group_sizes
 from .files.reqids import scan_request_ids
 
@@ -324,3 +324,9 @@ class MemoryState:
 
     def close(self) -> None:
         pass
+
+
+def _conforms(log: MemoryLog, state: MemoryState, writer: MemorySnapshotWriter) -> tuple[object, ...]:
+    """Static proof (mypy) that the classes implement the protocols of ``base``."""
+    checked: tuple[LogStorage, StateStorage, SnapshotWriter] = (log, state, writer)
+    return checked

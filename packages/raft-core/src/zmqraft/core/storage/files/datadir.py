@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .filelog import FileLog
+from ..base import LogStorage, SnapshotWriter, StateStorage
+from .filelog import FileLog, FileSnapshotWriter
 from .fsutil import mkdir_p
 from .indexfile import DEFAULT_CAPACITY
 from .persistence import RaftPersistence, StateMachinePersistence
@@ -88,3 +89,10 @@ def open_data_dir(
     if with_state and (not read_only or os.path.exists(p.state)):
         state = StateMachinePersistence(p.state, read_only=read_only)
     return DataDir(p, log, raft, state)
+
+
+def _conforms(d: DataDir, writer: FileSnapshotWriter) -> tuple[object, ...]:
+    """Static proof (mypy) that the file classes implement the protocols of ``base``."""
+    assert d.state is not None
+    checked: tuple[LogStorage, StateStorage, StateStorage, SnapshotWriter] = (d.log, d.raft, d.state, writer)
+    return checked
