@@ -30,6 +30,8 @@ class StorageExecutor:
         chunk = job.snapshot
         if chunk is not None:
             if self._writer is None or self._writer_meta != chunk.meta or chunk.offset == 0:
+                if self._writer is not None:
+                    self._writer.discard()  # an unfinished transfer of another snapshot
                 self._writer = self.log.snapshot_writer(chunk.meta)
                 self._writer_meta = chunk.meta
             self._writer.write(chunk.offset, chunk.data)
