@@ -13,7 +13,53 @@ from .protocol.entry import ZERO_REQUEST_ID
 
 
 def request_id_ms(request_id: bytes) -> int:
+    """The timestamp inside a request id (first 4 bytes, big-endian seconds) in ms."""
     return int.from_bytes(request_id[:4], "big") * 1000
+
+
+def is_expired(request_id: bytes, wall_ms: int, ttl_ms: int | None) -> bool:
+    """``seconds * 1000 < now - ttl`` (never expired without a ttl)."""
+    return ttl_ms is not None and request_id_ms(request_id) < wall_ms - ttl_ms
+
+
+def is_fresh(request_id: bytes, wall_ms: int, ttl_ms: int | None, margin_ms: int) -> bool:
+    """May a request id that is not in the cache be accepted (spec/protocol.md §9.3)?  The
+    window is ``[now - (ttl - margin), now + margin]``: an id older than that could already
+    have been swept from the cache, so appending it again could apply it twice."""
+    if ttl_ms is None:
+        return True
+    t = request_id_ms(request_id)
+    return wall_ms - (ttl_ms - margin_ms) <= t <= wall_ms + margin_ms
+
+
+def scan_request_ids(
+    backwards: Iterable[tuple[int, bytes, int]], wall_ms: int, ttl_ms: int | None, cache_max: int | None
+) -> list[tuple[bytes, int]]:
+    """The start-up rebuild (spec/storage.md §6.8): fresh ``(request id, index)`` pairs,
+    oldest first, from entries fed backwards as ``(index, request id, capacity of the index
+    file holding it)``.
+
+    Zero ids are skipped; expired ids are counted and the scan stops once the count exceeds
+    the capacity of the file being read (everything older is assumed expired); the scan also
+    stops once ``cache_max`` fresh ids were collected.  An id may occur twice (the later
+    index wins when the pairs are loaded in order)."""
+    found: list[tuple[bytes, int]] = []
+    if cache_max is not None and cache_max <= 0:
+        return found
+    expired = 0
+    for index, request_id, capacity in backwards:
+        if request_id == ZERO_REQUEST_ID:
+            continue
+        if is_expired(request_id, wall_ms, ttl_ms):
+            expired += 1
+            if expired > capacity:
+                break
+            continue
+        found.append((request_id, index))
+        if cache_max is not None and len(found) >= cache_max:
+            break
+    found.reverse()
+    return found
 
 
 class RequestIdCache:
@@ -29,7 +75,7 @@ class RequestIdCache:
         return self._index.get(request_id)
 
     def is_expired(self, request_id: bytes, wall_ms: int) -> bool:
-        return self.ttl_ms is not None and request_id_ms(request_id) < wall_ms - self.ttl_ms
+        return is_expired(request_id, wall_ms, self.ttl_ms)
 
     def add(self, request_id: bytes, index: int, wall_ms: int) -> None:
         if request_id == ZERO_REQUEST_ID or self.is_expired(request_id, wall_ms):

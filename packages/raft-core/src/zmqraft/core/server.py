@@ -45,6 +45,7 @@ from .raft.node import (
     StateChanged,
 )
 from .raft.options import RaftOptions
+from .rdb import is_fresh
 from .storage.base import LogStorage
 
 log = logging.getLogger("zmqraft.server")
@@ -357,12 +358,9 @@ class PeerServer:
 
     def _is_fresh(self, request_id: bytes) -> bool:
         ttl = self.options.request_id_ttl
-        if ttl is None:
-            return True
-        t = int.from_bytes(request_id[:4], "big") * 1000
-        margin = int(self.options.request_id_ttl_accept_margin * 1000)
-        now = self.node.wall_ms
-        return now - (int(ttl * 1000) - margin) <= t <= now + margin
+        ttl_ms = None if ttl is None else int(ttl * 1000)
+        margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
+        return is_fresh(request_id, self.node.wall_ms, ttl_ms, margin_ms)
 
     def _request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float) -> None:
         node = self.node

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
+from ..rdb import scan_request_ids
 from .base import LogStorage, SnapshotMeta, SnapshotWriter, StateStorage, StorageError
-from .files.batching import group_sizes
-from .files.reqids import scan_request_ids
+from .batching import group_sizes
 
 DEFAULT_CAPACITY = 0x4000
 

@@ -8,7 +8,6 @@
 * ``snapshotfile`` snapshot files, temporary snapshots, atomic install
 * ``persistence``  ``raft.pers`` / ``state.pers`` state files
 * ``datadir``    a peer's data directory (paths and opening everything)
-* ``reqids``, ``batching``  pure rules shared with ``storage.memory``
 """
 
 from __future__ import annotations

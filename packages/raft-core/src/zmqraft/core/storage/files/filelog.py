@@ -27,8 +27,9 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 
 from ...protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
+from ...rdb import scan_request_ids
 from ..base import SnapshotMeta, StorageError
-from .batching import group_sizes
+from ..batching import group_sizes
 from .fsutil import backup_name, fsync_dir, mkdir_p, remove_stale_temps, temp_name
 from .indexfile import DEFAULT_CAPACITY, MAX_CAPACITY, TABLE_POSITION, IndexFile
 from .logdir import (
@@ -40,7 +41,6 @@ from .logdir import (
     list_leaf,
     pick_name,
 )
-from .reqids import scan_request_ids
 from .snapshotfile import SnapshotFile, SnapshotStreamWriter
 
 CACHE_HIGH = 75
