@@ -25,7 +25,7 @@ import base64
 import logging
 import random
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeAlias
@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 from .cluster import ClusterConfig, ConfigError
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
+from .protocol.reqid import RequestIdGenerator
 from .raft.node import (
     ApplyJob,
     ConfigChanged,
@@ -51,8 +52,6 @@ from .storage.base import LogStorage
 log = logging.getLogger("zmqraft.server")
 
 PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT}
-MAX_ENTRIES_PER_MESSAGE = 4096
-ENTRIES_MESSAGE_BYTES = 65536
 SNAPSHOT_CHUNK = 65536
 STREAM_SWEEP_INTERVAL = 2.0
 
@@ -115,6 +114,9 @@ class _Stream:
     outstanding: deque[int] = field(default_factory=deque)  # last index / end offset per message
     finished: bool = False
     throttled: bool = False
+    # messages are the log's own batches (the original's grouping, spec/storage.md §6.7);
+    # everything up to the leader's last applied index is durable, so storage holds it
+    batches: Iterator[list[bytes]] = field(default_factory=lambda: iter(()))
 
 
 @dataclass(slots=True)
@@ -140,6 +142,7 @@ class PeerServer:
         last_applied: int = 0,
         broadcast: bool = True,
         broadcast_heartbeat_interval: float = 0.5,
+        request_id_generator: RequestIdGenerator | None = None,
     ) -> None:
         self.options = options or RaftOptions()
         self.ident = secret
@@ -148,7 +151,15 @@ class PeerServer:
         ttl_ms = None if self.options.request_id_ttl is None else int(self.options.request_id_ttl * 1000)
         rids = storage.request_ids(wall_ms, ttl_ms, self.options.request_id_cache_max)
         self.node = RaftNode(
-            peer_id, storage, hard_state, self.options, rng or random.Random(), now, last_applied, rids
+            peer_id,
+            storage,
+            hard_state,
+            self.options,
+            rng or random.Random(),
+            now,
+            last_applied,
+            rids,
+            request_id_generator,
         )
         self.node.wall_ms = wall_ms
         self._out: list[tuple[Channel, list[bytes]]] = []
@@ -501,6 +512,7 @@ class PeerServer:
                 )
                 return
             stream = _Stream(routing_id, msg.request_id, msg.prev_index, last, msg.prev_index + 1, expires)
+            stream.batches = node.log.storage.entry_batches(msg.prev_index + 1, last)
         self._streams[key] = stream
         self._pump(key, stream)
 
@@ -543,9 +555,7 @@ class PeerServer:
             and not stream.throttled
             and len(stream.outstanding) < opts.request_entries_pipelines
         ):
-            entries = node.log.entries(
-                stream.next, stream.last, max_bytes=ENTRIES_MESSAGE_BYTES, max_count=MAX_ENTRIES_PER_MESSAGE
-            )
+            entries = next(stream.batches, None)
             if not entries:
                 break
             last = stream.next + len(entries) - 1

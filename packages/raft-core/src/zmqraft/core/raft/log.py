@@ -123,9 +123,6 @@ class RaftLog:
         self.offset = meta.index + 1
         self._stale_from = None
 
-    def compacted(self) -> None:
-        """Storage's first index moved up (compaction); the unstable tail is untouched."""
-
     # ---- storage jobs -------------------------------------------------------------------------
 
     def has_unstable_work(self) -> bool:

@@ -48,6 +48,7 @@ from ..protocol.messages import (
     RequestVote,
     RequestVoteReply,
 )
+from ..protocol.reqid import RequestIdGenerator
 from ..rdb import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
 from .log import LogWrite, RaftLog
@@ -162,6 +163,7 @@ class RaftNode:
         now: float,
         last_applied: int = 0,
         request_ids: Iterable[tuple[bytes, int]] = (),
+        request_id_generator: RequestIdGenerator | None = None,
     ) -> None:
         self.id = peer_id
         self.options = options
@@ -181,6 +183,7 @@ class RaftNode:
         self.request_ids = RequestIdCache(ttl_ms, options.request_id_cache_max)
         self.request_ids.load(request_ids)
         self.wall_ms = 0
+        self.request_id_generator = request_id_generator or RequestIdGenerator(rng)
 
         self._outgoing: list[Outgoing] = []
         self._held: deque[Outgoing] = deque()
@@ -280,11 +283,8 @@ class RaftNode:
         del self._vote_msgs[peer]
         self._votes.answered.add(peer)
         if msg.term > self.term:
-            if self.options.prevent_spiral_elections and not self._majority_answered():
-                return
-            self.leader_id = None
-            self._set_term(msg.term, None)
-            self._become(Role.FOLLOWER, now)
+            if not (self.options.prevent_spiral_elections and not self._majority_answered()):
+                self._step_down(msg.term, now)
             return
         if msg.term == self.term and msg.vote_granted:
             self._votes.granted.add(peer)
@@ -303,7 +303,7 @@ class RaftNode:
         prev_term = self.log.term_at(msg.prev_log_index)
         if prev_term is None and msg.prev_log_index < self.log.snapshot.index:
             # already covered by our snapshot: everything up to it matches (it is committed)
-            prev_term = msg.prev_log_term if msg.prev_log_index >= 0 else None
+            prev_term = msg.prev_log_term
         if prev_term != msg.prev_log_term:
             conflict = self.log.last_index + 1 if self.log.last_index < msg.prev_log_index else None
             self._reply(route, AppendEntriesReply(msg.msg_id, self.term, False, conflict), durable=True)
@@ -379,19 +379,34 @@ class RaftNode:
                     self._set_config(config, entry_request_id(entries[pos]), index, now)
                 return
 
-    def step_append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
-        if msg.term > self.term:
-            self.leader_id = None
-            self._set_term(msg.term, None)
-            self._become(Role.FOLLOWER, now)
-            return
+    def _acknowledged(
+        self, peer: str, msg_id: int, term: int, now: float
+    ) -> tuple[Progress, Inflight] | None:
+        """A leader's bookkeeping for a reply from ``peer``: step down on a newer term, else
+        the message in flight it answers (None for stale replies, see progress.py)."""
+        if term > self.term:
+            self._step_down(term, now)
+            return None
         progress = self._progress.get(peer)
-        if self.role is not Role.LEADER or progress is None or msg.term < self.term:
-            return
-        flight = progress.acknowledge(msg.msg_id)
+        if self.role is not Role.LEADER or progress is None or term < self.term:
+            return None
+        flight = progress.acknowledge(msg_id)
         if flight is None:
-            return  # a reply to a message of an ended chain, or a duplicate
+            return None
         self._rearm_resend(progress)
+        return progress, flight
+
+    def _step_down(self, term: int, now: float) -> None:
+        """A newer term was seen in a reply: follow it, leader unknown (spec/raft.md §5.2)."""
+        self.leader_id = None
+        self._set_term(term, None)
+        self._become(Role.FOLLOWER, now)
+
+    def step_append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
+        acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
+        if acked is None:
+            return
+        progress, flight = acked
         if msg.success:
             progress.probing = False
             if flight.last > progress.match:
@@ -438,18 +453,10 @@ class RaftNode:
         self._rearm_election(now)
 
     def step_install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
-        if msg.term > self.term:
-            self.leader_id = None
-            self._set_term(msg.term, None)
-            self._become(Role.FOLLOWER, now)
+        acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
+        if acked is None:
             return
-        progress = self._progress.get(peer)
-        if self.role is not Role.LEADER or progress is None or msg.term < self.term:
-            return
-        flight = progress.acknowledge(msg.msg_id)
-        if flight is None:
-            return
-        self._rearm_resend(progress)
+        progress, flight = acked
         snap = self.log.snapshot
         if not flight.snapshot or flight.last != snap.index:
             progress.snapshot_offset = 0  # a newer snapshot replaced the one being sent
@@ -521,8 +528,6 @@ class RaftNode:
         self._release_held()
         if self.role is Role.LEADER:
             self._maybe_commit(now)
-        else:
-            self._schedule_apply()
 
     def _snapshot_installed(self, meta: SnapshotMeta, now: float) -> None:
         self._installing = None
@@ -556,7 +561,8 @@ class RaftNode:
         if self.last_applied < self.log.snapshot.index:
             snapshot = self.log.snapshot
             first = snapshot.index + 1
-        entries = self.log.entries(first, limit, max_bytes=65536, max_count=4096) if first <= limit else []
+        # up to the durable index everything is in storage: feed its own batches (spec §12)
+        entries = next(self.log.storage.entry_batches(first, limit), []) if first <= limit else []
         if snapshot is None and not entries:
             return None
         self._apply_snapshot_pending = False
@@ -888,16 +894,11 @@ class RaftNode:
                 p.heartbeat_due = True
                 self._replicate(p, now)
             self._after_leader_commit(now)
-        self._schedule_apply()
 
     def _advance_commit(self, index: int, now: float) -> None:
         if index > self.commit_index:
             self.commit_index = index
             self._events.append(CommitAdvanced(index))
-            self._schedule_apply()
-
-    def _schedule_apply(self) -> None:
-        """Apply jobs are pulled by the runtime (``next_apply_job``); nothing to do here."""
 
     def _after_leader_commit(self, now: float) -> None:
         """Membership steps after a commit advance (spec/raft.md §9 steps 5–6)."""
@@ -926,9 +927,8 @@ class RaftNode:
         self._broadcast_append(now)
 
     def _new_request_id(self) -> bytes:
-        """A fresh reqid for C(new), from the wall clock given to the node and its rng."""
-        seconds = self.wall_ms // 1000
-        return seconds.to_bytes(4, "big") + self.rng.randbytes(8)
+        """A fresh reqid for C(new), from the wall clock given to the node."""
+        return self.request_id_generator.next(self.wall_ms / 1000)
 
 
 @dataclass(frozen=True, slots=True)

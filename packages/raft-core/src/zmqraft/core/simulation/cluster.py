@@ -22,6 +22,7 @@ from typing import Any
 from ..cluster import ClusterConfig
 from ..protocol import messages as m
 from ..protocol.entry import EntryType, LogEntry, entry_type
+from ..protocol.reqid import RequestIdGenerator
 from ..raft.node import ApplyJob, Job, RaftError, Role, StateChanged
 from ..raft.options import RaftOptions
 from ..server import Channel, ChannelKind, PeerServer, hard_state_from
@@ -141,7 +142,7 @@ class Simulation:
             for i in range(1, self.opts.clients + 1)
         ]
         self.pending_rids: set[bytes] = set()
-        self._rid_counter = 0
+        self._client_ids = RequestIdGenerator(random.Random(self.rng.random()), hostname="sim-clients", pid=0)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -183,6 +184,9 @@ class Simulation:
             options=self.options_for(peer.id),
             rng=random.Random(self.rng.random()),
             last_applied=0,
+            request_id_generator=RequestIdGenerator(
+                random.Random(self.rng.random()), hostname=peer.id, pid=peer.epoch
+            ),
         )
         self.trace(f"{peer.id} start (epoch {peer.epoch}) term={hard.term} last={peer.log.last_index}")
         self.pump(peer)
@@ -317,8 +321,7 @@ class Simulation:
     # ------------------------------------------------------------------ clients
 
     def _new_rid(self) -> bytes:
-        self._rid_counter += 1
-        return int(self.wall).to_bytes(4, "big") + self._rid_counter.to_bytes(8, "big")
+        return self._client_ids.next(self.wall)
 
     def client_submit(self, client: SimClient) -> None:
         client.rid = self._new_rid()
