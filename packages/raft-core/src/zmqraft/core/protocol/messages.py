@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, Self, TypeAlias
 
 from .entry import HEADER_SIZE, EntryType, validate_entry
 from .errors import ProtocolError
@@ -342,21 +342,37 @@ class InstallSnapshotReply:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestConfig:
+class _IdOnlyRequest:
+    """A request that is only ``[id, type, ident]``; subclasses name the type byte."""
+
+    TYPE: ClassVar[bytes]
     request_id: bytes
 
     def encode(self, ident: bytes) -> list[bytes]:
-        return [self.request_id, REQUEST_CONFIG, ident]
+        return [self.request_id, self.TYPE, ident]
 
     @classmethod
-    def decode(cls, frames: Frames) -> RequestConfig:
-        r = FrameReader("RequestConfig", frames)
+    def decode(cls, frames: Frames) -> Self:
+        r = FrameReader(cls.__name__, frames)
         r.require(3)
-        r.msg_type(REQUEST_CONFIG)
+        r.msg_type(cls.TYPE)
         return cls(frames[0])
 
+    @classmethod
+    def from_dispatch(cls, dispatch: ClientDispatch) -> Self:
+        """What a state machine sees of ``*`` and ``W`` is a ClientDispatch of that type."""
+        if dispatch.type != cls.TYPE:
+            reason = f"message type must be {cls.TYPE!r}, got {dispatch.type!r}"
+            raise frame_error(cls.__name__, 2, reason)
+        return cls(dispatch.request_id)
+
     def __str__(self) -> str:
-        return f"RequestConfig(id={_rid(self.request_id)})"
+        return f"{type(self).__name__}(id={_rid(self.request_id)})"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestConfig(_IdOnlyRequest):
+    TYPE: ClassVar[bytes] = REQUEST_CONFIG
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,21 +413,8 @@ class RequestConfigReply:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestLogInfo:
-    request_id: bytes
-
-    def encode(self, ident: bytes) -> list[bytes]:
-        return [self.request_id, REQUEST_LOG_INFO, ident]
-
-    @classmethod
-    def decode(cls, frames: Frames) -> RequestLogInfo:
-        r = FrameReader("RequestLogInfo", frames)
-        r.require(3)
-        r.msg_type(REQUEST_LOG_INFO)
-        return cls(frames[0])
-
-    def __str__(self) -> str:
-        return f"RequestLogInfo(id={_rid(self.request_id)})"
+class RequestLogInfo(_IdOnlyRequest):
+    TYPE: ClassVar[bytes] = REQUEST_LOG_INFO
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,29 +772,8 @@ class RequestEntriesReply:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestBroadcastStateUrl:
-    request_id: bytes
-
-    def encode(self, ident: bytes) -> list[bytes]:
-        return [self.request_id, REQUEST_BROADCAST_STATE_URL, ident]
-
-    @classmethod
-    def decode(cls, frames: Frames) -> RequestBroadcastStateUrl:
-        r = FrameReader("RequestBroadcastStateUrl", frames)
-        r.require(3)
-        r.msg_type(REQUEST_BROADCAST_STATE_URL)
-        return cls(frames[0])
-
-    @classmethod
-    def from_dispatch(cls, dispatch: ClientDispatch) -> RequestBroadcastStateUrl:
-        """What a state machine sees is a ClientDispatch of type ``*``."""
-        if dispatch.type != REQUEST_BROADCAST_STATE_URL:
-            reason = f"message type must be b'*', got {dispatch.type!r}"
-            raise frame_error("RequestBroadcastStateUrl", 2, reason)
-        return cls(dispatch.request_id)
-
-    def __str__(self) -> str:
-        return f"RequestBroadcastStateUrl(id={_rid(self.request_id)})"
+class RequestBroadcastStateUrl(_IdOnlyRequest):
+    TYPE: ClassVar[bytes] = REQUEST_BROADCAST_STATE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -815,23 +797,10 @@ class RequestBroadcastStateUrlReply:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestWebmonitorUrl:
+class RequestWebmonitorUrl(_IdOnlyRequest):
     """``W`` (spec §9.6.1): not a built-in type; it reaches the state machine as a ClientDispatch."""
 
-    request_id: bytes
-
-    def encode(self, ident: bytes) -> list[bytes]:
-        return [self.request_id, REQUEST_WEBMONITOR_URL, ident]
-
-    @classmethod
-    def decode(cls, frames: Frames) -> RequestWebmonitorUrl:
-        r = FrameReader("RequestWebmonitorUrl", frames)
-        r.require(3)
-        r.msg_type(REQUEST_WEBMONITOR_URL)
-        return cls(frames[0])
-
-    def __str__(self) -> str:
-        return f"RequestWebmonitorUrl(id={_rid(self.request_id)})"
+    TYPE: ClassVar[bytes] = REQUEST_WEBMONITOR_URL
 
 
 @dataclass(frozen=True, slots=True)
