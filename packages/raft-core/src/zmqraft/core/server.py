@@ -166,8 +166,8 @@ class PeerServer:
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
         self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
-        self._waiting_updates: dict[bytes, tuple[bytes, bytes]] = {}  # reqid -> (routing id, request id)
-        self._config_reply: tuple[bytes, bytes, bytes] | None = None  # reqid, routing id, request id
+        self._waiting_updates: dict[bytes, bytes] = {}  # reqid -> routing id of the first request
+        self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
         self._streams: dict[bytes, _Stream] = {}
         self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
         self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
@@ -393,13 +393,13 @@ class PeerServer:
                     routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
                 )
             else:
-                self._waiting_updates[rid] = (routing_id, rid)
+                self._waiting_updates[rid] = routing_id
                 self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
             return
         if not self._is_fresh(rid):
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        self._waiting_updates[rid] = (routing_id, rid)
+        self._waiting_updates[rid] = routing_id
         self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
         node.propose_state(rid, msg.data, now)
 
@@ -411,7 +411,7 @@ class PeerServer:
         for rid in list(self._waiting_updates):
             index = self.node.request_ids.get(rid)
             if index is not None and index <= applied:
-                routing_id, _ = self._waiting_updates.pop(rid)
+                routing_id = self._waiting_updates.pop(rid)
                 self._reply_update(
                     routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
                 )
@@ -428,7 +428,7 @@ class PeerServer:
             return
         if self._config_reply is not None:
             if self._config_reply[0] == rid:
-                self._config_reply = (rid, routing_id, rid)
+                self._config_reply = (rid, routing_id)
                 answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
             else:
                 answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
@@ -450,13 +450,13 @@ class PeerServer:
                     )
                 )
                 return
-            self._config_reply = (rid, routing_id, rid)
+            self._config_reply = (rid, routing_id)
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
             node.change_config(joint, rid, now)
         elif index <= node.commit_index:
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
         elif node.config_request is not None and node.config.is_joint and rid == node.config_request:
-            self._config_reply = (rid, routing_id, rid)
+            self._config_reply = (rid, routing_id)
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
         else:
             answer(
@@ -637,18 +637,18 @@ class PeerServer:
             return
         self._bcast_due = None
         leader = self.node.leader_id
-        for rid, (routing_id, _) in self._waiting_updates.items():
+        for rid, routing_id in self._waiting_updates.items():
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
         self._waiting_updates.clear()
         if self._config_reply is not None:
-            rid, routing_id, _ = self._config_reply
+            rid, routing_id = self._config_reply
             self.reply(routing_id, m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, leader).encode())
             self._config_reply = None
         self._streams.clear()
 
     def _on_config_committed(self, event: ConfigCommitted) -> None:
         if self._config_reply is not None and self._config_reply[0] == event.request_id:
-            rid, routing_id, _ = self._config_reply
+            rid, routing_id = self._config_reply
             self.reply(
                 routing_id,
                 m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode(),

@@ -81,15 +81,22 @@ class Checker:
         if entry is not None and entry_request_id(entry) != rid:
             self.fail(f"update {rid.hex()} acknowledged at {index}, which holds another request")
 
-    def on_progress(self, peer: str, commit: int, term: int, voted_for: str | None, last_index: int) -> None:
-        """Monotonic commit index; one vote per term; commit never beyond the log."""
+    def on_commit(self, peer: str, commit: int, last_index: int, snapshot_index: int) -> None:
+        """The commit index never goes back on a live peer and never passes its log."""
         before = self.commit.get(peer, 0)
         if commit < before:
             self.fail(f"{peer} commit index went back from {before} to {commit}")
         self.commit[peer] = commit
+        if commit > max(last_index, snapshot_index):
+            self.fail(f"{peer} commit index {commit} beyond its log {last_index}")
+
+    def on_durable_vote(self, peer: str, term: int, voted_for: str | None) -> None:
+        """Checked on what is on disk: one vote per term, and the term never goes back."""
         vote = self.votes.get(peer)
         if vote is not None and vote[0] == term and vote[1] is not None and voted_for != vote[1]:
-            self.fail(f"{peer} voted for {vote[1]} and then {voted_for} in term {term}")
+            self.fail(f"{peer} voted for {vote[1]} and then {voted_for} in term {term} (durably)")
+        if vote is not None and term < vote[0]:
+            self.fail(f"{peer} durable term went back from {vote[0]} to {term}")
         self.votes[peer] = (term, voted_for)
 
     def forget_volatile(self, peer: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..cluster import ClusterConfig
 from ..protocol import messages as m
-from ..protocol.entry import EntryType, LogEntry, entry_type
+from ..protocol.entry import EntryType, LogEntry
 from ..protocol.reqid import RequestIdGenerator
 from ..raft.node import ApplyJob, Job, RaftError, Role, StateChanged
 from ..raft.options import RaftOptions
@@ -141,7 +141,6 @@ class Simulation:
             SimClient(f"c{i}", [p for p, _ in self.members], self.members[i % n][0])
             for i in range(1, self.opts.clients + 1)
         ]
-        self.pending_rids: set[bytes] = set()
         self._client_ids = RequestIdGenerator(random.Random(self.rng.random()), hostname="sim-clients", pid=0)
 
     # ------------------------------------------------------------------ plumbing
@@ -226,14 +225,7 @@ class Simulation:
             elif isinstance(event, RaftError):
                 raise Violation(f"{peer.id}: {event.message}")
         node = server.node
-        before = self.checker.commit.get(peer.id, 0)
-        if node.commit_index < before:
-            raise Violation(f"{peer.id} commit index went back from {before} to {node.commit_index}")
-        self.checker.commit[peer.id] = node.commit_index
-        if node.commit_index > node.log.last_index and node.commit_index > node.log.snapshot.index:
-            raise Violation(
-                f"{peer.id} commit index {node.commit_index} beyond its log {node.log.last_index}"
-            )
+        self.checker.on_commit(peer.id, node.commit_index, node.log.last_index, node.log.snapshot.index)
         deadline = server.get_timer()
         if deadline is not None:
             peer.timer_gen += 1
@@ -253,17 +245,9 @@ class Simulation:
         peer.job = None
         if job.state and ("currentTerm" in job.state or "votedFor" in job.state):
             state = peer.state.load()
-            self._check_vote(peer.id, int(state.get("currentTerm") or 0), state.get("votedFor"))
+            self.checker.on_durable_vote(peer.id, int(state.get("currentTerm") or 0), state.get("votedFor"))
         peer.server.complete_job(job, self.now, self.wall)
         self.pump(peer)
-
-    def _check_vote(self, pid: str, term: int, voted_for: str | None) -> None:
-        vote = self.checker.votes.get(pid)
-        if vote is not None and vote[0] == term and vote[1] is not None and voted_for != vote[1]:
-            raise Violation(f"{pid} voted for {vote[1]} and then {voted_for} in term {term} (durably)")
-        if vote is not None and term < vote[0]:
-            raise Violation(f"{pid} durable term went back from {vote[0]} to {term}")
-        self.checker.votes[pid] = (term, voted_for)
 
     def _apply(self, peer: SimPeer, job: ApplyJob) -> int:
         machine = peer.machine
@@ -327,7 +311,6 @@ class Simulation:
         client.rid = self._new_rid()
         client.data = f"{client.id}-{client.done}".encode()
         client.started = self.now
-        self.pending_rids.add(client.rid)
         self._client_send(client)
 
     def _client_send(self, client: SimClient) -> None:
@@ -369,7 +352,6 @@ class Simulation:
         if reply.status is m.UpdateStatus.COMMITTED:
             assert reply.index is not None
             self.checker.on_ack(client.rid, reply.index)
-            self.pending_rids.discard(client.rid)
             self.trace(f"{client.id} acked {client.rid.hex()} at {reply.index}")
             client.done += 1
             client.rid = None
@@ -389,7 +371,6 @@ class Simulation:
             self.at(self.now + 0.05, partial(self._resend, client, gen))
         else:  # expired: the request id is too old to be retried safely; start a new update
             self.trace(f"{client.id} update {client.rid.hex()} expired")
-            self.pending_rids.discard(client.rid)
             client.rid = None
             client.timer_gen += 1
             self.at(self.now + 0.01, partial(self.client_submit, client))
@@ -580,7 +561,3 @@ def load_state_machine(spec: str) -> Callable[[], Any]:
     module_name, _, attr = spec.partition(":")
     factory: Callable[[], Any] = getattr(importlib.import_module(module_name), attr)
     return factory
-
-
-def entry_is_state(raw: bytes) -> bool:
-    return entry_type(raw) == EntryType.STATE
