@@ -1,0 +1,345 @@
+"""The peer endpoint (PeerServer) driven frame by frame: client RPCs, RequestEntries
+pipelines, debouncing, bad input and the broadcast state machine's messages.
+
+Storage and apply jobs are performed synchronously with the in-memory storage, so every test
+sees exactly the frames a runtime would put on the ROUTER and PUB sockets.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+from zmqraft.core.cluster import ClusterConfig
+from zmqraft.core.protocol import messages as m
+from zmqraft.core.protocol.entry import EntryType, encode_entry, entry_term
+from zmqraft.core.protocol.reqid import RequestIdGenerator
+from zmqraft.core.raft.node import ApplyJob, Role
+from zmqraft.core.raft.options import RaftOptions
+from zmqraft.core.server import ChannelKind, ClientRequest, PeerServer, hard_state_from
+from zmqraft.core.storage.base import SnapshotMeta
+from zmqraft.core.storage.executor import StorageExecutor
+from zmqraft.core.storage.memory import MemoryLog, MemoryState
+
+WALL = 1_800_000_000.0
+SOLE = (("a", "tcp://127.0.0.1:9001"),)
+THREE = (*SOLE, ("b", "tcp://127.0.0.1:9002"), ("c", "tcp://127.0.0.1:9003"))
+
+
+class Endpoint:
+    """One PeerServer with synchronous storage and a state machine that just counts."""
+
+    def __init__(self, peers: tuple[tuple[str, str], ...] = SOLE, me: str = "a", secret: bytes = b"") -> None:
+        self.log = MemoryLog()
+        self.state = MemoryState()
+        self.state.update({"peers": ClusterConfig(peers).to_json()})
+        self.executor = StorageExecutor(self.log, self.state)
+        self.now = 0.0
+        self.secret = secret
+        self.ids = RequestIdGenerator(random.Random(7), hostname="test", pid=1)
+        self.router: dict[bytes, list[list[bytes]]] = defaultdict(list)
+        self.peer_out: dict[str, list[list[bytes]]] = defaultdict(list)
+        self.pub: list[list[bytes]] = []
+        self.applied: list[bytes] = []
+        self.server = PeerServer(
+            me,
+            self.log,
+            hard_state_from(dict(self.state.load())),
+            now=self.now,
+            wall=WALL,
+            options=RaftOptions(),
+            rng=random.Random(1),
+            secret=secret,
+        )
+        self.pump()
+
+    def pump(self) -> None:
+        while (job := self.server.next_job()) is not None:
+            if isinstance(job, ApplyJob):
+                self.applied.extend(job.entries)
+                self.server.complete_job(job, self.now, WALL, job.last_index)
+            else:
+                self.executor.run(job)
+                self.server.complete_job(job, self.now, WALL)
+        for channel, frames in self.server.frames_to_send():
+            if channel.kind is ChannelKind.ROUTER:
+                self.router[channel.address].append(frames)
+            elif channel.kind is ChannelKind.PEER:
+                self.peer_out[channel.address].append(frames)
+            else:
+                self.pub.append(frames)
+
+    def send(self, frames: list[bytes], routing: bytes = b"client") -> list[list[bytes]]:
+        """Feed one ROUTER message; return (and forget) the replies it produced."""
+        self.server.receive_router(routing, frames, self.now, WALL)
+        self.pump()
+        return self.router.pop(routing, [])
+
+    def update(self, data: bytes, rid: bytes | None = None) -> int:
+        rid = rid or self.ids.next(WALL)
+        replies = [
+            m.RequestUpdateReply.decode(f) for f in self.send(m.RequestUpdate(rid, data).encode(self.secret))
+        ]
+        final = replies[-1]
+        assert final.status is m.UpdateStatus.COMMITTED and final.index is not None, replies
+        return final.index
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.server.handle_timer(self.now, WALL)
+        self.pump()
+
+
+def rid_at(seconds: float) -> bytes:
+    return RequestIdGenerator(random.Random(3), hostname="t", pid=2).next(seconds)
+
+
+# ---- RequestConfig / RequestLogInfo ------------------------------------------------------
+
+
+def test_sole_member_leads_and_answers_config_and_log_info() -> None:
+    ep = Endpoint()
+    assert ep.server.node.role is Role.LEADER
+    (frames,) = ep.send(m.RequestConfig(b"\x01").encode(b""))
+    assert m.RequestConfigReply.decode(frames) == m.RequestConfigReply(b"\x01", True, "a", SOLE)
+    ep.update(b"one")
+    (frames,) = ep.send(m.RequestLogInfo(b"\x02").encode(b""))
+    info = m.RequestLogInfoReply.decode(frames)
+    assert (info.is_leader, info.leader_id, info.term) == (True, "a", 1)
+    assert info.first_index == 1 and info.last_index == info.commit_index == info.last_applied == 1
+    assert info.prune_index == 0  # the cached request id of entry 1 pins it
+
+
+def test_follower_without_leader_answers_with_nil_leader() -> None:
+    ep = Endpoint(THREE)
+    assert ep.server.node.role is Role.FOLLOWER
+    (frames,) = ep.send(m.RequestConfig(b"\x01").encode(b""))
+    assert m.RequestConfigReply.decode(frames) == m.RequestConfigReply(b"\x01", False, None, THREE)
+
+
+# ---- RequestUpdate -----------------------------------------------------------------------
+
+
+def test_update_is_accepted_then_committed_and_a_retry_gets_the_same_index() -> None:
+    ep = Endpoint()
+    rid = ep.ids.next(WALL)
+    replies = [m.RequestUpdateReply.decode(f) for f in ep.send(m.RequestUpdate(rid, b"x").encode(b""))]
+    assert [r.status for r in replies] == [m.UpdateStatus.ACCEPTED, m.UpdateStatus.COMMITTED]
+    index = replies[1].index
+    assert ep.update(b"x", rid) == index
+    assert ep.log.last_index == index  # not appended twice
+
+
+def test_update_to_a_follower_names_no_leader() -> None:
+    ep = Endpoint(THREE)
+    (frames,) = ep.send(m.RequestUpdate(ep.ids.next(WALL), b"x").encode(b""))
+    assert m.RequestUpdateReply.decode(frames) == m.RequestUpdateReply(
+        frames[0], m.UpdateStatus.NOT_LEADER, None
+    )
+
+
+def test_stale_and_future_request_ids_are_rejected_as_expired() -> None:
+    ep = Endpoint()
+    for seconds in (WALL - 9 * 3600, WALL + 3600):
+        rid = rid_at(seconds)
+        (frames,) = ep.send(m.RequestUpdate(rid, b"x").encode(b""))
+        assert frames == [rid, b""]  # [reqid, false]: no third frame
+    assert ep.log.last_index == 0
+
+
+def test_wrong_secret_and_malformed_requests_are_dropped_silently() -> None:
+    ep = Endpoint(secret=b"s3")
+    assert ep.send(m.RequestConfig(b"\x01").encode(b"other")) == []
+    assert ep.send([b"\x01" * 12, m.REQUEST_UPDATE, b"s3", b""]) == []  # empty data
+    assert ep.send([b"\x01" * 5, m.REQUEST_UPDATE, b"s3", b"x"]) == []  # not a 12-byte reqid
+    assert ep.send([b"\x01", m.APPEND_ENTRIES, b"s3", b"a"]) == []  # truncated peer message
+    assert ep.send([b"\x01"]) == []
+    assert ep.server.stats.dropped_ident == 1
+    assert ep.server.stats.dropped_malformed == 4
+    assert ep.server.node.role is Role.LEADER
+
+
+# ---- ConfigUpdate ----------------------------------------------------------------------------
+
+
+def config_reply(ep: Endpoint, peers: object, rid: bytes | None = None) -> m.ConfigUpdateReply:
+    rid = rid or ep.ids.next(WALL)
+    replies = ep.send(m.ConfigUpdate(rid, peers).encode(b""))
+    return m.ConfigUpdateReply.decode(replies[-1])
+
+
+def test_config_update_statuses() -> None:
+    ep = Endpoint()
+    same = [list(p) for p in SOLE]
+    bad = config_reply(ep, same)
+    assert (bad.status, bad.error_name, bad.error_message) == (
+        m.ConfigUpdateStatus.ERROR,
+        "Error",
+        "no change in cluster membership",
+    )
+    assert config_reply(ep, same, rid_at(WALL - 9 * 3600)).status is m.ConfigUpdateStatus.EXPIRED
+    grow = [*same, ["b", "tcp://127.0.0.1:9002"]]
+    accepted = config_reply(ep, grow)
+    assert accepted.status is m.ConfigUpdateStatus.ACCEPTED and accepted.index is None
+    assert ep.server.node.config.is_joint  # adopted at once; needs b to commit
+    assert config_reply(ep, [*grow, ["c", "tcp://127.0.0.1:9003"]]).status is m.ConfigUpdateStatus.BUSY
+    follower = Endpoint(THREE)
+    assert config_reply(follower, same).status is m.ConfigUpdateStatus.NOT_LEADER
+
+
+def test_config_update_of_a_sole_member_commits_and_answers_with_the_joint_index() -> None:
+    ep = Endpoint()
+    ep.update(b"x")
+    shrink_to = [["a", SOLE[0][1]], ["b", "tcp://127.0.0.1:9002"]]
+    rid = ep.ids.next(WALL)
+    first = m.ConfigUpdateReply.decode(ep.send(m.ConfigUpdate(rid, shrink_to).encode(b""))[-1])
+    assert first.status is m.ConfigUpdateStatus.ACCEPTED
+    # b acknowledges everything: the leader commits C(old,new), then appends C(new)
+    for frames in ep.peer_out.pop("b"):
+        ae = m.AppendEntries.decode(frames)
+        ep.server.receive_peer("b", m.AppendEntriesReply(ae.msg_id, ae.term, False, 1).encode(), ep.now, WALL)
+        ep.pump()
+    for _ in range(5):
+        for frames in ep.peer_out.pop("b", []):
+            ae = m.AppendEntries.decode(frames)
+            reply = m.AppendEntriesReply(ae.msg_id, ae.term, True)
+            ep.server.receive_peer("b", reply.encode(), ep.now, WALL)
+            ep.pump()
+    done = [m.ConfigUpdateReply.decode(f) for f in ep.router.pop(b"client", [])]
+    assert done and done[-1].status is m.ConfigUpdateStatus.ACCEPTED and done[-1].index == 2
+    assert not ep.server.node.config.is_joint
+    assert ep.log.entries(3, 3)[0][12] == EntryType.CONFIG  # C(new)
+    again = config_reply(ep, shrink_to, rid)
+    assert (again.status, again.index) == (m.ConfigUpdateStatus.ACCEPTED, 2)
+
+
+# ---- RequestEntries ------------------------------------------------------------------------
+
+
+def entries_replies(frames_list: list[list[bytes]]) -> list[m.RequestEntriesReply]:
+    return [m.RequestEntriesReply.decode(f) for f in frames_list]
+
+
+def filled(count: int, size: int = 1000) -> Endpoint:
+    ep = Endpoint()
+    for n in range(count):
+        ep.update(b"%05d" % n + b"x" * (size - 5))
+    return ep
+
+
+def test_entries_stream_keeps_five_messages_in_flight() -> None:
+    ep = filled(600)
+    first = entries_replies(ep.send(m.RequestEntries(b"\x07", 0).encode(b"")))
+    assert len(first) == 5 and all(r.status is m.EntriesStatus.MORE for r in first)
+    assert ep.send(m.RequestEntries(b"\x07", 0).encode(b""), routing=b"other") != []  # streams are per client
+    # nothing more until the oldest message is acknowledged, then exactly one more
+    ack = entries_replies(ep.send(m.RequestEntries(b"\x07", first[0].last_index).encode(b"")))
+    assert (
+        len(ack) == 1
+        and ack[0].entries[0] == ep.log.entries(first[-1].last_index + 1, first[-1].last_index + 1)[0]
+    )
+    # a follow-up that does not acknowledge the oldest message restarts the stream
+    restart = entries_replies(ep.send(m.RequestEntries(b"\x07", 100).encode(b"")))
+    assert len(restart) == 5 and restart[0].entries[0] == ep.log.entries(101, 101)[0]
+    # count 0 in a follow-up stops it without a reply
+    assert ep.send(m.RequestEntries(b"\x07", restart[0].last_index, 0).encode(b"")) == []
+    assert len(ep.server._streams) == 1  # only the other client's
+
+
+def test_entries_stream_returns_every_entry_once_in_order() -> None:
+    ep = filled(300)
+    seen: list[bytes] = []
+    outstanding = entries_replies(ep.send(m.RequestEntries(b"\x09", 0).encode(b"")))
+    for reply in outstanding:
+        seen += reply.entries
+    for _ in range(100):
+        if outstanding[-1].status is m.EntriesStatus.LAST and len(outstanding) <= 1:
+            break
+        oldest = outstanding.pop(0)
+        more = entries_replies(ep.send(m.RequestEntries(b"\x09", oldest.last_index).encode(b"")))
+        for reply in more:
+            seen += reply.entries
+        outstanding += more
+    assert seen == ep.log.entries(1, 300)
+    assert len(ep.server._streams) == 0  # removed once the final message went out
+
+
+def test_entries_count_zero_stops_and_a_count_limits_the_range() -> None:
+    ep = filled(50, 100)
+    (only,) = entries_replies(ep.send(m.RequestEntries(b"\x01", 10, 5).encode(b"")))
+    assert (only.status, only.last_index, len(only.entries)) == (m.EntriesStatus.LAST, 15, 5)
+    assert ep.send(m.RequestEntries(b"\x02", 10, 0).encode(b"")) == []  # count 0 without a stream
+    (beyond,) = entries_replies(ep.send(m.RequestEntries(b"\x03", 80).encode(b"")))
+    assert (beyond.status, beyond.last_index, beyond.entries) == (m.EntriesStatus.LAST, 50, ())
+
+
+def test_entries_from_a_follower_name_the_leader() -> None:
+    ep = Endpoint(THREE)
+    (reply,) = entries_replies(ep.send(m.RequestEntries(b"\x01", 0).encode(b"")))
+    assert reply.status is m.EntriesStatus.NOT_LEADER and reply.leader_id is None
+
+
+def test_entries_before_the_snapshot_come_as_chunks_then_entries() -> None:
+    ep = filled(40, 100)
+    data = bytes(range(256)) * 300  # 76800 bytes: two chunks
+    ep.log.install_snapshot(SnapshotMeta(30, entry_term(ep.log.entries(30, 30)[0]), len(data)), data)
+    ep.server.snapshot_installed(ep.now)
+    chunks = entries_replies(ep.send(m.RequestEntries(b"\x05", 0).encode(b"")))
+    assert [c.status for c in chunks] == [m.EntriesStatus.SNAPSHOT_CHUNK] * 2
+    assert b"".join(c.chunk for c in chunks) == data
+    assert [c.snapshot_offset for c in chunks] == [0, 65536] and chunks[0].last_index == 30
+    after = entries_replies(ep.send(m.RequestEntries(b"\x05", 30).encode(b"")))
+    assert after[0].entries[0] == ep.log.entries(31, 31)[0] and after[-1].last_index == 40
+
+
+# ---- peer RPCs: debouncing ----------------------------------------------------------------
+
+
+def test_duplicate_append_entries_gets_the_cached_reply_and_is_applied_once() -> None:
+    ep = Endpoint(THREE, me="b")
+    entry = encode_entry(bytes(12), EntryType.CHECKPOINT, 1, b"\xc0")
+    frames = m.AppendEntries(5, "a", 1, 0, 0, 0, (entry,)).encode(b"")
+    (reply,) = ep.send(frames, routing=b"peer-a")
+    assert ep.send(frames, routing=b"peer-a") == [reply]  # re-sent from the cache
+    assert ep.server.stats.debounced == 1 and ep.log.last_index == 1
+    assert m.AppendEntriesReply.decode(reply) == m.AppendEntriesReply(5, 1, True)
+    # the same id from another connection (the leader reconnected) is processed again
+    assert ep.send(frames, routing=b"peer-a2") == [reply]
+    assert ep.server.stats.debounced == 1
+
+
+def test_peer_messages_from_unknown_peers_are_dropped() -> None:
+    ep = Endpoint(THREE, me="b")
+    assert ep.send(m.RequestVote(1, "zz", 9, 0, 0).encode(b"")) == []
+    assert ep.server.stats.dropped_unknown_peer == 1 and ep.server.node.term == 0
+
+
+# ---- custom requests and the broadcast state machine ------------------------------------
+
+
+def test_custom_types_become_client_request_events() -> None:
+    ep = Endpoint()
+    assert ep.send([b"\x01", b"zz", b"", b"arg"]) == []
+    event = ep.server.next_event()
+    while event is not None and not isinstance(event, ClientRequest):
+        event = ep.server.next_event()
+    assert event == ClientRequest(b"client", b"\x01", b"zz", (b"arg",))
+
+
+def test_leader_publishes_applied_entries_then_heartbeats() -> None:
+    ep = Endpoint(secret=b"k")
+    ep.pub.clear()
+    index = ep.update(b"hello")
+    broadcast = m.decode_state_broadcast(ep.pub[-1])
+    assert (broadcast.ident, broadcast.term, broadcast.last_applied) == (b"k", 1, index)
+    assert broadcast.entries == tuple(ep.log.entries(index, index))
+    ep.pub.clear()
+    ep.advance(0.6)
+    heartbeat = m.decode_state_broadcast(ep.pub[-1])
+    assert (heartbeat.last_applied, heartbeat.entries) == (index, ())
+
+
+def test_followers_publish_nothing() -> None:
+    ep = Endpoint(THREE, me="b")
+    ep.advance(0.1)
+    assert ep.pub == []
