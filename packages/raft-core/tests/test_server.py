@@ -343,3 +343,52 @@ def test_followers_publish_nothing() -> None:
     ep = Endpoint(THREE, me="b")
     ep.advance(0.1)
     assert ep.pub == []
+
+
+# ---- CLIENT-state catch-up (spec/raft.md §10.4) ------------------------------------------
+
+
+def wire(leader: Endpoint, client: Endpoint, rounds: int = 200) -> int:
+    """Carry the client's RequestEntries to the leader and the replies back until quiet."""
+    carried = 0
+    for _ in range(rounds):
+        requests = client.peer_out.pop("a", [])
+        for frames in requests:
+            for reply in leader.send(frames, routing=b"peer-b"):
+                client.server.receive_peer("a", reply, client.now, WALL)
+                client.pump()
+                carried += 1
+        if not requests:
+            return carried
+    raise AssertionError("catch-up did not settle")
+
+
+def test_a_peer_outside_the_configuration_catches_up_through_snapshot_and_entries() -> None:
+    leader = filled(60, 300)
+    data = b"state-of-the-machine" * 5000  # 100000 bytes: two chunks
+    leader.log.install_snapshot(SnapshotMeta(40, entry_term(leader.log.entries(40, 40)[0]), len(data)), data)
+    leader.server.snapshot_installed(leader.now)
+    client = Endpoint(SOLE, me="b")
+    assert client.server.node.role is Role.CLIENT
+    assert wire(leader, client) > 3
+    assert client.log.snapshot == leader.log.snapshot
+    assert client.log.read_snapshot(0, len(data)) == data
+    assert client.log.entries(41, 60) == leader.log.entries(41, 60)
+    assert client.server.node.term == 1 and client.server.node.role is Role.CLIENT
+    # a snapshot is committed state; the entries after it are not committed by a catch-up
+    assert client.server.node.commit_index == 40
+
+
+def test_catch_up_follows_the_leader_hint_and_retries_on_silence() -> None:
+    peers = (*SOLE, ("c", "tcp://127.0.0.1:9003"))
+    client = Endpoint(peers, me="b")
+    first = client.peer_out.pop("a")
+    reply = m.RequestEntriesReply(first[0][0], m.EntriesStatus.NOT_LEADER, "c").encode()
+    client.server.receive_peer("a", reply, client.now, WALL)
+    client.pump()
+    assert client.peer_out == {}  # waits the election grace delay first
+    client.advance(0.31)
+    assert list(client.peer_out) == ["c"]
+    client.peer_out.clear()
+    client.advance(0.51)  # no answer: the next peer
+    assert list(client.peer_out) == ["a"]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeAlias
 
+from .catchup import CatchUp
 from .cluster import ClusterConfig, ConfigError
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
@@ -175,6 +176,12 @@ class PeerServer:
         self._bcast_interval = broadcast_heartbeat_interval
         self._bcast_due: float | None = None
         self._apply_job: ApplyJob | None = None
+        self._catch_up: CatchUp | None = None
+        if CatchUp.wanted(self.node):
+            self._catch_up = CatchUp(
+                [pid for pid, _ in self.node.config.others(self.id)], self.node.commit_index
+            )
+            self._send_peer(*self._catch_up.start(now))
         self._flush(now)
 
     # ================================================================ runtime interface
@@ -205,6 +212,8 @@ class PeerServer:
 
     def get_timer(self) -> float | None:
         candidates = [self._next_stream_sweep, self._next_rid_sweep]
+        if self._catch_up is not None and not self._catch_up.after_install:
+            candidates.append(self._catch_up.deadline)
         deadline = self.node.next_deadline()
         if deadline is not None:
             candidates.append(deadline)
@@ -215,6 +224,11 @@ class PeerServer:
     def handle_timer(self, now: float, wall: float) -> None:
         self.node.wall_ms = int(wall * 1000)
         self.node.tick(now)
+        catch_up = self._catch_up
+        if catch_up is not None and catch_up.timed_out(now):
+            if catch_up.request_id:  # no answer: try the next peer
+                catch_up.next_peer()
+            self._send_peer(*catch_up.start(now))
         if now >= self._next_stream_sweep:
             self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
             for key in [k for k, s in self._streams.items() if s.expires <= now]:
@@ -334,6 +348,12 @@ class PeerServer:
             self.node.step_install_snapshot(msg, route, now)
 
     def _dispatch_reply(self, peer_id: str, frames: list[bytes], now: float) -> None:
+        if frames and len(frames[0]) == 4:  # RequestEntries of the CLIENT catch-up
+            if self._catch_up is not None:
+                follow_up = self._catch_up.on_reply(m.RequestEntriesReply.decode(frames), self.node, now)
+                if follow_up is not None:
+                    self._send_peer(peer_id, follow_up)
+            return
         if not frames or not 1 <= len(frames[0]) <= 3:
             raise ProtocolError("peer reply frame 1: message id must be 1..3 bytes")
         msg_id = int.from_bytes(frames[0], "little")
@@ -596,9 +616,18 @@ class PeerServer:
         msg = m.StateBroadcast(self.ident, self.node.term, self.node.last_applied, entries)
         self._out.append((Channel(ChannelKind.PUB), msg.encode()))
 
+    def _send_peer(self, peer_id: str, frames: list[bytes]) -> None:
+        self._out.append((Channel(ChannelKind.PEER, peer_id), frames))
+
     def _flush(self, now: float) -> None:
         """Turn the node's outputs into frames and events."""
         node = self.node
+        if self._catch_up is not None:
+            # done, promoted, or a leader already replicates to us: AppendEntries take over
+            if self._catch_up.done or node.role is not Role.CLIENT or node.leader_id is not None:
+                self._catch_up = None
+            elif (resume := self._catch_up.resume(node, now)) is not None:
+                self._send_peer(*resume)
         for out in node.take_outgoing():
             self._emit(out)
         for event in node.take_events():

@@ -318,7 +318,9 @@ class RaftNode:
         self._reply(route, AppendEntriesReply(msg.msg_id, self.term, True), durable=True)
         self._rearm_election(now)
 
-    def _append_from_leader(self, prev: int, entries: Sequence[bytes], now: float) -> int | None:
+    def _append_from_leader(
+        self, prev: int, entries: Sequence[bytes], now: float, truncate_on_match: bool | None = None
+    ) -> int | None:
         """Append ``entries`` after ``prev``; returns the last index they cover."""
         first = prev + 1
         skip = 0
@@ -327,7 +329,9 @@ class RaftNode:
             if skip >= len(entries):
                 return prev + len(entries)
         cut: int  # the last entry kept; set on every path that reaches the truncation below
-        if self.options.truncate_on_match:
+        if truncate_on_match is None:
+            truncate_on_match = self.options.truncate_on_match
+        if truncate_on_match:
             cut = prev + skip
         else:
             for pos in range(skip, len(entries)):
@@ -472,6 +476,35 @@ class RaftNode:
         else:
             progress.snapshot_offset = flight.prev + flight.size
         self._replicate(progress, now)
+
+    # ---------------------------------------------------------------- CLIENT catch-up (§10.4)
+
+    @property
+    def installing_snapshot(self) -> bool:
+        return self._installing is not None
+
+    def catch_up_append(self, prev: int, entries: Sequence[bytes], now: float) -> bool:
+        """Write committed entries streamed by RequestEntries after ``prev`` (a peer outside
+        the configuration catching up).  Nothing is committed; CONFIG entries are adopted."""
+        if self.role is not Role.CLIENT or self._installing is not None or prev > self.log.last_index:
+            return False
+        # committed entries: never truncate what matches (a leader may be replicating too)
+        if self._append_from_leader(prev, entries, now, truncate_on_match=False) is None:
+            return False
+        self._adopt_config_from(prev, entries, now)
+        return True
+
+    def catch_up_snapshot(self, meta: SnapshotMeta, offset: int, chunk: bytes, final: bool) -> None:
+        """A snapshot chunk streamed by RequestEntries; the last one installs it."""
+        self._queue_snapshot_chunk(SnapshotChunk(meta, offset, chunk, final))
+        if final:
+            self._installing = meta
+
+    def catch_up_done(self, now: float) -> None:
+        if self.log.last_term > self.term:
+            self._set_term(self.log.last_term, None)
+        if self.role is Role.CLIENT and self.config.is_member(self.id):
+            self._become(Role.FOLLOWER, now)
 
     # ---------------------------------------------------------------- proposals (leader)
 
