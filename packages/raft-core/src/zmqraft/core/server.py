@@ -167,7 +167,9 @@ class PeerServer:
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
         self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
-        self._waiting_updates: dict[bytes, bytes] = {}  # reqid -> routing id of the first request
+        # reqid -> (routing id of the first request, index of its entry): answered by index, as
+        # the id may leave the request-id cache (TTL sweep) before the entry is applied
+        self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
         self._streams: dict[bytes, _Stream] = {}
         self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
@@ -413,25 +415,23 @@ class PeerServer:
                     routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
                 )
             else:
-                self._waiting_updates[rid] = routing_id
+                self._waiting_updates[rid] = (routing_id, index)
                 self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
             return
         if not self._is_fresh(rid):
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        self._waiting_updates[rid] = routing_id
         self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
-        node.propose_state(rid, msg.data, now)
+        self._waiting_updates[rid] = (routing_id, node.propose_state(rid, msg.data, now))
 
     def _reply_update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
         self.reply(routing_id, reply.encode())
 
     def _answer_applied_updates(self) -> None:
         applied = self.node.last_applied
-        for rid in list(self._waiting_updates):
-            index = self.node.request_ids.get(rid)
-            if index is not None and index <= applied:
-                routing_id = self._waiting_updates.pop(rid)
+        for rid, (routing_id, index) in list(self._waiting_updates.items()):
+            if index <= applied:
+                del self._waiting_updates[rid]
                 self._reply_update(
                     routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
                 )
@@ -666,7 +666,7 @@ class PeerServer:
             return
         self._bcast_due = None
         leader = self.node.leader_id
-        for rid, routing_id in self._waiting_updates.items():
+        for rid, (routing_id, _) in self._waiting_updates.items():
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
         self._waiting_updates.clear()
         if self._config_reply is not None:

@@ -203,7 +203,6 @@ class RaftNode:
         self._leaving_after_config: int | None = None  # leader not in C(new): step down after
         self._snapshot_in: tuple[SnapshotMeta, int] | None = None  # receiving: meta, written
         self._installing: SnapshotMeta | None = None
-        self._config_change_waiting: bytes | None = None  # leader: C(old,new) reqid awaiting C(new)
         self._pending_chunk: SnapshotChunk | None = None
         self._check_startup()
 
@@ -528,7 +527,6 @@ class RaftNode:
         )
         self.config_index = index
         self._persist({"peersIndex": index})
-        self._config_change_waiting = request_id
         self._broadcast_append(now)
         return index
 
@@ -749,7 +747,6 @@ class RaftNode:
             self._progress.clear()
             self._vote_msgs.clear()
             self._leaving_after_config = None
-            self._config_change_waiting = None
         if role is Role.FOLLOWER:
             self._rearm_election(now, extra=self.options.startup_margin if startup else 0.0)
         elif role is Role.CLIENT:
@@ -946,6 +943,7 @@ class RaftNode:
         """C(old,new) is committed: adopt C(new) and append it with a fresh request id."""
         final = self.config.final()
         joint_index = self.config_index or 0
+        joint_request = self.config_request  # also when this leader inherited the change
         request_id = self._new_request_id()
         self._set_config(final, request_id, None, now)
         index = self._append_local(
@@ -953,8 +951,7 @@ class RaftNode:
         )
         self.config_index = index
         self._persist({"peersIndex": index})
-        self._events.append(ConfigCommitted(self._config_change_waiting, joint_index, index))
-        self._config_change_waiting = None
+        self._events.append(ConfigCommitted(joint_request, joint_index, index))
         if not final.is_member(self.id):
             self._leaving_after_config = index
         self._broadcast_append(now)

@@ -26,6 +26,10 @@ class Checker:
     applied_rids: dict[bytes, int] = field(default_factory=dict)
     acked: dict[bytes, int] = field(default_factory=dict)  # reqid -> index acknowledged to a client
     commit: dict[str, int] = field(default_factory=dict)
+    commit_terms: dict[int, int] = field(
+        default_factory=dict
+    )  # index -> term of the leader that committed it
+    highest_commit: int = 0
     votes: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     trace: Callable[[str], None] = print
 
@@ -33,15 +37,22 @@ class Checker:
         raise Violation(message)
 
     def on_leader(self, peer: str, term: int, log: RaftLog) -> None:
-        """Election safety and leader completeness."""
+        """Election safety, and leader completeness (Raft §5.4): an entry committed in term
+        T is in the log of every leader of a term after T.  A leader of an older term (a
+        stale candidate that collected its votes earlier) need not have it."""
         other = self.leaders.get(term)
         if other is not None and other != peer:
             self.fail(f"two leaders in term {term}: {other} and {peer}")
         self.leaders[term] = peer
         for index, entry in self.applied.items():
+            if self.commit_terms.get(index, term) >= term:
+                continue
             if index >= log.first_index and (index > log.last_index or log.entry(index) != entry):
-                self.fail(f"leader {peer} (term {term}) lacks committed entry {index}")
+                committed_in = self.commit_terms[index]
+                self.fail(f"leader {peer} (term {term}) lacks entry {index} committed in term {committed_in}")
         for rid, index in self.acked.items():
+            if self.commit_terms.get(index, term) >= term:
+                continue
             if index >= log.first_index and (
                 index > log.last_index or entry_request_id(log.entry(index)) != rid
             ):
@@ -80,6 +91,12 @@ class Checker:
         entry = self.applied.get(index)
         if entry is not None and entry_request_id(entry) != rid:
             self.fail(f"update {rid.hex()} acknowledged at {index}, which holds another request")
+
+    def on_leader_commit(self, term: int, commit: int) -> None:
+        """A leader's commit index: entries first committed now were committed in ``term``."""
+        for index in range(self.highest_commit + 1, commit + 1):
+            self.commit_terms[index] = term
+        self.highest_commit = max(self.highest_commit, commit)
 
     def on_commit(self, peer: str, commit: int, last_index: int, snapshot_index: int) -> None:
         """The commit index never goes back on a live peer and never passes its log."""

@@ -226,6 +226,8 @@ class Simulation:
                 raise Violation(f"{peer.id}: {event.message}")
         node = server.node
         self.checker.on_commit(peer.id, node.commit_index, node.log.last_index, node.log.snapshot.index)
+        if node.role is Role.LEADER:
+            self.checker.on_leader_commit(node.term, node.commit_index)
         deadline = server.get_timer()
         if deadline is not None:
             peer.timer_gen += 1
@@ -332,6 +334,8 @@ class Simulation:
             return
         if self.now - client.started > 10.0 and client.config_change is None:
             self.trace(f"{client.id} gives up {client.rid.hex()}")
+            if self.healed:
+                raise Violation(f"liveness: {client.id} gave up {client.rid.hex()} in a healed cluster")
             client.rid = None
             client.timer_gen += 1
             self.at(self.now + 0.1, partial(self.client_submit, client))
@@ -362,7 +366,9 @@ class Simulation:
             gen = client.timer_gen
             self.at(self.now + 0.5, partial(self._client_timeout, client, gen))
         elif reply.status is m.UpdateStatus.NOT_LEADER:
-            if reply.leader_id is not None and reply.leader_id in client.peers:
+            if reply.leader_id is not None and reply.leader_id in self.peers:
+                if reply.leader_id not in client.peers:  # learnt, as a real client's config refresh does
+                    client.peers.append(reply.leader_id)
                 client.target = reply.leader_id
             else:
                 client.target = self.rng.choice(client.peers)
@@ -532,8 +538,14 @@ class Simulation:
         logs = {p.id: p.server.node.log for p in self.peers.values() if p.server is not None}
         self.checker.log_matching(logs)
 
+    healed = False
+
     def liveness(self) -> None:
-        """Heal everything; a leader must appear and a fresh update must commit in time."""
+        """Heal everything; every pending update and a fresh one must finish in bounded time.
+
+        An update finishes when it is acknowledged, or when its request id has become too old
+        to be retried safely (EXPIRED); giving up is a liveness failure once healed."""
+        self.healed = True
         self.net.heal()
         self.net.faults = Faults()
         for peer in self.peers.values():
@@ -542,17 +554,30 @@ class Simulation:
                 self.start_peer(peer)
         probe = SimClient("probe", list(self.peers), self.rng.choice(list(self.peers)))
         self.clients.append(probe)
-        self.trace("liveness: healed; probe update")
+        admin = [self._admin] if self._admin is not None else []
+        pending = {c.id: c.rid for c in self.clients + admin if c.rid is not None}
+        for client in self.clients + admin:
+            client.started = self.now  # patience counts from the heal
+        self.trace(f"liveness: healed; {len(pending)} pending; probe update")
         self.client_submit(probe)
+        owners = {c.id: c for c in self.clients + admin}
+
+        def finished() -> bool:
+            return probe.done > 0 and all(owners[cid].rid != rid for cid, rid in pending.items())
+
         deadline = self.now + self.opts.liveness_bound
-        while self._queue and probe.done == 0:
+        while self._queue and not finished():
             event = heapq.heappop(self._queue)
             if event.at > deadline:
                 break
             self.now = event.at
             event.action()
-        if probe.done == 0:
-            raise Violation(f"liveness: no update committed within {self.opts.liveness_bound}s after healing")
+        if not finished():
+            late = [cid for cid, rid in pending.items() if owners[cid].rid == rid]
+            raise Violation(
+                f"liveness: within {self.opts.liveness_bound}s after healing, probe done={probe.done}, "
+                f"still pending: {late}"
+            )
         self.check_logs()
 
 
