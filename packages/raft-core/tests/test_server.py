@@ -392,3 +392,18 @@ def test_catch_up_follows_the_leader_hint_and_retries_on_silence() -> None:
     client.peer_out.clear()
     client.advance(0.51)  # no answer: the next peer
     assert list(client.peer_out) == ["a"]
+
+
+def test_idle_entry_streams_expire_and_the_watermark_refuses_new_ones() -> None:
+    ep = filled(600)
+    ep.send(m.RequestEntries(b"\x01", 0).encode(b""), routing=b"c1")
+    assert len(ep.server._streams) == 1
+    ep.advance(4.0)
+    assert len(ep.server._streams) == 1  # ttl 5 s, swept every 2 s
+    ep.advance(3.1)
+    assert ep.server._streams == {}
+    ep.server.options = RaftOptions(request_entries_high_watermark=1)
+    for n in range(3):
+        ep.send(m.RequestEntries(b"\x02", 0).encode(b""), routing=b"w%d" % n)
+    # the check is `active > watermark`, as the original's: two streams open, the third is refused
+    assert len(ep.server._streams) == 2
