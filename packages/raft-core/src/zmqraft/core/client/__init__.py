@@ -1,0 +1,84 @@
+"""The client side of zmq-raft, sans-IO (spec/client.md).
+
+``ClientProtocol`` is one client's view of a cluster: leader discovery and fail-over,
+retries with the same request id, ConfigUpdate statuses and RequestEntries streams.
+``SubscriberProtocol`` adds the leader's state broadcasts and fills their gaps.  Both take
+time as an argument and exchange plain frames; ``zmqraft.client`` wraps them in blocking,
+gevent and asyncio APIs.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BroadcastUrlMissingError,
+    ClientClosedError,
+    ClientError,
+    ClusterBusyError,
+    ConfigUpdateError,
+    ExpiredRequestError,
+    NotLeaderError,
+    OutOfOrderError,
+    RequestTimeoutError,
+    ResumeState,
+)
+from .items import ConfigInfo, Entry, Item, LogInfo, SnapshotChunk
+from .protocol import (
+    ELECTION_GRACE_DELAY,
+    RESPONSE_TIMEOUT,
+    BroadcastUrlOperation,
+    ClientProtocol,
+    Completed,
+    ConfigOperation,
+    ConfigUpdateOperation,
+    CustomOperation,
+    EntriesStream,
+    Event,
+    LeaderChanged,
+    LogInfoOperation,
+    Operation,
+    PeersChanged,
+    Phase,
+    Readable,
+    UpdateOperation,
+)
+from .subscriber import BROADCAST_TIMEOUT, ItemsReady, Subscribe, SubscriberEvent, SubscriberProtocol
+
+__all__ = [
+    "BROADCAST_TIMEOUT",
+    "ELECTION_GRACE_DELAY",
+    "RESPONSE_TIMEOUT",
+    "BroadcastUrlMissingError",
+    "BroadcastUrlOperation",
+    "ClientClosedError",
+    "ClientError",
+    "ClientProtocol",
+    "ClusterBusyError",
+    "Completed",
+    "ConfigInfo",
+    "ConfigOperation",
+    "ConfigUpdateError",
+    "ConfigUpdateOperation",
+    "CustomOperation",
+    "EntriesStream",
+    "Entry",
+    "Event",
+    "ExpiredRequestError",
+    "Item",
+    "ItemsReady",
+    "LeaderChanged",
+    "LogInfo",
+    "LogInfoOperation",
+    "NotLeaderError",
+    "Operation",
+    "OutOfOrderError",
+    "PeersChanged",
+    "Phase",
+    "Readable",
+    "RequestTimeoutError",
+    "ResumeState",
+    "SnapshotChunk",
+    "Subscribe",
+    "SubscriberEvent",
+    "SubscriberProtocol",
+    "UpdateOperation",
+]
