@@ -179,6 +179,15 @@ class Cluster:
 
         return wait_for("a leader", check, timeout)
 
+    def wait_applied(self, index: int, ids: list[str] | None = None, timeout: float = 10.0) -> None:
+        """Until every peer of ``ids`` (default: the running ones) applied ``index``."""
+
+        def check() -> bool:
+            infos = [self.client.log_info(self.peers[p].url, 0.3) for p in ids or self.running()]
+            return all(i is not None and i.last_applied >= index for i in infos)
+
+        wait_for(f"every peer to apply {index}", check, timeout)
+
     def dump(self) -> str:
         return "\n".join(f"---- peer {p} ----\n{peer.output()[-6000:]}" for p, peer in self.peers.items())
 
@@ -273,6 +282,18 @@ class Client:
             return reply
         raise AssertionError("ConfigUpdate: no final answer")
 
+    def find_leader(self, urls: list[str], timeout: float = 10.0) -> str:
+        """The url of the peer among ``urls`` that says it is the leader (polls)."""
+
+        def check() -> str | None:
+            for url in urls:
+                info = self.log_info(url, 0.2)
+                if info is not None and info.is_leader:
+                    return url
+            return None
+
+        return wait_for("a leader", check, timeout)
+
     def pipelined_updates(
         self,
         leader: Callable[[], str],
@@ -280,11 +301,13 @@ class Client:
         window: int = 64,
         timeout: float = 60.0,
         resend_after: float = 1.0,
+        done: dict[bytes, tuple[bytes, int]] | None = None,
     ) -> dict[bytes, tuple[bytes, int]]:
         """Commit every update with up to ``window`` in flight, following the leader and
-        re-sending (same request id) after ``resend_after``: ``{rid: (data, index)}``."""
+        re-sending (same request id) after ``resend_after``: ``{rid: (data, index)}``
+        (filled in as the acknowledgements arrive, into ``done`` if given)."""
         pending: dict[bytes, tuple[bytes, float]] = {}
-        done: dict[bytes, tuple[bytes, int]] = {}
+        done = {} if done is None else done
         todo = list(reversed(datas))
         url = leader()
         deadline = time.monotonic() + timeout
@@ -296,16 +319,18 @@ class Client:
                 rid = new_rid()
                 self.send(url, m.RequestUpdate(rid, data).encode(self.secret))
                 pending[rid] = (data, time.monotonic())
-            raw = self.recv(url, 0.2)
-            if raw is not None and raw[0] in pending:
-                reply = m.RequestUpdateReply.decode(raw)
-                if reply.status is m.UpdateStatus.COMMITTED:
-                    assert reply.index is not None
-                    done[raw[0]] = (pending.pop(raw[0])[0], reply.index)
-                elif reply.status is m.UpdateStatus.EXPIRED:
-                    raise AssertionError("update refused as expired")
-                elif reply.status is m.UpdateStatus.NOT_LEADER:
-                    pending[raw[0]] = (pending[raw[0]][0], 0.0)  # re-send soon
+            raw = self.recv(url, 0.1)
+            while raw is not None:
+                if raw[0] in pending:
+                    reply = m.RequestUpdateReply.decode(raw)
+                    if reply.status is m.UpdateStatus.COMMITTED:
+                        assert reply.index is not None
+                        done[raw[0]] = (pending.pop(raw[0])[0], reply.index)
+                    elif reply.status is m.UpdateStatus.EXPIRED:
+                        raise AssertionError("update refused as expired")
+                    elif reply.status is m.UpdateStatus.NOT_LEADER:
+                        pending[raw[0]] = (pending[raw[0]][0], 0.0)  # re-send soon
+                raw = self.recv(url, 0)
             now = time.monotonic()
             stale = [rid for rid, (_, sent) in pending.items() if now - sent > resend_after]
             if stale:
@@ -347,3 +372,33 @@ class Client:
                 return out, snapshot
             self.send(url, m.RequestEntries(rid, reply.last_index).encode(self.secret))
         raise AssertionError("RequestEntries: stream did not finish in time")
+
+
+# ---- checks ---------------------------------------------------------------------------------
+
+
+def stored_log(data_dir: Path, last: int | None = None) -> tuple[list[bytes], int, int]:
+    """A stopped peer's files: ``(entries first_index..last, first_index, state.pers lastApplied)``."""
+    from zmqraft.core.storage.files import open_data_dir
+
+    d = open_data_dir(str(data_dir), read_only=True)
+    try:
+        assert d.state is not None
+        end = d.log.last_index if last is None else last
+        return d.log.entries(d.log.first_index, end), d.log.first_index, d.state.last_applied
+    finally:
+        d.close()
+
+
+def check_acknowledged(entries: list[tuple[int, bytes]], acked: dict[bytes, tuple[bytes, int]]) -> None:
+    """Every acknowledged update sits at its index with its data; no request id is in the log
+    twice (no update was lost or applied twice)."""
+    from zmqraft.core.protocol.entry import EntryType, entry_request_id, entry_type
+
+    at = dict(entries)
+    rids = [entry_request_id(e) for _, e in entries if entry_type(e) == EntryType.STATE]
+    assert len(rids) == len(set(rids)), "an update appears twice in the log"
+    for rid, (data, index) in acked.items():
+        entry = at.get(index)
+        assert entry is not None, f"acknowledged index {index} missing"
+        assert entry_request_id(entry) == rid and entry[20:] == data, f"index {index} holds another update"

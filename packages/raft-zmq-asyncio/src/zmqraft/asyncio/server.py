@@ -335,7 +335,7 @@ class ZmqRaft:
             self._call("config", event.config)
         elif isinstance(event, ClientRequest):
             if not dispatch_client_request(self.state_machine, self.server, event):
-                log.debug("%s: no handler for client request type %r", self.id, event.type)
+                log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
         elif isinstance(event, ConfigCommitted):
             log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
         elif isinstance(event, RaftError):
