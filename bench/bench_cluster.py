@@ -1,0 +1,175 @@
+"""A three-peer cluster of real processes (``python -m zmqraft.asyncio``) on 127.0.0.1 with a
+client keeping 64 RequestUpdates in flight for about 10 s.
+
+Reports committed updates per second (every durable write fsync'd: each peer's log append and
+the broadcast state machine's state.pers) and each peer's resident memory (VmRSS from
+/proc/<pid>/status) before and after the run.  Figures are printed, never asserted.
+
+Environment: ``ZMQRAFT_BENCH_SECONDS`` (default 10), ``ZMQRAFT_BENCH_INFLIGHT`` (64),
+``ZMQRAFT_BENCH_SIZE`` (update data bytes, 100), ``ZMQRAFT_BENCH_DIR`` (where the data goes),
+``ZMQRAFT_BENCH_CACHE_MAX`` (requestIdCacheMax for the peers, unset = the default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+from zmqraft.core.protocol import messages as m
+from zmqraft.core.protocol.reqid import RequestIdGenerator
+
+
+def _ports(count: int) -> list[int]:
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Bench:
+    def __init__(self, root: Path, cache_max: int | None = None) -> None:
+        ports = _ports(6)
+        self.urls = {str(n + 1): f"tcp://127.0.0.1:{ports[2 * n]}" for n in range(3)}
+        raft: dict[str, object] = {
+            "peers": [
+                {"id": p, "url": u, "pub": f"tcp://127.0.0.1:{ports[2 * int(p) - 1]}"}
+                for p, u in self.urls.items()
+            ],
+            "data": {"path": str(root / "data"), "appendIdToPath": True},
+        }
+        if cache_max is not None:
+            raft["requestIdCacheMax"] = cache_max
+        config = root / "config.json"
+        config.write_text(json.dumps({"raft": raft}))
+        self.procs = {
+            p: subprocess.Popen(
+                [sys.executable, "-m", "zmqraft.asyncio", "-c", str(config), p],
+                stdout=open(root / f"peer-{p}.log", "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+            )
+            for p in self.urls
+        }
+        self.ctx = zmq.Context()
+        self.ids = RequestIdGenerator()
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.ctx.term()
+
+    def _sock(self, url: str) -> zmq.Socket[bytes]:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(url)
+        return sock
+
+    def leader(self, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        socks = {p: self._sock(u) for p, u in self.urls.items()}
+        try:
+            while time.monotonic() < deadline:
+                for p, sock in socks.items():
+                    rid = self.ids.next(time.time())
+                    sock.send_multipart(m.RequestLogInfo(rid).encode(b""))
+                    if sock.poll(200):
+                        reply = m.RequestLogInfoReply.decode(sock.recv_multipart())
+                        if reply.is_leader:
+                            return p
+                time.sleep(0.05)
+        finally:
+            for sock in socks.values():
+                sock.close(0)
+        raise RuntimeError("no leader")
+
+    def run(self, seconds: float, inflight: int, size: int) -> tuple[int, float, float]:
+        """Updates committed in ``seconds``: (count, elapsed, mean latency ms)."""
+        leader = self.leader()
+        sock = self._sock(self.urls[leader])
+        payload = os.urandom(size // 2).hex().encode()[:size]
+        pending: dict[bytes, float] = {}
+        done = 0
+        latency = 0.0
+        start = time.monotonic()
+        end = start + seconds
+        while True:
+            now = time.monotonic()
+            if now < end:
+                while len(pending) < inflight:
+                    rid = self.ids.next(time.time())
+                    sock.send_multipart(m.RequestUpdate(rid, payload).encode(b""), copy=False)
+                    pending[rid] = now
+            elif not pending:
+                break
+            elif now > end + 10:
+                raise RuntimeError(f"{len(pending)} updates never committed")
+            if not sock.poll(1000):
+                continue
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if len(frames) == 3 and frames[0] in pending and frames[1] == b"\x01":
+                    latency += time.monotonic() - pending.pop(frames[0])
+                    done += 1
+                elif len(frames) == 3 and frames[1] == b"\x00":
+                    raise RuntimeError("the leader changed during the run")
+        elapsed = time.monotonic() - start
+        sock.close(0)
+        return done, elapsed, 1000 * latency / max(done, 1)
+
+
+def main() -> None:
+    seconds = float(os.environ.get("ZMQRAFT_BENCH_SECONDS", "10"))
+    inflight = int(os.environ.get("ZMQRAFT_BENCH_INFLIGHT", "64"))
+    size = int(os.environ.get("ZMQRAFT_BENCH_SIZE", "100"))
+    cache_max = os.environ.get("ZMQRAFT_BENCH_CACHE_MAX")
+    root = Path(tempfile.mkdtemp(prefix="zmqraft-bench-", dir=os.environ.get("ZMQRAFT_BENCH_DIR")))
+    bench = Bench(root, int(cache_max) if cache_max else None)
+    try:
+        bench.leader()
+        bench.run(1.0, inflight, size)  # warm-up
+        before = {p: rss_kib(proc.pid) for p, proc in bench.procs.items()}
+        done, elapsed, latency = bench.run(seconds, inflight, size)
+        after = {p: rss_kib(proc.pid) for p, proc in bench.procs.items()}
+        print(
+            f"3 peers, {inflight} updates in flight, {size}-byte updates, fsync on every write: "
+            f"{done / elapsed:,.0f} updates/s ({done} in {elapsed:.1f} s, mean latency {latency:.1f} ms)"
+        )
+        for p in bench.procs:
+            print(f"  peer {p}: RSS {before[p] / 1024:.1f} MiB before, {after[p] / 1024:.1f} MiB after")
+    finally:
+        bench.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
