@@ -651,6 +651,11 @@ class ClientProtocol:
         return None if self.leader_id is None else self._peers.get(self.leader_id)
 
     @property
+    def seeds(self) -> tuple[str, ...]:
+        """The seed URLs the client was given."""
+        return self._seeds
+
+    @property
     def urls(self) -> tuple[str, ...]:
         """Where requests may go now: the peers' URLs once known, else the seeds."""
         return tuple(self._peers.values()) if self._peers else self._seeds

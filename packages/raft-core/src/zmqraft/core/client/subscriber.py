@@ -100,6 +100,7 @@ class SubscriberProtocol:
         self.last_index = from_index  # the last index handed to the consumer
         self.pub_url: str | None = None
         self.auth_failures = 0
+        self.catchups = 0  # catch-up streams started
         self.malformed = 0
         self._buffer: deque[Item] = deque()
         self._ahead: dict[int, tuple[bytes, ...]] = {}  # last index -> entries of a batch
@@ -271,6 +272,7 @@ class SubscriberProtocol:
             return
         stream = self.client.request_entries(now, self.position, count)
         stream.internal = True
+        self.catchups += 1
         self._catchup = stream
         self._catchup_from = self.position
 

@@ -1,0 +1,393 @@
+"""Moving frames between ZeroMQ sockets and a sans-IO client endpoint (no decisions here).
+
+One DEALER per peer URL rather than one DEALER connected to every peer: the core then says
+exactly which peer a request goes to ("the leader", "the peer after the one that timed
+out") instead of relying on ZeroMQ's round-robin, which skips nothing and cannot be
+steered; retries, fail-over and RequestEntries follow-ups stay deterministic and testable
+in the core, and a reply's socket never matters (replies are matched by request id).
+
+``pump`` is the whole loop body: receive everything that arrived (non-blocking, until each
+socket is empty), fire due timers, send what the endpoint queued, apply its events
+(close the sockets of removed peers, point the SUB socket at the leader's publisher), and
+repeat until nothing moves.  ``SyncDriver`` sleeps in a ``zmq.Poller`` (a ``zmq.green``
+poller for green contexts, so it yields to other greenlets); ``AsyncDriver`` watches the
+sockets' file descriptors with ``loop.add_reader`` and arms one ``call_later`` timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import zmq
+from zmqraft.core.client import (
+    ClientProtocol,
+    Completed,
+    ItemsReady,
+    PeersChanged,
+    Readable,
+    Subscribe,
+    SubscriberProtocol,
+)
+
+log = logging.getLogger("zmqraft.client")
+
+clock = time.monotonic
+SEND_QUEUE_LIMIT = 10000  # messages queued per peer beyond the socket's SNDHWM
+
+
+class Endpoint(Protocol):
+    def receive(self, frames: list[bytes], now: float) -> None: ...
+    def handle_timer(self, now: float) -> None: ...
+    def get_timer(self) -> float | None: ...
+    def frames_to_send(self) -> list[tuple[str, list[bytes]]]: ...
+    def next_event(self) -> Any: ...
+
+
+def client_of(endpoint: Endpoint) -> ClientProtocol:
+    if isinstance(endpoint, SubscriberProtocol):
+        return endpoint.client
+    assert isinstance(endpoint, ClientProtocol)
+    return endpoint
+
+
+class Sockets:
+    """The DEALERs (one per peer URL, created on first use) and the optional SUB socket."""
+
+    def __init__(
+        self,
+        context: zmq.Context[Any] | None,
+        *,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+    ) -> None:
+        self.context: zmq.Context[Any] = context if context is not None else zmq.Context.instance()
+        self.highwatermark = highwatermark
+        self.sockopts = dict(sockopts or {})
+        self.dealers: dict[str, zmq.Socket[Any]] = {}
+        self.sub: zmq.Socket[Any] | None = None
+        self.sub_url: str | None = None
+        self.version = 0  # changes whenever a socket is opened or closed
+        self.on_open: Callable[[zmq.Socket[Any]], None] | None = None
+        self.on_close: Callable[[zmq.Socket[Any]], None] | None = None
+        self.queues: dict[str, deque[list[bytes]]] = {}  # per URL, what SNDHWM refused
+        self.dropped_sends = 0
+
+    @property
+    def all(self) -> list[zmq.Socket[Any]]:
+        socks = list(self.dealers.values())
+        if self.sub is not None:
+            socks.append(self.sub)
+        return socks
+
+    def _opened(self, sock: zmq.Socket[Any]) -> None:
+        self.version += 1
+        if self.on_open is not None:
+            self.on_open(sock)
+
+    def _close(self, sock: zmq.Socket[Any]) -> None:
+        self.version += 1
+        if self.on_close is not None:
+            self.on_close(sock)
+        sock.close(linger=0)
+
+    def dealer(self, url: str) -> zmq.Socket[Any]:
+        sock = self.dealers.get(url)
+        if sock is None:
+            sock = self.context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, self.highwatermark)
+            for option, value in self.sockopts.items():
+                sock.setsockopt(option, value)
+            sock.connect(url)
+            self.dealers[url] = sock
+            self._opened(sock)
+        return sock
+
+    def send(self, url: str, frames: list[bytes]) -> None:
+        """Send now, or queue behind what the socket could not take yet (SNDHWM reached)."""
+        sock = self.dealer(url)
+        queue = self.queues.get(url)
+        if queue:
+            if len(queue) >= SEND_QUEUE_LIMIT:
+                # an unreachable peer: the oldest requests have long been retried elsewhere
+                queue.popleft()
+                self.dropped_sends += 1
+            queue.append(frames)
+            return
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self.queues.setdefault(url, deque()).append(frames)
+
+    def flush(self) -> int:
+        """Move queued messages into sockets that can take them now; returns how many."""
+        sent = 0
+        for url, queue in list(self.queues.items()):
+            sock = self.dealers.get(url)
+            while queue and sock is not None:
+                try:
+                    sock.send_multipart(queue[0], zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                queue.popleft()
+                sent += 1
+            if not queue or sock is None:
+                del self.queues[url]
+        return sent
+
+    def waiting_to_send(self) -> list[zmq.Socket[Any]]:
+        return [self.dealers[url] for url in self.queues if url in self.dealers]
+
+    def keep_only(self, urls: set[str]) -> None:
+        for url in [u for u in self.dealers if u not in urls]:
+            self.queues.pop(url, None)
+            self._close(self.dealers.pop(url))
+
+    def subscribe(self, url: str, prefix: bytes) -> None:
+        if self.sub is None:
+            self.sub = self.context.socket(zmq.SUB)
+            self.sub.setsockopt(zmq.LINGER, 0)
+            self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
+            self._opened(self.sub)
+        if self.sub_url != url:
+            if self.sub_url is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    self.sub.disconnect(self.sub_url)
+            self.sub.connect(url)
+            self.sub_url = url
+            log.debug("subscribed to %s", url)
+
+    def receive_all(self, endpoint: Endpoint, now: float) -> int:
+        """Feed every waiting message to the endpoint; returns how many there were."""
+        count = 0
+        for sock in list(self.dealers.values()):
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+                endpoint.receive(frames, now)
+        sub = self.sub
+        if sub is not None and isinstance(endpoint, SubscriberProtocol):
+            while True:
+                try:
+                    frames = sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+                endpoint.receive_broadcast(frames, now)
+        return count
+
+    def close(self) -> None:
+        for sock in self.all:
+            self._close(sock)
+        self.dealers.clear()
+        self.queues.clear()
+        self.sub = None
+        self.sub_url = None
+
+
+def pump(endpoint: Endpoint, sockets: Sockets, on_event: Callable[[Any], None] | None = None) -> None:
+    """Run the endpoint until it is quiet: receive, fire timers, send, apply events."""
+    client = client_of(endpoint)
+    while True:
+        now = clock()
+        moved = sockets.flush()
+        moved += sockets.receive_all(endpoint, now)
+        timer = endpoint.get_timer()
+        if timer is not None and timer <= now:
+            endpoint.handle_timer(now)
+            moved += 1
+        for url, frames in endpoint.frames_to_send():
+            sockets.send(url, frames)
+            moved += 1
+        while (event := endpoint.next_event()) is not None:
+            if isinstance(event, PeersChanged):
+                sockets.keep_only(set(event.urls) | set(client.seeds))
+            elif isinstance(event, Subscribe):
+                sockets.subscribe(event.url, event.prefix)
+            if on_event is not None:
+                on_event(event)
+        if not moved:
+            return
+
+
+def _poller_class(context: zmq.Context[Any]) -> type[zmq.Poller]:
+    green = sys.modules.get("zmq.green")
+    if green is not None and isinstance(context, green.Context):
+        poller: type[zmq.Poller] = green.Poller
+        return poller
+    return zmq.Poller
+
+
+class SyncDriver:
+    """Blocking: poll the sockets until a condition holds (green-aware)."""
+
+    def __init__(self, endpoint: Endpoint, sockets: Sockets) -> None:
+        self.endpoint = endpoint
+        self.sockets = sockets
+        self._poller_class = _poller_class(sockets.context)
+        self._poller: zmq.Poller | None = None
+        self._version = -1
+        self._writers = False
+
+    def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Drive until ``done()``; False if ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else clock() + timeout
+        while True:
+            pump(self.endpoint, self.sockets)
+            if done():
+                return True
+            now = clock()
+            if deadline is not None and now >= deadline:
+                return False
+            wake = self.endpoint.get_timer()
+            if deadline is not None:
+                wake = deadline if wake is None else min(wake, deadline)
+            wait_ms = None if wake is None else max(0, int((wake - now) * 1000) + 1)
+            self._poll(wait_ms)
+
+    def _poll(self, wait_ms: int | None) -> None:
+        waiting = self.sockets.waiting_to_send()
+        if self._version != self.sockets.version or self._poller is None or waiting or self._writers:
+            self._poller = self._poller_class()
+            for sock in self.sockets.all:
+                self._poller.register(sock, zmq.POLLIN | (zmq.POLLOUT if sock in waiting else 0))
+            self._version = self.sockets.version
+            self._writers = bool(waiting)
+        if not self.sockets.all:
+            # nothing to wait on (every request waits for a timer): sleep the green/plain way
+            if wait_ms is None:
+                raise RuntimeError("the client has nothing to wait for")
+            sleep = _sleep_for(self.sockets.context)
+            sleep(wait_ms / 1000)
+            return
+        self._poller.poll(wait_ms)
+
+
+def _sleep_for(context: zmq.Context[Any]) -> Callable[[float], None]:
+    green = sys.modules.get("zmq.green")
+    if green is not None and isinstance(context, green.Context):
+        sleep: Callable[[float], None] = importlib.import_module("gevent").sleep
+        return sleep
+    return time.sleep
+
+
+class AsyncDriver:
+    """asyncio: readers on the sockets' file descriptors, one timer, futures per operation."""
+
+    def __init__(self, endpoint: Endpoint, sockets: Sockets, loop: asyncio.AbstractEventLoop) -> None:
+        self.endpoint = endpoint
+        self.sockets = sockets
+        self.loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._futures: dict[Any, asyncio.Future[None]] = {}
+        self._readers: dict[Any, asyncio.Event] = {}  # stream (or the subscriber) -> wake-up
+        self._pumping = False
+        self.closed = False
+        sockets.on_open = self._watch
+        sockets.on_close = self._unwatch
+        for sock in sockets.all:
+            self._watch(sock)
+
+    def _watch(self, sock: zmq.Socket[Any]) -> None:
+        self.loop.add_reader(sock, self.pump)
+
+    def _unwatch(self, sock: zmq.Socket[Any]) -> None:
+        self.loop.remove_reader(sock)
+
+    def pump(self) -> None:
+        if self._pumping or self.closed:
+            return
+        self._pumping = True
+        try:
+            pump(self.endpoint, self.sockets, self._on_event)
+        finally:
+            self._pumping = False
+        self._arm()
+
+    def _arm(self) -> None:
+        wake = self.endpoint.get_timer()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake is not None:
+            self._timer = self.loop.call_later(max(0.0, wake - clock()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.pump()
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, Completed):
+            fut = self._futures.pop(event.operation, None)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+            self._wake(event.operation)
+        elif isinstance(event, Readable):
+            self._wake(event.stream)
+        elif isinstance(event, ItemsReady):
+            self._wake(self.endpoint)
+
+    def _wake(self, key: Any) -> None:
+        flag = self._readers.get(key)
+        if flag is not None:
+            flag.set()
+
+    async def wait(self, op: Any) -> None:
+        """Until the core operation ``op`` is done."""
+        self.pump()
+        if op.done:
+            return
+        fut = self.loop.create_future()
+        self._futures[op] = fut
+        try:
+            await fut
+        except asyncio.CancelledError:
+            self._futures.pop(op, None)
+            if not op.done:
+                client_of(self.endpoint).cancel(op, clock())
+                self.pump()
+            raise
+
+    async def readable(self, key: Any, timeout: float | None = None) -> None:
+        """Until ``key`` (a stream, or the endpoint itself) may have something new."""
+        flag = self._readers.setdefault(key, asyncio.Event())
+        flag.clear()
+        self.pump()
+        if flag.is_set():
+            return
+        if timeout is None:
+            await flag.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), timeout)
+
+    def forget(self, key: Any) -> None:
+        self._readers.pop(key, None)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_result(None)
+        self._futures.clear()
+        for flag in self._readers.values():
+            flag.set()

@@ -1,0 +1,470 @@
+"""``Client`` (blocking, gevent-friendly) and ``AsyncClient`` (asyncio): thin wrappers over
+``zmqraft.core.client.ClientProtocol``, which makes every decision (spec/client.md §5).
+
+Timeouts: ``timeout`` (constructor) is the per-response limit of one attempt (500 ms by
+default); the ``timeout`` argument of every method is the overall deadline of the whole
+retrying operation (default: the constructor's ``rpc_timeout``, None = retry until it
+works).  ``RequestTimeoutError`` is raised when an attempt fails after that deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import EllipsisType, TracebackType
+from typing import Any, TypeVar
+
+import zmq
+from zmqraft.core.client import (
+    ClientClosedError,
+    ClientProtocol,
+    ConfigInfo,
+    EntriesStream,
+    Item,
+    LogInfo,
+    Operation,
+)
+
+from ._driver import AsyncDriver, Sockets, SyncDriver, clock
+
+T = TypeVar("T")
+Timeout = float | None | EllipsisType
+
+__all__ = ["AsyncClient", "AsyncEntries", "Client", "Entries"]
+
+
+class _Base:
+    """What ``Client`` and ``AsyncClient`` share: options, the core protocol, the sockets."""
+
+    def __init__(
+        self,
+        urls: str | Sequence[str] | None = None,
+        *,
+        peers: Any = None,
+        secret: str | bytes = "",
+        timeout: float = 0.5,
+        rpc_timeout: float | None = None,
+        election_grace_delay: float = 0.3,
+        heartbeat: float | None = None,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        """
+        :param urls: seed URLs of any peers (``tcp://host:port``); the rest is discovered
+        :param peers: the cluster's ``[id, url]`` pairs, if known (skips the discovery)
+        :param secret: the cluster's secret (a wrong one looks like an unreachable cluster)
+        :param timeout: seconds to wait for each response before trying the next peer
+        :param rpc_timeout: default overall deadline of every method (None: no deadline)
+        :param election_grace_delay: seconds to wait for an election before asking again
+        :param heartbeat: refresh the configuration every that many seconds (None: never)
+        :param highwatermark: messages queued per peer (ZeroMQ ``SNDHWM``)
+        :param sockopts: extra ZeroMQ options for every DEALER socket
+        :param context: a ZeroMQ context (``zmq.green.Context`` to run under gevent)
+        """
+        self._proto = ClientProtocol(
+            urls if urls is not None else (),
+            now=clock(),
+            peers=peers,
+            secret=secret,
+            timeout=timeout,
+            election_grace_delay=election_grace_delay,
+            heartbeat=heartbeat,
+        )
+        self.rpc_timeout = rpc_timeout
+        self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
+
+    # ---- state
+
+    @property
+    def protocol(self) -> ClientProtocol:
+        """The sans-IO core this client drives."""
+        return self._proto
+
+    @property
+    def leader_id(self) -> str | None:
+        """The leader as last seen (None when unknown)."""
+        return self._proto.leader_id
+
+    @property
+    def leader_url(self) -> str | None:
+        return self._proto.leader_url
+
+    @property
+    def peers(self) -> tuple[tuple[str, str], ...]:
+        """The last known configuration: ``(id, url)`` pairs."""
+        return self._proto.peers
+
+    @property
+    def closed(self) -> bool:
+        return self._proto.closed
+
+    def _timeout(self, timeout: Timeout) -> float | None:
+        return self.rpc_timeout if isinstance(timeout, EllipsisType) else timeout
+
+    def _check_open(self) -> None:
+        if self._proto.closed:
+            raise ClientClosedError()
+
+
+# ---- blocking -----------------------------------------------------------------------------
+
+
+class Client(_Base):
+    """A blocking zmq-raft client for a whole cluster.
+
+    Use it as a context manager (or call ``close()``).  Not thread-safe: use one client per
+    thread or greenlet (it is cheap), or ``AsyncClient`` for concurrency within one thread.
+    Under gevent pass ``context=zmq.green.Context()``: waiting then yields to other greenlets.
+
+    Example::
+
+        with Client(["tcp://127.0.0.1:8047"], secret="") as client:
+            index = client.request_update(b"data")
+            for entry in client.request_entries(prev_index=0):
+                print(entry.index, entry.data)
+    """
+
+    def __init__(self, urls: str | Sequence[str] | None = None, **options: Any) -> None:
+        super().__init__(urls, **options)
+        self._driver = SyncDriver(self._proto, self._sockets)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Fail pending operations with ``ClientClosedError`` and close the sockets."""
+        if self._proto.closed:
+            return
+        self._proto.close(clock())
+        for url, frames in self._proto.frames_to_send():
+            self._sockets.send(url, frames)
+        self._sockets.close()
+
+    def _run(self, op: Operation[T]) -> T:
+        try:
+            self._driver.run_until(lambda: op.done)
+        except BaseException:
+            if not op.done:  # KeyboardInterrupt, gevent.Timeout, ...: forget the request
+                self._proto.cancel(op, clock())
+            raise
+        return op.result()
+
+    def request_config(self, *, timeout: Timeout = ..., url: str | None = None) -> ConfigInfo:
+        """The cluster's configuration as its leader reports it (``leader_id``, ``peers``,
+        ``urls``).  With ``url``: ask that peer only, once."""
+        self._check_open()
+        return self._run(self._proto.request_config(clock(), timeout=self._timeout(timeout), url=url))
+
+    def request_log_info(
+        self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
+    ) -> LogInfo:
+        """The leader's log state (``commit_index``, ``last_applied``, ``first_index``,
+        ``last_index``, ``term``, ``leader_id``, ...); ``any_peer``: whoever answers first;
+        ``url``: that peer only, once."""
+        self._check_open()
+        op = self._proto.request_log_info(clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=url)
+        return self._run(op)
+
+    def request_update(
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+    ) -> int:
+        """Append ``data`` to the log; returns its index once the leader applied it.
+
+        Retries (other peers, a new leader) reuse one request id, so the update is applied
+        once.  ``ExpiredRequestError`` if the leader finds the id too old or too new.
+        """
+        self._check_open()
+        op = self._proto.request_update(
+            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
+        return self._run(op)
+
+    def config_update(
+        self, peers: Any, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+    ) -> int:
+        """Change the cluster's membership to ``peers`` (``[(id, url), ...]``); returns the
+        index of the joint configuration entry.  Raises ``ConfigUpdateError`` (rejected
+        list), ``ClusterBusyError`` (a change is in progress) or ``ExpiredRequestError``."""
+        self._check_open()
+        op = self._proto.config_update(
+            peers, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
+        return self._run(op)
+
+    def request_entries(
+        self,
+        prev_index: int = 0,
+        count: int | None = None,
+        *,
+        snapshot_offset: int | None = None,
+        timeout: Timeout = ...,
+        high_water: int | None = None,
+    ) -> Entries:
+        """Iterate over the committed entries after ``prev_index`` (``count`` of them, or up
+        to the leader's last applied index): ``Entry`` objects, preceded by
+        ``SnapshotChunk`` objects where the log before them was compacted.
+
+        ``snapshot_offset`` resumes a snapshot transfer; ``high_water`` is how many bytes
+        may wait unread before the stream pauses (4 MiB)."""
+        self._check_open()
+        stream = self._proto.request_entries(
+            clock(),
+            prev_index,
+            count,
+            snapshot_offset=snapshot_offset,
+            timeout=self._timeout(timeout),
+            high_water=high_water,
+        )
+        return Entries(self, stream)
+
+    def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
+        """The leader's broadcast (PUB) URL; ``url``: that peer's, once."""
+        self._check_open()
+        return self._run(self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=url))
+
+    def request(
+        self,
+        msg_type: bytes,
+        *args: bytes,
+        timeout: Timeout = ...,
+        url: str | None = None,
+        to_leader: bool = True,
+    ) -> list[bytes]:
+        """A custom request for the state machine (ClientDispatch): the frames of the first
+        reply.  Retried on other peers after a timeout, so make the handler idempotent."""
+        self._check_open()
+        op = self._proto.request(
+            msg_type, args, clock(), timeout=self._timeout(timeout), url=url, to_leader=to_leader
+        )
+        return self._run(op)
+
+
+class Entries(Iterator[Item]):
+    """The items of one RequestEntries stream; ``close()`` (or leaving a ``with`` block)
+    stops it early.  ``prev_index`` is where a new stream would continue."""
+
+    BATCH = 256
+
+    def __init__(self, client: Client, stream: EntriesStream) -> None:
+        self._client = client
+        self.stream = stream
+        self._items: list[Item] = []
+
+    @property
+    def prev_index(self) -> int:
+        return self.stream.prev_index
+
+    def __iter__(self) -> Entries:
+        return self
+
+    def __next__(self) -> Item:
+        if not self._items:
+            proto = self._client.protocol
+            stream = self.stream
+
+            def ready() -> bool:
+                return bool(stream.buffer) or stream.done
+
+            self._client._driver.run_until(ready)
+            self._items = proto.take(stream, clock(), self.BATCH)
+            self._items.reverse()
+            if not self._items:
+                stream.result()  # raises the stream's error, if any
+                raise StopIteration
+        return self._items.pop()
+
+    def close(self) -> None:
+        if not self.stream.done:
+            self._client.protocol.stop(self.stream, clock())
+            self._client._driver.run_until(lambda: True)
+        self._items = []
+
+    def __enter__(self) -> Entries:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+# ---- asyncio ------------------------------------------------------------------------------
+
+
+class AsyncClient(_Base):
+    """The asyncio version of ``Client``: the same methods, awaited; ``request_entries``
+    returns an async iterator.  Many requests may run concurrently on one client.
+
+    Example::
+
+        async with AsyncClient(["tcp://127.0.0.1:8047"]) as client:
+            index = await client.request_update(b"data")
+            async for entry in client.request_entries(prev_index=0):
+                ...
+    """
+
+    def __init__(self, urls: str | Sequence[str] | None = None, **options: Any) -> None:
+        super().__init__(urls, **options)
+        self._driver_: AsyncDriver | None = None
+
+    @property
+    def _driver(self) -> AsyncDriver:
+        if self._driver_ is None:
+            self._driver_ = AsyncDriver(self._proto, self._sockets, asyncio.get_running_loop())
+        return self._driver_
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Fail pending operations with ``ClientClosedError`` and close the sockets."""
+        if self._proto.closed:
+            return
+        self._proto.close(clock())
+        if self._driver_ is not None:
+            self._driver_.pump()
+            self._driver_.close()
+        self._sockets.close()
+
+    async def _run(self, op: Operation[T]) -> T:
+        await self._driver.wait(op)
+        return op.result()
+
+    async def request_config(self, *, timeout: Timeout = ..., url: str | None = None) -> ConfigInfo:
+        """See ``Client.request_config``."""
+        self._check_open()
+        return await self._run(self._proto.request_config(clock(), timeout=self._timeout(timeout), url=url))
+
+    async def request_log_info(
+        self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
+    ) -> LogInfo:
+        """See ``Client.request_log_info``."""
+        self._check_open()
+        op = self._proto.request_log_info(clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=url)
+        return await self._run(op)
+
+    async def request_update(
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+    ) -> int:
+        """See ``Client.request_update``."""
+        self._check_open()
+        op = self._proto.request_update(
+            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
+        return await self._run(op)
+
+    async def config_update(
+        self, peers: Any, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+    ) -> int:
+        """See ``Client.config_update``."""
+        self._check_open()
+        op = self._proto.config_update(
+            peers, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
+        return await self._run(op)
+
+    def request_entries(
+        self,
+        prev_index: int = 0,
+        count: int | None = None,
+        *,
+        snapshot_offset: int | None = None,
+        timeout: Timeout = ...,
+        high_water: int | None = None,
+    ) -> AsyncEntries:
+        """See ``Client.request_entries`` (use ``async for``)."""
+        self._check_open()
+        stream = self._proto.request_entries(
+            clock(),
+            prev_index,
+            count,
+            snapshot_offset=snapshot_offset,
+            timeout=self._timeout(timeout),
+            high_water=high_water,
+        )
+        return AsyncEntries(self, stream)
+
+    async def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
+        """See ``Client.request_broadcast_url``."""
+        self._check_open()
+        op = self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=url)
+        return await self._run(op)
+
+    async def request(
+        self,
+        msg_type: bytes,
+        *args: bytes,
+        timeout: Timeout = ...,
+        url: str | None = None,
+        to_leader: bool = True,
+    ) -> list[bytes]:
+        """See ``Client.request``."""
+        self._check_open()
+        op = self._proto.request(
+            msg_type, args, clock(), timeout=self._timeout(timeout), url=url, to_leader=to_leader
+        )
+        return await self._run(op)
+
+
+class AsyncEntries(AsyncIterator[Item]):
+    """``Entries`` for ``async for``; ``await close()`` or ``async with`` stops it early."""
+
+    BATCH = 256
+
+    def __init__(self, client: AsyncClient, stream: EntriesStream) -> None:
+        self._client = client
+        self.stream = stream
+        self._items: list[Item] = []
+
+    @property
+    def prev_index(self) -> int:
+        return self.stream.prev_index
+
+    def __aiter__(self) -> AsyncEntries:
+        return self
+
+    async def __anext__(self) -> Item:
+        if not self._items:
+            stream = self.stream
+            driver = self._client._driver
+            try:
+                while not stream.buffer and not stream.done:
+                    await driver.readable(stream)
+            except asyncio.CancelledError:
+                await self.close()
+                raise
+            self._items = self._client.protocol.take(stream, clock(), self.BATCH)
+            self._items.reverse()
+            driver.pump()  # taking may have resumed a paused stream
+            if not self._items:
+                driver.forget(stream)
+                stream.result()
+                raise StopAsyncIteration
+        return self._items.pop()
+
+    async def close(self) -> None:
+        if not self.stream.done:
+            self._client.protocol.stop(self.stream, clock())
+            self._client._driver.pump()
+        self._client._driver.forget(self.stream)
+        self._items = []
+
+    async def __aenter__(self) -> AsyncEntries:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

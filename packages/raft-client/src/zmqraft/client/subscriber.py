@@ -1,0 +1,201 @@
+"""``Subscriber``: every committed entry of a cluster, once and in order, as it is applied.
+
+A thin wrapper over ``zmqraft.core.client.SubscriberProtocol`` (which decides everything:
+where the publisher is, what is missing, when to catch up): a SUB socket to the leader's
+broadcast state machine plus the client DEALERs for the RequestEntries catch-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import zmq
+from zmqraft.core.client import ClientProtocol, Entry, Item, SubscriberProtocol
+
+from ._driver import AsyncDriver, Sockets, SyncDriver, clock
+
+__all__ = ["Subscriber"]
+
+
+class Subscriber(Iterator[Item], AsyncIterator[Item]):
+    """Iterate (``for`` or ``async for``) over the cluster's committed STATE entries.
+
+    Entries come as ``Entry`` objects (``.index``, ``.data``, ``.term``, ``.request_id``)
+    in log order, each exactly once, starting after ``from_index``.  When the log before
+    them was compacted, ``SnapshotChunk`` objects come first: assemble them (a chunk with
+    ``is_first`` starts over) and load the snapshot, then apply the entries.  Iteration never
+    ends by itself: it follows the cluster through leader changes and lost broadcasts.
+
+    ``last_index`` is the index of the last entry handed out (CONFIG and CHECKPOINT entries
+    included, though only STATE entries are yielded unless ``state_only=False``); to resume
+    later without duplicates, pass it back as ``from_index``.
+
+    Example::
+
+        with Subscriber(["tcp://127.0.0.1:8047"], from_index=last_seen) as sub:
+            for entry in sub:
+                apply(entry.data)
+                last_seen = sub.last_index
+
+    Use it from one thread (or greenlet); pick ``for`` or ``async for`` and stick to it.
+    """
+
+    BATCH = 256
+
+    def __init__(
+        self,
+        urls: str | Sequence[str] | None = None,
+        *,
+        peers: Any = None,
+        secret: str | bytes = "",
+        from_index: int = 0,
+        state_only: bool = True,
+        timeout: float = 0.5,
+        broadcast_timeout: float = 1.0,
+        election_grace_delay: float = 0.3,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        """
+        :param urls: seed URLs of any peers; ``peers``, ``secret``, ``timeout``,
+            ``election_grace_delay``, ``highwatermark``, ``sockopts`` and ``context`` are
+            as for ``Client``
+        :param from_index: deliver the entries after this index (0: from the start)
+        :param state_only: yield only STATE entries (False: CONFIG and CHECKPOINT too)
+        :param broadcast_timeout: seconds without any broadcast (the leader sends a
+            heartbeat every 0.5 s) before looking for a new leader's publisher
+        """
+        now = clock()
+        client = ClientProtocol(
+            urls if urls is not None else (),
+            now=now,
+            peers=peers,
+            secret=secret,
+            timeout=timeout,
+            election_grace_delay=election_grace_delay,
+        )
+        self._proto = SubscriberProtocol(
+            client, now, from_index=from_index, broadcast_timeout=broadcast_timeout, state_only=state_only
+        )
+        self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
+        self._items: deque[Item] = deque()
+        self._last = from_index
+        self._sync: SyncDriver | None = None
+        self._async: AsyncDriver | None = None
+
+    # ---- state
+
+    @property
+    def protocol(self) -> SubscriberProtocol:
+        return self._proto
+
+    @property
+    def last_index(self) -> int:
+        """The index of the last entry handed out (or ``from_index``)."""
+        return self._last if self._items else self._proto.last_index
+
+    @property
+    def pub_url(self) -> str | None:
+        """The publisher currently subscribed to."""
+        return self._proto.pub_url
+
+    @property
+    def closed(self) -> bool:
+        return self._proto.error is not None
+
+    # ---- blocking
+
+    def _sync_driver(self) -> SyncDriver:
+        if self._async is not None:
+            raise RuntimeError("this Subscriber is used with async for; do not mix for and async for")
+        if self._sync is None:
+            self._sync = SyncDriver(self._proto, self._sockets)
+        return self._sync
+
+    def _fill(self) -> bool:
+        if not self._items:
+            self._last = self._proto.last_index
+            self._items.extend(self._proto.take(clock(), self.BATCH))
+        return bool(self._items)
+
+    def _pop(self) -> Item:
+        item = self._items.popleft()
+        if isinstance(item, Entry) or item.is_last:
+            self._last = item.index
+        return item
+
+    def read(self, timeout: float | None = None) -> Item | None:
+        """The next item, or None if none arrived within ``timeout`` seconds."""
+        driver = self._sync_driver()
+        driver.run_until(self._fill, timeout)
+        return self._pop() if self._items else None
+
+    def __iter__(self) -> Subscriber:
+        self._sync_driver()
+        return self
+
+    def __next__(self) -> Item:
+        item = self.read()
+        assert item is not None
+        return item
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop: close the sockets; iteration then raises ``ClientClosedError``."""
+        if self._proto.error is not None:
+            return
+        self._proto.close(clock())
+        if self._async is not None:
+            self._async.pump()
+            self._async.close()
+        self._sockets.close()
+        self._items.clear()
+
+    # ---- asyncio
+
+    def _async_driver(self) -> AsyncDriver:
+        if self._sync is not None:
+            raise RuntimeError("this Subscriber is used with for; do not mix for and async for")
+        if self._async is None:
+            self._async = AsyncDriver(self._proto, self._sockets, asyncio.get_running_loop())
+        return self._async
+
+    async def aread(self, timeout: float | None = None) -> Item | None:
+        """The next item, or None if none arrived within ``timeout`` seconds."""
+        driver = self._async_driver()
+        deadline = None if timeout is None else clock() + timeout
+        while not self._fill():
+            left = None if deadline is None else deadline - clock()
+            if left is not None and left <= 0:
+                return None
+            await driver.readable(self._proto, left)
+        return self._pop()
+
+    def __aiter__(self) -> Subscriber:
+        self._async_driver()
+        return self
+
+    async def __anext__(self) -> Item:
+        item = await self.aread()
+        assert item is not None
+        return item
+
+    async def __aenter__(self) -> Subscriber:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
