@@ -26,6 +26,8 @@ class Checker:
     applied_rids: dict[bytes, int] = field(default_factory=dict)
     acked: dict[bytes, int] = field(default_factory=dict)  # reqid -> index acknowledged to a client
     commit: dict[str, int] = field(default_factory=dict)
+    leader_commit: dict[str, tuple[int, int]] = field(default_factory=dict)
+    votes_sent: dict[tuple[str, int], str] = field(default_factory=dict)
     commit_terms: dict[int, int] = field(
         default_factory=dict
     )  # index -> term of the leader that committed it
@@ -92,8 +94,15 @@ class Checker:
         if entry is not None and entry_request_id(entry) != rid:
             self.fail(f"update {rid.hex()} acknowledged at {index}, which holds another request")
 
-    def on_leader_commit(self, term: int, commit: int) -> None:
-        """A leader's commit index: entries first committed now were committed in ``term``."""
+    def on_leader_commit(self, peer: str, term: int, commit: int, commit_term: int | None) -> None:
+        """A leader's commit index: entries first committed now were committed in ``term``.
+
+        A leader advances its commit index only onto an entry of its own term (Raft §5.4.2;
+        spec/raft.md §15): older entries are committed by the entries after them."""
+        before = self.leader_commit.get(peer)
+        self.leader_commit[peer] = (term, commit)
+        if before is not None and before[0] == term and commit > before[1] and commit_term != term:
+            self.fail(f"leader {peer} (term {term}) committed index {commit} of term {commit_term}")
         for index in range(self.highest_commit + 1, commit + 1):
             self.commit_terms[index] = term
         self.highest_commit = max(self.highest_commit, commit)
@@ -107,6 +116,20 @@ class Checker:
         if commit > max(last_index, snapshot_index):
             self.fail(f"{peer} commit index {commit} beyond its log {last_index}")
 
+    def on_leader_config(self, peer: str, joint_index: int, commit: int) -> None:
+        """Joint consensus: a leader leaves C(old,new) for C(new) only once C(old,new) is
+        committed (spec/raft.md §9, §15)."""
+        if commit < joint_index:
+            self.fail(
+                f"leader {peer} switched to C(new) before C(old,new) at {joint_index} committed ({commit})"
+            )
+
+    def on_vote_sent(self, peer: str, term: int, candidate: str) -> None:
+        """A granted vote left ``peer``: at most one candidate per term, across crashes."""
+        first = self.votes_sent.setdefault((peer, term), candidate)
+        if first != candidate:
+            self.fail(f"{peer} granted its vote in term {term} to {first} and to {candidate}")
+
     def on_durable_vote(self, peer: str, term: int, voted_for: str | None) -> None:
         """Checked on what is on disk: one vote per term, and the term never goes back."""
         vote = self.votes.get(peer)
@@ -119,6 +142,7 @@ class Checker:
     def forget_volatile(self, peer: str) -> None:
         """A crash loses the in-memory commit index (it restarts from the state machine)."""
         self.commit.pop(peer, None)
+        self.leader_commit.pop(peer, None)
 
     def log_matching(self, logs: dict[str, RaftLog]) -> None:
         """If two logs hold an entry with the same index and term, all before are identical."""

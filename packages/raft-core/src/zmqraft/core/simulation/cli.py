@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from .checker import Violation
 from .cluster import SimOptions, Simulation, load_state_machine
+from .mutants import MUTANTS, mutant
 
 
 def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int]:
@@ -33,7 +34,8 @@ def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int]:
         options.state_machine = load_state_machine(args.state_machine)
     sim = Simulation(seed, options)
     try:
-        sim.run()
+        with mutant(args.mutant):
+            sim.run()
     except (Violation, Exception) as exc:  # any exception is a failed history, with its trace
         trace = "\n".join(sim.trace_lines)
         return seed, f"seed {seed} ({peers} peers): {exc}\n--- last events ---\n{trace}", sim.steps
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--state-machine", metavar="MODULE:CLASS")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--mutant", choices=sorted(MUTANTS), help="run against a deliberately broken node: must fail"
+    )
     args = parser.parse_args(argv)
 
     seeds = (
@@ -61,20 +66,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     failures: list[str] = []
     total_steps = 0
+    fail_fast = args.mutant is not None  # a mutant only has to be caught once
+    results: list[tuple[int, str | None, int]] = []
     if len(seeds) == 1 or args.jobs <= 1:
-        results = [run_one(seed, args) for seed in seeds]
+        for seed in seeds:
+            results.append(run_one(seed, args))
+            if fail_fast and results[-1][1]:
+                break
     else:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(run_one, seeds, [args] * len(seeds), chunksize=4))
+        pool = ProcessPoolExecutor(max_workers=args.jobs)
+        try:
+            for result in pool.map(run_one, seeds, [args] * len(seeds), chunksize=4):
+                results.append(result)
+                if fail_fast and result[1]:
+                    break
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     for _seed, failure, steps in results:
         total_steps += steps
         if failure:
             failures.append(failure)
     for failure in failures:
         print(failure, file=sys.stderr)
+    label = f" against mutant {args.mutant}" if args.mutant else ""
+    ran = len(results)
     print(
-        f"{len(seeds)} histories, {total_steps} steps:"
-        f" {len(seeds) - len(failures)} passed, {len(failures)} failed"
+        f"{ran} histories{label}, {total_steps} steps: {ran - len(failures)} passed, {len(failures)} failed"
     )
     return 1 if failures else 0
 

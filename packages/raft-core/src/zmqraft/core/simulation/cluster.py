@@ -23,7 +23,7 @@ from ..cluster import ClusterConfig
 from ..protocol import messages as m
 from ..protocol.entry import EntryType, LogEntry
 from ..protocol.reqid import RequestIdGenerator
-from ..raft.node import ApplyJob, Job, RaftError, Role, StateChanged
+from ..raft.node import ApplyJob, ConfigCommitted, Job, RaftError, Role, StateChanged
 from ..raft.options import RaftOptions
 from ..server import Channel, ChannelKind, PeerServer, hard_state_from
 from ..storage.base import SnapshotMeta
@@ -32,6 +32,8 @@ from ..storage.memory import MemoryLog, MemoryState
 from .checker import Checker, Violation
 from .network import Faults, Network, Partition
 
+CRASH_IN_FSYNC = 0.002  # per storage job, when faults are on
+CRASH_IN_VOTE_FSYNC = 0.05  # per job that writes term/vote/config: the narrowest windows
 EPOCH = 1_800_000_000.0  # wall clock at simulated time 0
 # The wall clock runs faster than the monotonic one, so that request ids expire (and the
 # log can be compacted up to the prune index) within a short history.  The core must never
@@ -141,6 +143,7 @@ class Simulation:
             SimClient(f"c{i}", [p for p, _ in self.members], self.members[i % n][0])
             for i in range(1, self.opts.clients + 1)
         ]
+        self._vote_requests: dict[tuple[str, bytes, bytes], list[bytes]] = {}
         self._client_ids = RequestIdGenerator(random.Random(self.rng.random()), hostname="sim-clients", pid=0)
 
     # ------------------------------------------------------------------ plumbing
@@ -212,6 +215,10 @@ class Simulation:
                 if self.now < peer.disk_slow_until:
                     latency += self.rng.uniform(0.02, 0.2)
                 epoch = peer.epoch
+                risk = CRASH_IN_VOTE_FSYNC if job.state else CRASH_IN_FSYNC
+                if self.opts.faults and self.rng.random() < risk:
+                    # power loss while the write is in flight: it never becomes durable
+                    self.at(self.now + latency / 2, partial(self._crash_in_fsync, peer, epoch))
                 self.at(self.now + latency, partial(self._storage_done, peer, job, epoch))
             else:
                 server.complete_job(job, self.now, self.wall, self._apply(peer, job))
@@ -222,12 +229,15 @@ class Simulation:
                 self.trace(f"{peer.id} -> {event.role.value} term={event.term} leader={event.leader_id}")
                 if event.role is Role.LEADER:
                     self.checker.on_leader(peer.id, event.term, server.node.log)
+            elif isinstance(event, ConfigCommitted):
+                self.checker.on_leader_config(peer.id, event.joint_index, server.node.commit_index)
             elif isinstance(event, RaftError):
                 raise Violation(f"{peer.id}: {event.message}")
         node = server.node
         self.checker.on_commit(peer.id, node.commit_index, node.log.last_index, node.log.snapshot.index)
         if node.role is Role.LEADER:
-            self.checker.on_leader_commit(node.term, node.commit_index)
+            commit_term = node.log.term_at(node.commit_index)
+            self.checker.on_leader_commit(peer.id, node.term, node.commit_index, commit_term)
         deadline = server.get_timer()
         if deadline is not None:
             peer.timer_gen += 1
@@ -281,6 +291,11 @@ class Simulation:
             for when in self.net.schedule(peer.id, dst, self.now):
                 self.at(when, partial(self._deliver_router, dst, routing, frames))
             return
+        request = self._vote_requests.pop((peer.id, channel.address, frames[0]), None)
+        if request is not None:
+            vote = m.RequestVoteReply.decode(frames)
+            if vote.vote_granted:
+                self.checker.on_vote_sent(peer.id, vote.term, m.RequestVote.decode(request).candidate_id)
         routing = channel.address.decode()
         kind, name, *rest = routing.split(":")
         for when in self.net.schedule(peer.id, name, self.now):
@@ -290,10 +305,18 @@ class Simulation:
             else:
                 self.at(when, partial(self._client_reply, name, peer.id, frames))
 
+    def _crash_in_fsync(self, peer: SimPeer, epoch: int) -> None:
+        if peer.server is not None and peer.epoch == epoch and peer.job is not None:
+            self.crash_peer(peer)
+            self.at(self.now + self.rng.uniform(0.05, 1.0), partial(self._restart, peer))
+
     def _deliver_router(self, dst: str, routing: bytes, frames: list[bytes]) -> None:
         peer = self.peers[dst]
         if peer.server is None:
             return
+        if len(frames) > 3 and frames[1] == m.REQUEST_VOTE:
+            # remember the request so that the vote it gets can be checked (one per term)
+            self._vote_requests[(dst, routing, frames[0])] = frames
         peer.server.receive_router(routing, frames, self.now, self.wall)
         self.pump(peer)
 
