@@ -8,6 +8,7 @@ deadline.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from zmqraft.client import (
     EntryType,
     NotLeaderError,
     RequestTimeoutError,
+    SnapshotChunk,
     Subscriber,
 )
 
@@ -394,3 +396,87 @@ def test_async_subscriber(cluster_factory: Callable[..., Any]) -> None:
     got = asyncio.run(asyncio.wait_for(main(), 30.0))
     check_once_in_order(got)
     assert sorted(e.data for e in got) == sorted(datas)
+
+
+# ---- snapshots ----------------------------------------------------------------------------
+
+
+def compact(data_dir: Any, index: int, term: int, data: bytes) -> None:
+    """A complete snapshot file renamed into the watched install path (as zr-log-compact)."""
+    from zmqraft.core.storage.files import SnapshotFile
+
+    target = os.path.join(data_dir, "compact", "snap.new")
+    SnapshotFile.create(target + ".tmp", index, term, len(data), data).close()
+    os.rename(target + ".tmp", target)
+
+
+def assemble(items: list[Any]) -> tuple[bytes, int, list[Entry]]:
+    """(snapshot bytes, snapshot index, the entries after it) from a stream's items."""
+    snapshot = b""
+    index = 0
+    entries: list[Entry] = []
+    for item in items:
+        if isinstance(item, SnapshotChunk):
+            assert not entries, "a snapshot chunk after entries"
+            if item.is_first:
+                snapshot = b""
+            assert item.offset == len(snapshot)
+            snapshot += item.data
+            index = item.index
+        else:
+            entries.append(item)
+    return snapshot, index, entries
+
+
+def test_snapshot_chunks_streams_and_subscriber(cluster_factory: Callable[..., Any]) -> None:
+    cluster = started(cluster_factory, data={"compact": {"watch": True, "watchInterval": 100}})
+    leader, _ = cluster.leader()
+    datas = [f"before {n}".encode() for n in range(100)]
+    snapshot = os.urandom(300_000)  # five chunks of 64 KiB
+    with Client(seeds(cluster), rpc_timeout=30.0) as client:
+        indexes = [client.request_update(d) for d in datas]
+        index = indexes[-1] - 10
+        term = next(e.term for e in client.request_entries(index - 1, 1) if isinstance(e, Entry))
+        for p in cluster.members:
+            poll(
+                lambda p=p: client.request_log_info(url=cluster.peers[p].url).last_applied >= index,
+                10,
+                "apply",
+            )
+            compact(cluster.data_dir(p), index, term, snapshot)
+        for p in cluster.members:
+            poll(
+                lambda p=p: client.request_log_info(url=cluster.peers[p].url).first_index == index + 1,
+                10,
+                "compact",
+            )
+
+        # a stream from the start: the snapshot's chunks, then the entries after it
+        got, at, entries = assemble(list(client.request_entries(0)))
+        assert (got, at) == (snapshot, index)
+        assert [e.index for e in entries] == list(range(index + 1, indexes[-1] + 1))
+        assert [e.data for e in entries if e.is_state] == datas[-10:]
+
+        # a snapshot transfer interrupted by the leader's death resumes at the same offset
+        stream = client.request_entries(0, high_water=70_000)
+        first = next(stream)
+        assert isinstance(first, SnapshotChunk) and first.is_first and not first.is_last
+        cluster.peers[leader].kill()
+        got, at, entries = assemble([first, *stream])
+        assert (got, at) == (snapshot, index) and entries[-1].index == indexes[-1]
+        assert client.leader_id != leader
+
+        # a subscriber from the start gets the snapshot, then every entry, live ones too
+        with Subscriber(seeds(cluster)) as sub:
+            items: list[Any] = []
+            while len([i for i in items if isinstance(i, Entry)]) < 10:
+                item = sub.read(timeout=10.0)
+                assert item is not None, "the subscriber stalled"
+                items.append(item)
+            got, at, entries = assemble(items)
+            assert (got, at) == (snapshot, index)
+            assert [e.data for e in entries] == datas[-10:]
+            after = client.request_update(b"after the snapshot")
+            item = sub.read(timeout=10.0)
+            assert isinstance(item, Entry) and (item.index, item.data) == (after, b"after the snapshot")
+            assert sub.last_index == after
