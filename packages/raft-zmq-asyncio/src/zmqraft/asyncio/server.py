@@ -25,6 +25,7 @@ module only moves data:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -94,6 +95,7 @@ class ZmqRaft:
         self._closed = anyio.Event()
         self._closing = False
         self._started = False
+        self._watching = False
         self.error: BaseException | None = None
         self.dropped_sends = 0
         self.bound_url: str | None = None
@@ -124,7 +126,8 @@ class ZmqRaft:
         try:
             await self._tg.start(self.serve)
         except BaseException as exc:
-            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            with contextlib.suppress(BaseException):  # the same failure in a group: raise it plain
+                await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
@@ -327,14 +330,15 @@ class ZmqRaft:
             log.info(
                 "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
             )
-            self.state_machine.on_raft_state(event.role, event.term)
+            self._guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
             self._call("state", event.role, event.term)
         elif isinstance(event, ConfigChanged):
             log.info("%s: configuration %s", self.id, event.config)
             self._connect_peers(event.config)
             self._call("config", event.config)
         elif isinstance(event, ClientRequest):
-            if not dispatch_client_request(self.state_machine, self.server, event):
+            machine = self.state_machine
+            if not self._guarded("on_client_request", dispatch_client_request, machine, self.server, event):
                 log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
         elif isinstance(event, ConfigCommitted):
             log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
@@ -345,10 +349,15 @@ class ZmqRaft:
     def _call(self, name: str, *args: Any) -> None:
         listener = self.listeners.get(name)
         if listener is not None:
-            try:
-                listener(*args)
-            except Exception:
-                log.exception("%s: %s listener failed", self.id, name)
+            self._guarded(f"the {name} listener", listener, *args)
+
+    def _guarded(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """User code called from the pump: a failure is logged, never fatal to the peer."""
+        try:
+            return call(*args)
+        except Exception:
+            log.exception("%s: %s failed", self.id, what)
+            return None
 
     def _arm_timer(self) -> None:
         deadline = self.server.get_timer()
