@@ -920,10 +920,11 @@ class RaftNode:
         candidate = self.config.quorum_index(match)
         if candidate > self.commit_index and self.log.term_at(candidate) == self.term:
             self._advance_commit(candidate, now)
-            for p in self._progress.values():
+            self._after_leader_commit(now)  # may append C(new), which then carries the commit
+            # idle followers learn the commit index now; busy ones with their next message
+            for p in list(self._progress.values()):
                 p.heartbeat_due = True
                 self._replicate(p, now)
-            self._after_leader_commit(now)
 
     def _advance_commit(self, index: int, now: float) -> None:
         if index > self.commit_index:

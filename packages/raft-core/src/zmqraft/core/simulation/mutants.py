@@ -32,10 +32,10 @@ def _commit_old_term() -> Patches:
         candidate = self.config.quorum_index(match)
         if candidate > self.commit_index and self.log.term_at(candidate) is not None:
             self._advance_commit(candidate, now)
-            for p in self._progress.values():
+            self._after_leader_commit(now)
+            for p in list(self._progress.values()):
                 p.heartbeat_due = True
                 self._replicate(p, now)
-            self._after_leader_commit(now)
 
     def become_leader(self: RaftNode, now: float) -> None:
         self._election_deadline = None
