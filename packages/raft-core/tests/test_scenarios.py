@@ -117,27 +117,9 @@ class World:
         for name in names or list(self.peers):
             peer = self.peers[name]
             while (job := peer.node.next_storage_job()) is not None:
-                parts = []
-                if job.state:
-                    parts.append("state " + " ".join(f"{k}={v}" for k, v in sorted(job.state.items())))
-                if job.log is not None:
-                    write = job.log
-                    last = write.first_index + len(write.entries) - 1
-                    cut = "" if write.truncate_to is None else f" after truncating to {write.truncate_to}"
-                    if write.entries:
-                        parts.append(f"entries {write.first_index}..{last}{cut}")
-                    elif cut:
-                        parts.append(cut.strip())
-                if job.snapshot is not None:
-                    chunk = job.snapshot
-                    what = "install" if chunk.install else "chunk"
-                    parts.append(
-                        f"snapshot {what} {chunk.meta.index}/{chunk.meta.term}"
-                        f" @{chunk.offset}+{len(chunk.data)}"
-                    )
                 peer.executor.run(job)
                 peer.node.storage_done(job, self.now)
-                lines.append(f"{name} job {job.number}: " + "; ".join(parts))
+                lines.append(f"{name} {job}")
         return lines
 
     def _links(self, args: list[str]) -> set[tuple[str, str]] | None:

@@ -95,6 +95,25 @@ class Job:
     log: LogWrite | None = None
     snapshot: SnapshotChunk | None = None
 
+    def __str__(self) -> str:
+        """A stable one-line rendering, shared by logs and the scenario tests."""
+        parts = []
+        if self.state:
+            parts.append("state " + " ".join(f"{k}={v}" for k, v in sorted(self.state.items())))
+        if self.log is not None:
+            write = self.log
+            cut = "" if write.truncate_to is None else f"after truncating to {write.truncate_to}"
+            if write.entries:
+                parts.append(f"entries {write.first_index}..{write.last_index}" + (f" {cut}" if cut else ""))
+            elif cut:
+                parts.append(cut)
+        if self.snapshot is not None:
+            chunk = self.snapshot
+            what = "install" if chunk.install else "chunk"
+            meta = chunk.meta
+            parts.append(f"snapshot {what} {meta.index}/{meta.term} @{chunk.offset}+{len(chunk.data)}")
+        return f"job {self.number}: " + "; ".join(parts)
+
 
 @dataclass(slots=True)
 class ApplyJob:
