@@ -1023,3 +1023,25 @@ def test_subscriber_from_index_validation() -> None:
 def test_not_leader_error_message() -> None:
     err = NotLeaderError("2", U1)
     assert err.leader_id == "2" and "the leader is '2'" in str(err) and U1 in str(err)
+
+
+def test_subscriber_retries_a_failed_catchup_after_the_grace_delay() -> None:
+    s = started(last=2)
+    s.broadcast(6)
+    (req,) = s.serve()
+    s.feed(entries_reply(req.request_id, m.EntriesStatus.MORE, 5, 6))  # not after 2: out of order
+    s.sent()  # the stop
+    assert s.take() == []
+    assert s.serve() == []
+    s.fire_sub()
+    (req2,) = s.serve()
+    assert (req2.prev_index, req2.count) == (2, None)
+    s.feed(entries_reply(req2.request_id, m.EntriesStatus.LAST, 3, 6))
+    assert s.take() == [3, 4, 5, 6]
+
+
+def test_subscriber_take_limit_and_last_index() -> None:
+    s = started()
+    s.broadcast(3, first=1)
+    assert indexes(s.sub.take(s.now, 2)) == [1, 2] and s.sub.last_index == 2
+    assert indexes(s.sub.take(s.now, 2)) == [3] and s.sub.last_index == 3

@@ -58,7 +58,8 @@ class _Base:
         :param timeout: seconds to wait for each response before trying the next peer
         :param rpc_timeout: default overall deadline of every method (None: no deadline)
         :param election_grace_delay: seconds to wait for an election before asking again
-        :param heartbeat: refresh the configuration every that many seconds (None: never)
+        :param heartbeat: refresh the configuration every that many seconds (None: never);
+            a blocking ``Client`` does it only while one of its methods runs
         :param highwatermark: messages queued per peer (ZeroMQ ``SNDHWM``)
         :param sockopts: extra ZeroMQ options for every DEALER socket
         :param context: a ZeroMQ context (``zmq.green.Context`` to run under gevent)

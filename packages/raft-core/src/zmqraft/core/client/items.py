@@ -69,7 +69,9 @@ class SnapshotChunk:
 
     ``index``/``term`` identify the snapshot (its last included entry), ``offset`` is where
     ``data`` sits in the snapshot's ``total_size`` bytes.  A chunk with ``is_first`` starts a
-    snapshot from the beginning: drop whatever partial snapshot you assembled before.
+    snapshot from the beginning: drop whatever partial snapshot you assembled before.  The
+    same goes for an ``Entry`` that follows a snapshot whose last chunk never came (the next
+    leader had the entries themselves): the entries continue from before that snapshot.
     """
 
     index: int
