@@ -132,6 +132,8 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
     def read(self, timeout: float | None = None) -> Item | None:
         """The next item, or None if none arrived within ``timeout`` seconds."""
         driver = self._sync_driver()
+        if self._items:
+            return self._pop()
         driver.run_until(self._fill, timeout)
         return self._pop() if self._items else None
 
@@ -175,6 +177,8 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
     async def aread(self, timeout: float | None = None) -> Item | None:
         """The next item, or None if none arrived within ``timeout`` seconds."""
         driver = self._async_driver()
+        if self._items:
+            return self._pop()
         deadline = None if timeout is None else clock() + timeout
         while not self._fill():
             left = None if deadline is None else deadline - clock()
