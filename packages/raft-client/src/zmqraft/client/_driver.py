@@ -32,6 +32,7 @@ from zmqraft.core.client import (
     Completed,
     ItemsReady,
     PeersChanged,
+    Phase,
     Readable,
     Subscribe,
     SubscriberProtocol,
@@ -212,7 +213,8 @@ def pump(endpoint: Endpoint, sockets: Sockets, on_event: Callable[[Any], None] |
             moved += 1
         while (event := endpoint.next_event()) is not None:
             if isinstance(event, PeersChanged):
-                sockets.keep_only(set(event.urls) | set(client.seeds))
+                busy = {op.url for op in client.operations if op.url is not None and op.phase is Phase.SENT}
+                sockets.keep_only(set(event.urls) | set(client.seeds) | busy)
             elif isinstance(event, Subscribe):
                 sockets.subscribe(event.url, event.prefix)
             if on_event is not None:
