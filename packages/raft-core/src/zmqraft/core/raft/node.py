@@ -222,6 +222,7 @@ class RaftNode:
         self._leaving_after_config: int | None = None  # leader not in C(new): step down after
         self._snapshot_in: tuple[SnapshotMeta, int] | None = None  # receiving: meta, written
         self._installing: SnapshotMeta | None = None
+        self._install_compacts = False
         self._pending_chunk: SnapshotChunk | None = None
         self._check_startup()
 
@@ -244,7 +245,9 @@ class RaftNode:
             for peer, (msg_id, msg, at) in list(self._vote_msgs.items()):
                 if now >= at:
                     self._vote_msgs[peer] = (msg_id, msg, now + self.options.rpc_timeout)
-                    self._send(peer, msg)
+                    # a re-send too must wait for our own term and vote to be durable: a slow
+                    # disk must not let us win a term we could forget in a crash
+                    self._held_send(peer, msg)
         elif self.role is Role.LEADER:
             for progress in list(self._progress.values()):
                 self._replicate(progress, now)
@@ -469,7 +472,7 @@ class RaftNode:
         self._snapshot_in = (meta, written)
         self._queue_snapshot_chunk(SnapshotChunk(meta, msg.offset, msg.chunk, final))
         if final:
-            self._installing = meta
+            self._begin_install(meta)
             self._snapshot_in = None
         self._reply(route, InstallSnapshotReply(msg.msg_id, self.term), durable=True)
         self._rearm_election(now)
@@ -516,7 +519,7 @@ class RaftNode:
         """A snapshot chunk streamed by RequestEntries; the last one installs it."""
         self._queue_snapshot_chunk(SnapshotChunk(meta, offset, chunk, final))
         if final:
-            self._installing = meta
+            self._begin_install(meta)
 
     def catch_up_done(self, now: float) -> None:
         if self.log.last_term > self.term:
@@ -579,9 +582,21 @@ class RaftNode:
         if self.role is Role.LEADER:
             self._maybe_commit(now)
 
+    def _begin_install(self, meta: SnapshotMeta) -> None:
+        """The last chunk is queued.  Whether it compacts or replaces the log is decided on the
+        view now, as storage will decide it on the same entries (peer RPCs that could change
+        the log are ignored until the install is done)."""
+        self._installing = meta
+        self._install_compacts = self.log.term_at(meta.index) == meta.term
+        if not self._install_compacts and self.config_index is not None and self.config_index > meta.index:
+            # the entry our configuration came from goes with the old log: keep the
+            # configuration as of the snapshot, in the same job (the start-up checks rely on it)
+            self.config_index = meta.index
+            self._persist({"peersIndex": meta.index})
+
     def _snapshot_installed(self, meta: SnapshotMeta, now: float) -> None:
         self._installing = None
-        if self.log.term_at(meta.index) != meta.term or self.log.last_index < meta.index:
+        if not self._install_compacts:
             self.log.reset_to_snapshot(meta)
             self.request_ids.clear()
         self.durable_index = self.log.last_index
