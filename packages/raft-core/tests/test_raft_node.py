@@ -226,3 +226,36 @@ def test_without_prevent_spiral_elections_terms_grow() -> None:
         h.node.tick(h.now)
         h.flush_storage()
     assert h.node.term == 5
+
+
+def test_resent_vote_requests_also_wait_for_the_durable_vote() -> None:
+    """A slow disk must not let a candidate win a term it could forget in a crash."""
+    h = Harness("a")
+    h.now = 1.0
+    h.node.tick(h.now)
+    assert h.node.role is Role.CANDIDATE
+    for _ in range(5):  # past several rpc timeouts, the term/vote write still in flight
+        h.now += 0.06
+        h.node.tick(h.now)
+        assert h.sent() == []
+    h.flush_storage()
+    assert {type(m) for m in h.sent()} == {RequestVote}
+
+
+def test_a_snapshot_replacing_the_log_moves_the_config_index_in_the_same_write() -> None:
+    from zmqraft.core.protocol.messages import InstallSnapshot
+
+    h = Harness("b")
+    config = ClusterConfig(PEERS).to_entry_data()
+    entries = (entry(1, 1), entry(1, 2), encode_entry(bytes(11) + b"\x07", EntryType.CONFIG, 1, config))
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, entries), "r", 0.1)
+    h.flush_storage()
+    assert h.node.config_index == 3
+    # a new leader's snapshot at 2 of term 2 does not match our entry 2: the log is replaced
+    h.node.step_install_snapshot(InstallSnapshot(2, "a", 2, 2, 2, 0, 4, b"data"), "r", 0.2)
+    job = h.node.next_storage_job()
+    assert job is not None and job.snapshot is not None and job.snapshot.install
+    assert job.state is not None and job.state.get("peersIndex") == 2
+    h.executor.run(job)
+    h.node.storage_done(job, 0.2)
+    assert h.log.last_index == 2 and h.node.log.last_index == 2 and h.node.config_index == 2
