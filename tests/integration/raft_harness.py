@@ -27,6 +27,8 @@ from zmqraft.core.protocol.reqid import RequestIdGenerator
 T = TypeVar("T")
 
 LONG = os.environ.get("ZMQRAFT_LONG") == "1"
+# the interpreter that runs the peers (tox's client-only env points it at the full env)
+SERVER_PYTHON = os.environ.get("ZMQRAFT_SERVER_PYTHON") or sys.executable
 _ids = RequestIdGenerator()
 
 
@@ -78,7 +80,7 @@ class Peer:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "zmqraft.asyncio", "-c", str(self.config), *self.args, self.id],
+                [SERVER_PYTHON, "-m", "zmqraft.asyncio", "-c", str(self.config), *self.args, self.id],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
