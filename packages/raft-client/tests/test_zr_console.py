@@ -1,0 +1,143 @@
+"""``zr-console`` driven in a real terminal (tmux, see ``Terminal`` in test_zr_monitor.py)
+and through piped stdin, against real peers (the integration harness's ``cluster_factory``)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_zr_monitor import HAVE_HARNESS, Terminal, started
+from test_zr_monitor import terminal as terminal  # the fixture
+from zmqraft.client import Client, Entry
+from zmqraft.client.tools.zr_console import unpack
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not HAVE_HARNESS, reason="needs the repository's tests/integration harness"),
+]
+
+CONSOLE = [sys.executable, "-m", "zmqraft.client.tools.zr_console"]
+
+
+def prompt(screen: str) -> bool:
+    """The console waits for a command (tmux drops the space after the prompt)."""
+    return screen.rstrip().endswith("zr>")
+
+
+def max_index(screen: str, prefix: str) -> int:
+    return max((int(n) for n in re.findall(prefix + r" logIndex: (\d+)", screen)), default=0)
+
+
+def test_console_in_a_terminal(
+    cluster_factory: Callable[..., Any], terminal: Callable[..., Terminal], tmp_path: Path
+) -> None:
+    cluster = started(cluster_factory, spare=["4"])
+    u = {p: peer.url for p, peer in cluster.peers.items()}
+    leader, _ = cluster.leader()
+    history = tmp_path / "history"
+    term = terminal([*CONSOLE, "--history", str(history), u["1"]], height=50)
+    term.wait(prompt)
+    assert f"connected to: {u['1']}" in term.screen()
+
+    # completion: ".pee" + Tab is ".peers"
+    term.type(".pee", enter=False)
+    term.keys("Tab")
+    term.wait("zr> .peers")
+    term.keys("Enter")
+    screen = term.wait("Cluster peers:")
+    assert f"  {leader}: {u[leader]} (leader)" in screen
+    assert all(f"  {p}: {u[p]}" in screen for p in "123")
+
+    # history: Up brings the last line back
+    term.type(".info")
+    term.wait("prune index:")
+    term.keys("Up")
+    term.wait(lambda s: s.rstrip().endswith("zr> .info"))
+    term.keys("Enter")
+    term.wait(lambda s: s.count("prune index:") == 2)
+    term.type(".cls")
+    term.wait(lambda s: "Cluster peers:" not in s and prompt(s))
+
+    # subscribe, then flood: the subscriber prints the updates as they are committed
+    term.type(".subscribe")
+    term.wait("subscribed to:")
+    term.type(".data hello")
+    term.type(".start")
+    term.wait("flooding started: data 'hello'")
+    screen = term.wait(lambda s: max_index(s, "entry") >= 20, timeout=30)
+    assert "'data': 'hello'" in screen and "'iteration':" in screen
+    term.type(".stop")
+    screen = term.wait("flooding stopped:")
+    sent = int(re.search(r"flooding stopped: (\d+) updates", screen).group(1))  # type: ignore[union-attr]
+    assert sent >= 20
+    term.type(".close")
+    term.wait("closed")
+    term.type(".cls")
+    term.wait(lambda s: "flooding stopped" not in s)
+
+    # verify: the log holds every flood item in order
+    term.type(f".connect {u['2']}")
+    term.type(".verify")
+    screen = term.wait("verify ok:")
+    assert f"verify ok: {sent} items" in screen
+    with Client([u["2"]]) as client:
+        items = [unpack(e.data) for e in client.request_entries(0) if isinstance(e, Entry) and e.is_state]
+    assert [i["iteration"] for i in items] == list(range(1, sent + 1))
+    assert {i["data"] for i in items} == {"hello"}
+
+    # a membership change
+    term.type(f".config add {u['4']}/4")
+    screen = term.wait("Cluster final configuration changed at index", timeout=30)
+    assert f"  {u['4']}/4 (added)" in screen
+    with Client([u["1"]]) as client:
+        assert dict(client.request_config(timeout=5).peers) == u
+
+    term.type(".exit")
+    term.wait("[exit 0]")
+    assert "bye bye" in term.screen()
+    lines = history.read_text().split("\n")
+    assert lines.count("+.info") == 1 and "+.pee" not in lines and "+.peers" in lines
+
+
+def test_console_with_piped_stdin(cluster_factory: Callable[..., Any]) -> None:
+    cluster = started(cluster_factory)
+    u = {p: peer.url for p, peer in cluster.peers.items()}
+    leader, _ = cluster.leader()
+    script = "\n".join([
+        ".peers",  # not connected yet
+        f".connect 127.0.0.1:{u['3'].rsplit(':', 1)[1]}",
+        ".secret",
+        "peers",  # the dot is optional
+        ".info 3",
+        ".info 9",
+        ".data piped",
+        ".start +3",
+        ".stop",
+        ".read 0 1",
+        ".decode other",
+        ".read 0 1",
+        ".bogus",
+        ".exit",
+        ".peers",  # not run: after .exit
+    ])
+    out = subprocess.run([*CONSOLE], input=script, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "not connected: use .connect host[:port]" in text
+    assert f"connected to: {u['3']}" in text
+    assert "secret: ''" in text
+    assert text.count("Cluster peers:") == 1 and f"  {leader}: {u[leader]} (leader)" in text
+    assert f"url:              {u['3']}" in text
+    assert "unknown peer id: 9" in text
+    assert "flooding started: data 'piped', iteration 1, 3 at a time" in text
+    assert re.search(r"flooding stopped: \d+ updates", text)
+    assert re.search(r"state logIndex: 1 logTerm: \d+ data: \{'iteration': \d+, 'data': 'piped'", text)
+    assert re.search(r"state logIndex: 1 logTerm: \d+ data: <\d+ bytes>", text)
+    assert text.count("read server log done: ok (1 entries)") == 2
+    assert "unknown command: .bogus" in text
+    assert text.rstrip().endswith("bye bye")
