@@ -370,7 +370,7 @@ def test_a_peer_outside_the_configuration_catches_up_through_snapshot_and_entrie
     leader.server.snapshot_installed(leader.now)
     client = Endpoint(SOLE, me="b")
     assert client.server.node.role is Role.CLIENT
-    assert wire(leader, client) > 3
+    assert wire(leader, client) == 3  # two snapshot chunks, then one message of entries
     assert client.log.snapshot == leader.log.snapshot
     assert client.log.read_snapshot(0, len(data)) == data
     assert client.log.entries(41, 60) == leader.log.entries(41, 60)
@@ -407,3 +407,18 @@ def test_idle_entry_streams_expire_and_the_watermark_refuses_new_ones() -> None:
         ep.send(m.RequestEntries(b"\x02", 0).encode(b""), routing=b"w%d" % n)
     # the check is `active > watermark`, as the original's: two streams open, the third is refused
     assert len(ep.server._streams) == 2
+
+
+def test_the_last_snapshot_chunk_is_sent_once_when_earlier_chunks_are_acknowledged_late() -> None:
+    ep = filled(40, 100)
+    data = bytes(range(256)) * 300  # two chunks
+    ep.log.install_snapshot(SnapshotMeta(30, entry_term(ep.log.entries(30, 30)[0]), len(data)), data)
+    ep.server.snapshot_installed(ep.now)
+    first, final = entries_replies(ep.send(m.RequestEntries(b"\x05", 0).encode(b"")))
+    assert final.snapshot_offset + len(final.chunk) == len(data)
+    # the acknowledgement of the first chunk arrives after the last chunk went out
+    ack = m.RequestEntries(b"\x05", 0, None, first.snapshot_offset + len(first.chunk)).encode(b"")
+    assert ep.send(ack) == []
+    assert ep.server._streams == {}
+    after = entries_replies(ep.send(m.RequestEntries(b"\x05", 30).encode(b"")))
+    assert after[0].entries[0] == ep.log.entries(31, 31)[0]

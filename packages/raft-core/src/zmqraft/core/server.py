@@ -567,8 +567,11 @@ class PeerServer:
                 stream.next += len(chunk)
                 stream.outstanding.append(stream.next)
                 stream.finished = stream.next >= snap.size or not chunk
-            if stream.finished:
-                del self._streams[key]  # the client continues with prevIndex = snapshot index
+            if stream.finished and len(stream.outstanding) <= 1:
+                # kept until the non-final chunks are acknowledged: an acknowledgement that
+                # found no stream would start a new one and send the last chunk twice; the
+                # client then continues with prevIndex = snapshot index
+                del self._streams[key]
             return
         while (
             not stream.finished
