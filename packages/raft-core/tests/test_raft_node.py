@@ -259,3 +259,18 @@ def test_a_snapshot_replacing_the_log_moves_the_config_index_in_the_same_write()
     h.executor.run(job)
     h.node.storage_done(job, 0.2)
     assert h.log.last_index == 2 and h.node.log.last_index == 2 and h.node.config_index == 2
+
+
+def test_a_refused_higher_term_candidate_does_not_postpone_our_own_candidacy() -> None:
+    """Raft §5.2 (a deviation from the original): otherwise a candidate with a stale log,
+    timing out again and again, keeps the up-to-date peers from ever campaigning."""
+    h = Harness("b")
+    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
+    h.flush_storage()
+    deadline = h.node._election_deadline
+    h.node.step_request_vote(RequestVote(1, "c", 5, 0, 0), "r", 0.15)  # stale log, newer term
+    h.flush_storage()
+    assert h.sent()[-1] == RequestVoteReply(1, 5, False)
+    assert h.node.term == 5 and h.node._election_deadline == deadline
+    h.node.step_request_vote(RequestVote(2, "c", 6, 1, 1), "r", 0.2)  # up to date: granted
+    assert h.node._election_deadline != deadline

@@ -292,9 +292,15 @@ class RaftNode:
             self.voted_for is None or self.voted_for == msg.candidate_id or msg.term > self.term
         )
         if granted or msg.term > self.term:
+            deadline = self._election_deadline
             self.leader_id = None
             self._set_term(msg.term, msg.candidate_id if granted else None)
             self._become(Role.FOLLOWER, now)
+            if not granted and deadline is not None and self.role is Role.FOLLOWER:
+                # Raft §5.2: only a granted vote (or a leader) postpones our own candidacy.
+                # The original re-arms here too (spec §5.3 step 5), which lets a candidate
+                # with a stale log keep the up-to-date peers from ever campaigning.
+                self._election_deadline = deadline
         self._reply(route, RequestVoteReply(msg.msg_id, self.term, granted), durable=True)
 
     def step_request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
