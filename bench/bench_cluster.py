@@ -7,7 +7,8 @@ the broadcast state machine's state.pers) and each peer's resident memory (VmRSS
 
 Environment: ``ZMQRAFT_BENCH_SECONDS`` (default 10), ``ZMQRAFT_BENCH_INFLIGHT`` (64),
 ``ZMQRAFT_BENCH_SIZE`` (update data bytes, 100), ``ZMQRAFT_BENCH_DIR`` (where the data goes),
-``ZMQRAFT_BENCH_CACHE_MAX`` (requestIdCacheMax for the peers, unset = the default).
+``ZMQRAFT_BENCH_CACHE_MAX`` (requestIdCacheMax for the peers, unset = the default),
+``ZMQRAFT_BENCH_KEEP=1`` (keep the data and the peers' output).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Bench:
         }
         self.ctx = zmq.Context()
         self.ids = RequestIdGenerator()
+        self.leader_changes = 0
 
     def close(self) -> None:
         for proc in self.procs.values():
@@ -83,7 +85,7 @@ class Bench:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.ctx.term()
+        self.ctx.destroy(linger=0)
 
     def _sock(self, url: str) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(zmq.DEALER)
@@ -109,8 +111,13 @@ class Bench:
                 sock.close(0)
         raise RuntimeError("no leader")
 
+    def rss_line(self) -> str:
+        return ", ".join(f"peer {p} {rss_kib(proc.pid) / 1024:.1f} MiB" for p, proc in self.procs.items())
+
     def run(self, seconds: float, inflight: int, size: int) -> tuple[int, float, float]:
-        """Updates committed in ``seconds``: (count, elapsed, mean latency ms)."""
+        """Updates committed in ``seconds``: (count, elapsed, mean latency ms); a line with
+        every peer's RSS every 10 s of a long run.  Follows the leader if it changes
+        (re-sending pending updates with their request ids)."""
         leader = self.leader()
         sock = self._sock(self.urls[leader])
         payload = os.urandom(size // 2).hex().encode()[:size]
@@ -119,31 +126,44 @@ class Bench:
         latency = 0.0
         start = time.monotonic()
         end = start + seconds
-        while True:
-            now = time.monotonic()
-            if now < end:
-                while len(pending) < inflight:
-                    rid = self.ids.next(time.time())
-                    sock.send_multipart(m.RequestUpdate(rid, payload).encode(b""), copy=False)
-                    pending[rid] = now
-            elif not pending:
-                break
-            elif now > end + 10:
-                raise RuntimeError(f"{len(pending)} updates never committed")
-            if not sock.poll(1000):
-                continue
+        report = start + 10.0 if seconds > 20 else float("inf")
+        try:
             while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
+                now = time.monotonic()
+                if now >= report:
+                    report += 10.0
+                    print(f"  {now - start:4.0f} s: {done:8d} updates; RSS {self.rss_line()}", flush=True)
+                if now < end:
+                    while len(pending) < inflight:
+                        rid = self.ids.next(time.time())
+                        sock.send_multipart(m.RequestUpdate(rid, payload).encode(b""), copy=False)
+                        pending[rid] = now
+                elif not pending:
                     break
-                if len(frames) == 3 and frames[0] in pending and frames[1] == b"\x01":
-                    latency += time.monotonic() - pending.pop(frames[0])
-                    done += 1
-                elif len(frames) == 3 and frames[1] == b"\x00":
-                    raise RuntimeError("the leader changed during the run")
+                elif now > end + 30:
+                    raise RuntimeError(f"{len(pending)} updates never committed")
+                lost = not sock.poll(1000)
+                while not lost:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if len(frames) == 3 and frames[0] in pending and frames[1] == b"\x01":
+                        latency += time.monotonic() - pending.pop(frames[0])
+                        done += 1
+                    elif len(frames) == 3 and frames[0] in pending and frames[1] == b"\x00":
+                        lost = True
+                if lost and pending:
+                    sock.close(0)
+                    leader = self.leader()
+                    self.leader_changes += 1
+                    print(f"  {time.monotonic() - start:4.0f} s: leader is now peer {leader}", flush=True)
+                    sock = self._sock(self.urls[leader])
+                    for rid in pending:
+                        sock.send_multipart(m.RequestUpdate(rid, payload).encode(b""))
+        finally:
+            sock.close(0)
         elapsed = time.monotonic() - start
-        sock.close(0)
         return done, elapsed, 1000 * latency / max(done, 1)
 
 
@@ -166,9 +186,14 @@ def main() -> None:
         )
         for p in bench.procs:
             print(f"  peer {p}: RSS {before[p] / 1024:.1f} MiB before, {after[p] / 1024:.1f} MiB after")
+        if bench.leader_changes:
+            print(f"  (the leader changed {bench.leader_changes} times during the run)")
     finally:
         bench.close()
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("ZMQRAFT_BENCH_KEEP"):
+            print(f"  data and peer output kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

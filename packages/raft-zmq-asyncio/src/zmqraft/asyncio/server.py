@@ -48,6 +48,8 @@ log = logging.getLogger("zmqraft.asyncio")
 RECV_BATCH = 1000  # messages taken from one socket before the outputs are drained
 ROUTER_LINGER_MS = 2000
 PUB_LINGER_MS = 2000
+SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
+SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
 
 
 class _Poll:
@@ -96,6 +98,7 @@ class ZmqRaft:
         self._closing = False
         self._started = False
         self._watching = False
+        self._last_state: StateChanged | None = None
         self.error: BaseException | None = None
         self.dropped_sends = 0
         self.bound_url: str | None = None
@@ -249,6 +252,7 @@ class ZmqRaft:
         server = self.server
         router = self._router
         assert router is not None
+        began = time.monotonic()
         try:
             while True:
                 now = time.monotonic()
@@ -277,6 +281,9 @@ class ZmqRaft:
             self.close(exc)
             return
         self._arm_timer()
+        busy = time.monotonic() - began
+        if busy > SLOW_PUMP:
+            log.warning("%s: the event loop was busy for %.0f ms in one round", self.id, busy * 1000)
 
     def _readable(self) -> bool:
         """Does any socket hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
@@ -327,6 +334,10 @@ class ZmqRaft:
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, StateChanged):
+            # the core repeats an unchanged state (e.g. once per RequestVote it answers)
+            if event == self._last_state:
+                return
+            self._last_state = event
             log.info(
                 "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
             )
@@ -391,7 +402,11 @@ class ZmqRaft:
             with anyio.CancelScope(shield=True):  # a started fsync is always finished
                 try:
                     if isinstance(item, Job):
+                        began = time.monotonic()
                         await anyio.to_thread.run_sync(self._executor.run, item)
+                        took = time.monotonic() - began
+                        if took > SLOW_STORAGE:
+                            log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
                     else:
                         meta = await anyio.to_thread.run_sync(self.peer.log.poll_install_path)  # type: ignore[attr-defined]
                         if meta is not None:
