@@ -134,7 +134,8 @@ class Console:
             "iter": Command(self.cmd_iter, "[n]", "stop flooding and set / show the iteration counter"),
             "read": Command(self.cmd_read, "[prevIndex=0] [count]", "read the log (RequestEntries)"),
             "verify": Command(self.cmd_verify, "[startIndex=1] [startIteration=1] [count]",
-                              "check the flood items in the log: consecutive iterations and indexes"),
+                              "check the flood items in the log: consecutive iterations, no other "
+                              "update in between"),
             "decode": Command(self.cmd_decode, "mp|msgpack|hex|other", "how state data is printed"),
             "config": Command(self.cmd_config, "[add PEERS | delete PEERS | replace PEERS]",
                               "show or change the membership (peers: tcp://host:port/id,...)"),
@@ -413,10 +414,13 @@ class Console:
         start = int(args[0]) if args else 1
         iteration = int(args[1]) if len(args) > 1 else 1
         count = int(args[2]) if len(args) > 2 else None
+        # consecutive = no other STATE entry in between (a new leader's CHECKPOINT may be)
         expected_iteration, last_index, verified = iteration, None, 0
+        previous_state: int | None = None
         for item in self.need_client().request_entries(start - 1, count, timeout=TIMEOUT * 2):
             if not isinstance(item, Entry) or not item.is_state:
                 continue
+            before, previous_state = previous_state, item.index
             try:
                 value = unpack(item.data)
             except Exception:
@@ -428,8 +432,9 @@ class Console:
                 self.print(f"verify FAILED at logIndex {item.index}: iteration {got}, "
                            f"expected {expected_iteration}")
                 return
-            if last_index is not None and item.index != last_index + 1:
-                self.print(f"verify FAILED at logIndex {item.index}: previous item at {last_index}")
+            if last_index is not None and before != last_index:
+                self.print(f"verify FAILED at logIndex {item.index}: previous item at {last_index}, "
+                           f"another update at {before}")
                 return
             self.print(f"verified logIndex: {item.index} iteration: {expected_iteration}")
             expected_iteration += 1
@@ -527,6 +532,7 @@ def interactive(console: Console, history: str) -> None:
     session: PromptSession[str] = PromptSession(
         history=load_history(history),
         completer=WordCompleter(words, sentence=True),
+        complete_while_typing=False,  # Tab completes (a single match is inserted at once)
         auto_suggest=AutoSuggestFromHistory(),
     )
     with patch_stdout(raw=True):
