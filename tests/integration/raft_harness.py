@@ -129,9 +129,12 @@ class Cluster:
             url = f"tcp://127.0.0.1:{ports[2 * n]}"
             pub = f"tcp://127.0.0.1:{ports[2 * n + 1]}"
             self.peers[peer_id] = Peer(peer_id, url, pub, config, root / f"peer-{peer_id}.log")
+        # a secret of its own: on a shared machine, a peer that took over a port another
+        # cluster's peer used would otherwise accept that cluster's AppendEntries
         raft: dict[str, Any] = {
             "peers": [{"id": p, "url": self.peers[p].url, "pub": self.peers[p].pub} for p in ids],
             "data": {"path": str(root / "data"), "appendIdToPath": True},
+            "secret": os.urandom(6).hex(),
         }
         for key, value in options.items():
             if isinstance(value, dict) and isinstance(raft.get(key), dict):
@@ -141,7 +144,8 @@ class Cluster:
         config.write_text(json.dumps({"raft": raft}, indent=1))
         for peer_id in spare:  # not in the seed configuration: they bind their own url
             self.peers[peer_id].args = ["--bind", self.peers[peer_id].url, "--pub", self.peers[peer_id].pub]
-        self.client = Client()
+        self.secret = str(raft["secret"]).encode()
+        self.client = Client(self.secret)
 
     def data_dir(self, peer_id: str) -> Path:
         return self.root / "data" / peer_id

@@ -15,7 +15,6 @@ def test_peer_survives_bad_input(cluster_factory) -> None:  # type: ignore[no-un
     cluster.peers["1"].args = ["-v"]
     cluster.start()
     client = cluster.client
-    client.secret = b"s3cret"
     url = cluster.peers["1"].url
     wait_for("the peer to lead", lambda: (i := client.log_info(url, 0.3)) and i.is_leader, 10)
 

@@ -20,7 +20,7 @@ def test_leader_killed_while_writing(cluster_factory) -> None:  # type: ignore[n
     failure: list[BaseException] = []
 
     def writer() -> None:
-        client = Client()
+        client = Client(cluster.secret)
         try:
             datas = [f"write {n}".encode() for n in range(1500)]
             live = lambda: [u for p, u in cluster.urls().items() if cluster.peers[p].running]  # noqa: E731

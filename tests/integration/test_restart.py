@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 from pathlib import Path
 
 import pytest
-from raft_harness import Cluster, Peer, check_acknowledged, free_ports, wait_for
+from raft_harness import Client, Cluster, Peer, check_acknowledged, free_ports, wait_for
 from zmqraft.core.storage.files import RaftPersistence
 
 pytestmark = pytest.mark.timeout(120)
@@ -62,11 +63,10 @@ def test_original_data_directory_starts_as_a_peer(tmp_path: Path) -> None:
     data = _golden_copy(tmp_path / "data")
     router, pub = free_ports(2)
     url = f"tcp://127.0.0.1:{router}"
-    config = {"data": {"path": str(data)}, "broadcast": {"url": f"tcp://127.0.0.1:{pub}"}}
+    secret = os.urandom(6).hex()
+    config = {"data": {"path": str(data)}, "broadcast": {"url": f"tcp://127.0.0.1:{pub}"}, "secret": secret}
     peer = _peer(tmp_path, config, "1", url, "--bind", url)
-    from raft_harness import Client
-
-    client = Client()
+    client = Client(secret.encode())
     try:
         peer.start()
         info = wait_for("the golden peer to answer", lambda: client.log_info(url, 0.3), 15)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import socket
@@ -48,7 +49,10 @@ class DemoCluster:
         self.urls = {str(n): f"tcp://127.0.0.1:{ports[2 * n - 2]}" for n in (1, 2, 3)}
         pubs = {str(n): f"tcp://127.0.0.1:{ports[2 * n - 1]}" for n in (1, 2, 3)}
         peers = [{"id": p, "url": u, "pub": pubs[p]} for p, u in self.urls.items()]
-        config = {"raft": {"peers": peers, "data": {"path": str(root), "appendIdToPath": True}}}
+        # a secret of its own, so that nothing else on this machine talks to the demo's peers
+        self.secret = os.urandom(6).hex()
+        data = {"path": str(root), "appendIdToPath": True}
+        config = {"raft": {"peers": peers, "data": data, "secret": self.secret}}
         self.config = root / "config.json"
         self.config.write_text(json.dumps(config, indent=2))
         self.verbose = verbose
@@ -84,7 +88,8 @@ class DemoCluster:
 class DemoClient:
     """A minimal client: one DEALER per peer, updates pipelined to the leader."""
 
-    def __init__(self, urls: dict[str, str]) -> None:
+    def __init__(self, urls: dict[str, str], secret: bytes) -> None:
+        self.secret = secret
         self.ctx = zmq.Context()
         self.ids = RequestIdGenerator()
         self.socks = {}
@@ -110,7 +115,7 @@ class DemoClient:
     def log_info(self, peer_id: str, timeout: float = 0.3) -> m.RequestLogInfoReply | None:
         sock = self.socks[peer_id]
         rid = self.rid()
-        sock.send_multipart(m.RequestLogInfo(rid).encode(b""))
+        sock.send_multipart(m.RequestLogInfo(rid).encode(self.secret))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0 and sock.poll(int(left * 1000) + 1):
             frames = sock.recv_multipart()
@@ -132,7 +137,7 @@ class DemoClient:
         while len(self.pending) < WINDOW and self.sent < budget:
             rid = self.rid()
             data = f"demo update {self.sent + 1}".encode()
-            self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(b""))
+            self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(self.secret))
             self.pending[rid] = (data, time.monotonic())
             self.sent += 1
 
@@ -143,7 +148,7 @@ class DemoClient:
         now = time.monotonic()
         for rid, (data, sent_at) in list(self.pending.items()):
             if now - sent_at >= older_than:
-                self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(b""))
+                self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(self.secret))
                 self.pending[rid] = (data, now)
 
     def receive(self, timeout: float) -> None:
@@ -185,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zmq-raft-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     cluster = DemoCluster(root, args.verbose)
-    client = DemoClient(cluster.urls)
+    client = DemoClient(cluster.urls, cluster.secret.encode())
     total = args.updates if args.updates is not None else sys.maxsize
     until = time.monotonic() + args.duration if args.duration is not None else float("inf")
     _say(f"zmq-raft demo: 3 peers, data in {root}")
