@@ -26,13 +26,13 @@ EXTENSIONS = ("yaml", "json", "hjson", "toml", "py")
 
 
 def _load_yaml(text: str) -> Any:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     return yaml.safe_load(text)
 
 
 def _load_hjson(text: str) -> Any:
-    import hjson
+    import hjson  # type: ignore[import-untyped]
 
     return _plain(hjson.loads(text))
 

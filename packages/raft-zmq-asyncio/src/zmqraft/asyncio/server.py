@@ -190,11 +190,11 @@ class ZmqRaft:
 
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         assert self._loop is not None
-        self._loop.add_reader(sock.getsockopt(zmq.FD), self._pump)
+        self._loop.add_reader(sock.fileno(), self._pump)
 
     def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
         if self._loop is not None and not sock.closed:
-            self._loop.remove_reader(sock.getsockopt(zmq.FD))
+            self._loop.remove_reader(sock.fileno())
 
     def _connect_peers(self, config: ClusterConfig) -> None:
         """One DEALER per other peer of ``config`` (reconnected when its url changed)."""
@@ -230,9 +230,9 @@ class ZmqRaft:
         for _url, sock in self._dealers.values():
             sock.close(0)
         self._dealers.clear()
-        for sock in (self._router, self._pub):
-            if sock is not None:
-                sock.close()  # keeps its LINGER: queued replies still leave
+        for lingering in (self._router, self._pub):
+            if lingering is not None:
+                lingering.close()  # keeps its LINGER: queued replies still leave
         try:
             self.state_machine.close()
         finally:
@@ -288,9 +288,9 @@ class ZmqRaft:
     def _readable(self) -> bool:
         """Does any socket hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
         assert self._router is not None
-        if self._router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if _events(self._router) & zmq.POLLIN:
             return True
-        return any(sock.getsockopt(zmq.EVENTS) & zmq.POLLIN for _url, sock in self._dealers.values())
+        return any(_events(sock) & zmq.POLLIN for _url, sock in self._dealers.values())
 
     def _drain(self, now: float, wall: float) -> int:
         """Jobs, then events, then frames (see the module docstring); returns frames sent."""
@@ -449,3 +449,7 @@ class ZmqRaft:
         while self._watching:
             await anyio.sleep(interval)
             self._storage_tx.send_nowait(_Poll())
+
+
+def _events(sock: zmq.Socket[bytes]) -> int:
+    return int(sock.getsockopt(zmq.EVENTS))
