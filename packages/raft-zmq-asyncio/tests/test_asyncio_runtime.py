@@ -247,3 +247,16 @@ async def test_shutdown_completes_the_write_in_flight(tmp_path: Path) -> None:
     async with build(options) as again:
         assert again.peer.log.last_index >= 1
         assert isinstance(again, ZmqRaft)
+
+
+async def test_exceptions_propagate_and_cancellation_closes(tmp_path: Path) -> None:
+    options = single(tmp_path)
+    with pytest.raises(KeyError, match="boom"):
+        async with build(options):
+            raise KeyError("boom")
+    with anyio.move_on_after(0.3):
+        async with build(options) as raft:
+            await anyio.sleep(10)
+    assert raft._closed.is_set()
+    async with build(options) as again:  # everything was released: the files open again
+        assert again.peer.log.last_index >= 0

@@ -102,6 +102,7 @@ class ZmqRaft:
         self.error: BaseException | None = None
         self.dropped_sends = 0
         self.bound_url: str | None = None
+        self.label: str | None = peer.options.get("label")
 
     # ================================================================ public
 
@@ -134,9 +135,9 @@ class ZmqRaft:
             raise
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        self.close()
-        return await self._tg.__aexit__(*exc_info)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()  # serve() ends gracefully; an exception of the body propagates as it is
+        await self._tg.__aexit__(None, None, None)
 
     async def serve(self, *, task_status: TaskStatus[ZmqRaft] = anyio.TASK_STATUS_IGNORED) -> None:
         """Open the sockets and run until ``close()``; then shut down gracefully."""
@@ -162,7 +163,8 @@ class ZmqRaft:
         finally:
             self._closing = True
             self._stop_reading()
-            await self._close_all()
+            with anyio.CancelScope(shield=True):  # also when serve() itself is cancelled
+                await self._close_all()
             self._closed.set()
             listener = self.listeners.get("close")
             if listener is not None:
