@@ -80,7 +80,7 @@ class ZmqRaft:
         # many (a message over the limit is dropped and retransmitted by the core).
         self.dealer_hwm = dealer_hwm or opts.max_inflight_messages + 2
         self._executor = StorageExecutor(peer.log, peer.persistence)
-        self._ctx = zmq.Context()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None  # made by serve()
         self._router: zmq.Socket[bytes] | None = None
         self._pub: zmq.Socket[bytes] | None = None
         self._dealers: dict[str, tuple[str, zmq.Socket[bytes]]] = {}  # peer id -> (url, socket)
@@ -174,7 +174,7 @@ class ZmqRaft:
     # ================================================================ sockets
 
     def _open_sockets(self) -> None:
-        ctx = self._ctx
+        ctx = self._ctx = zmq.Context()
         router = ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
         self._router = router
@@ -210,6 +210,7 @@ class ZmqRaft:
         for peer_id, url in wanted.items():
             if peer_id in self._dealers:
                 continue
+            assert self._ctx is not None
             sock = self._ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
@@ -242,8 +243,8 @@ class ZmqRaft:
             close = getattr(self.peer.persistence, "close", None)
             if close is not None:
                 close()
-            # waits for lingering messages (at most the 2 s LINGER)
-            await anyio.to_thread.run_sync(self._ctx.term)
+            if self._ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
+                await anyio.to_thread.run_sync(self._ctx.term)
 
     # ================================================================ the pump
 
