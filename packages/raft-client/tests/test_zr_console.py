@@ -38,8 +38,9 @@ def test_console_in_a_terminal(
 ) -> None:
     cluster = started(cluster_factory, spare=["4"])
     u = {p: peer.url for p, peer in cluster.peers.items()}
+    sec = cluster.secret.decode()  # each test cluster has a secret of its own
     history = tmp_path / "history"
-    term = terminal([*CONSOLE, "--history", str(history), u["1"]], height=50)
+    term = terminal([*CONSOLE, "-k", sec, "--history", str(history), u["1"]], height=50)
     term.wait(prompt)
     assert f"connected to: {u['1']}" in term.screen()
 
@@ -85,7 +86,7 @@ def test_console_in_a_terminal(
     term.type(".verify")
     screen = term.wait("verify ok:")
     assert f"verify ok: {sent} items" in screen
-    with Client([u["2"]]) as client:
+    with Client([u["2"]], secret=sec) as client:
         items = [unpack(e.data) for e in client.request_entries(0) if isinstance(e, Entry) and e.is_state]
     assert [i["iteration"] for i in items] == list(range(1, sent + 1))
     assert {i["data"] for i in items} == {"hello"}
@@ -94,7 +95,7 @@ def test_console_in_a_terminal(
     term.type(f".config add {u['4']}/4")
     screen = term.wait("Cluster final configuration changed at index", timeout=30)
     assert f"  {u['4']}/4 (added)" in screen
-    with Client([u["1"]]) as client:
+    with Client([u["1"]], secret=sec) as client:
         assert dict(client.request_config(timeout=5).peers) == u
 
     term.type(".exit")
@@ -107,10 +108,12 @@ def test_console_in_a_terminal(
 def test_console_with_piped_stdin(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     u = {p: peer.url for p, peer in cluster.peers.items()}
+    sec = cluster.secret.decode()
     script = "\n".join([
         ".peers",  # not connected yet
-        f".connect 127.0.0.1:{u['3'].rsplit(':', 1)[1]}",
         ".secret",
+        f".secret {sec}",  # for the connections made after it
+        f".connect 127.0.0.1:{u['3'].rsplit(':', 1)[1]}",
         "peers",  # the dot is optional
         ".info 3",
         ".info 9",
@@ -130,7 +133,7 @@ def test_console_with_piped_stdin(cluster_factory: Callable[..., Any]) -> None:
     text = out.stdout
     assert "not connected: use .connect host[:port]" in text
     assert f"connected to: {u['3']}" in text
-    assert "secret: ''" in text
+    assert "secret: ''" in text and f"secret: {sec!r}" in text
     assert text.count("Cluster peers:") == 1
     assert len(re.findall(r"  [123]: tcp://\S+ \(leader\)", text)) == 1
     assert f"url:              {u['3']}" in text

@@ -62,7 +62,8 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
     cluster.start()
     cluster.leader()
     u = cluster.peers["1"].url
-    with Client(list(cluster.urls().values())) as client:
+    sec = cluster.secret.decode()  # each test cluster has a secret of its own
+    with Client(list(cluster.urls().values()), secret=sec) as client:
         last = 0
         for n in range(300):
             last = client.request_update(b"d%03d," % n, timeout=10)
@@ -70,13 +71,13 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
         log = [e for e in client.request_entries(0) if isinstance(e, Entry)]
     cluster.peers["1"].stop()
     cluster.peers["1"].start()
-    with Client([u]) as client:
+    with Client([u], secret=sec) as client:
         info = wait_for("peer 1 back", lambda: client.request_log_info(url=u, timeout=5))
     index = min(info.commit_index, info.prune_index)
     assert 0 < index < last
 
     data_dir = cluster.data_dir("1")
-    out = compact("-d", data_dir, "-p", u, "-m", PASSTHROUGH)
+    out = compact("-d", data_dir, "-p", u, "-k", sec, "-m", PASSTHROUGH)
     assert f"compaction index from {u}: {index}" in out.stderr
     # the files below the one holding the index (capacity 64: 1, 0x40, 0x80 when index >= 0xc0)
     files = out.stdout.split()
@@ -88,7 +89,7 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
         holder.close()
 
     # the peer watches compact/snap.new and installs it
-    with Client([u]) as client:
+    with Client([u], secret=sec) as client:
         info = wait_for(
             "the install", lambda: (i := client.request_log_info(url=u, timeout=5)).first_index > 1 and i
         )

@@ -125,12 +125,13 @@ def rows(screen: str) -> dict[str, list[str]]:
 def test_once(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     u = {p: peer.url for p, peer in cluster.peers.items()}
+    sec = cluster.secret.decode()  # each test cluster has a secret of its own
     leader, term = cluster.leader()
-    with Client(list(u.values())) as client:
+    with Client(list(u.values()), secret=sec) as client:
         last = [client.request_update(b"x%d" % n, timeout=10) for n in range(5)][-1]
     cluster.wait_applied(last)
 
-    out = subprocess.run([*MONITOR, "--once", u["1"]], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([*MONITOR, "-k", sec, "--once", u["1"]], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     table = rows(out.stdout)
     assert set(table) == {"1", "2", "3"}
@@ -145,7 +146,7 @@ def test_once(cluster_factory: Callable[..., Any]) -> None:
     follower = next(p for p in "123" if p != leader)
     cluster.peers[follower].kill()
     out = subprocess.run(
-        [*MONITOR, "--once", "-t", "1", "-p", "a", "b", "c", "--", u["1"], u["2"], u["3"]],
+        [*MONITOR, "-k", sec, "--once", "-t", "1", "-p", "a", "b", "c", "--", u["1"], u["2"], u["3"]],
         capture_output=True, text=True, timeout=30,
     )
     assert out.returncode == 1
@@ -167,15 +168,16 @@ def test_live_view_in_a_terminal(
 ) -> None:
     cluster = started(cluster_factory, spare=["4"])
     u = {p: peer.url for p, peer in cluster.peers.items()}
+    sec = cluster.secret.decode()
     leader, _ = cluster.leader()
-    term = terminal([*MONITOR, "-i", "0.2", "-t", "1", u["1"]])
+    term = terminal([*MONITOR, "-k", sec, "-i", "0.2", "-t", "1", u["1"]])
 
     screen = term.wait(lambda s: len(rows(s)) == 3 and all(r[0] != "?" for r in rows(s).values()))
     assert rows(screen)[leader][0] == "leader"
     assert "Ctrl-C to quit" in screen
 
     # writes show up in the same table (redrawn in place, not scrolled)
-    with Client(list(u.values())) as client:
+    with Client(list(u.values()), secret=sec) as client:
         for n in range(20):
             index = client.request_update(b"y%d" % n, timeout=10)
     screen = term.wait(lambda s: all(int(r[3]) >= index for r in rows(s).values() if r[3] != "-"))
@@ -191,7 +193,7 @@ def test_live_view_in_a_terminal(
     # a peer joins: the monitor asks for the configuration again and shows it
     cluster.peers["4"].start()
     cluster.peers[follower].start()
-    with Client(list(u.values())) as client:
+    with Client(list(u.values()), secret=sec) as client:
         client.config_update([*client.request_config(timeout=5).peers, ("4", u["4"])], timeout=20)
     screen = term.wait(lambda s: rows(s).get("4", ["?"])[0] == "follower", timeout=20)
     assert re.search(r"4 peers, leader \w", screen)
