@@ -59,7 +59,7 @@ def state_log(client: Client) -> list[Entry]:
 def test_client_every_method(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     leader, term = cluster.leader()
-    with Client(seeds(cluster)[::-1], rpc_timeout=10.0) as client:
+    with Client(seeds(cluster)[::-1], secret=cluster.secret, rpc_timeout=10.0) as client:
         config = client.request_config()
         assert config.leader_id == leader and config.is_leader
         assert config.urls == cluster.urls(cluster.members)
@@ -112,7 +112,7 @@ def test_client_every_method(cluster_factory: Callable[..., Any]) -> None:
 def test_config_update_adds_and_removes_a_peer(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory, spare=["4"])
     cluster.start(["4"])
-    with Client(seeds(cluster), rpc_timeout=20.0) as client:
+    with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=20.0) as client:
         old = client.request_config().peers
         new = (*old, ("4", cluster.peers["4"].url))
         index = client.config_update(new)
@@ -143,7 +143,7 @@ def test_pinned_update_target_reports_not_leader(cluster_factory: Callable[..., 
     cluster = started(cluster_factory)
     leader, _ = cluster.leader()
     follower = next(p for p in cluster.members if p != leader)
-    with Client(seeds(cluster)) as client:
+    with Client(seeds(cluster), secret=cluster.secret) as client:
         client.request_config()
         info = client.request_log_info(url=cluster.peers[follower].url)
         assert not info.is_leader
@@ -156,7 +156,7 @@ def test_async_client_every_method(cluster_factory: Callable[..., Any]) -> None:
     leader, _ = cluster.leader()
 
     async def main() -> None:
-        async with AsyncClient(seeds(cluster), rpc_timeout=10.0) as client:
+        async with AsyncClient(seeds(cluster), secret=cluster.secret, rpc_timeout=10.0) as client:
             config = await client.request_config()
             assert config.leader_id == leader
             info = await client.request_log_info()
@@ -202,7 +202,7 @@ def test_client_under_gevent(cluster_factory: Callable[..., Any]) -> None:
     context = green.Context()
     try:
         background = gevent.spawn(ticker)
-        with Client(seeds(cluster), context=context, rpc_timeout=10.0) as client:
+        with Client(seeds(cluster), secret=cluster.secret, context=context, rpc_timeout=10.0) as client:
             indexes = [client.request_update(f"g{n}".encode()) for n in range(20)]
             # a request that waits out its deadline must let the other greenlet run
             before = len(ticks)
@@ -239,7 +239,7 @@ def test_leader_killed_pending_updates_complete_exactly_once(cluster_factory: Ca
     leader, _ = cluster.leader()
 
     async def main() -> list[tuple[bytes, int]]:
-        async with AsyncClient(seeds(cluster), rpc_timeout=30.0) as client:
+        async with AsyncClient(seeds(cluster), secret=cluster.secret, rpc_timeout=30.0) as client:
             await client.request_config()
             datas = [f"during failover {n}".encode() for n in range(100)]
             tasks = [asyncio.ensure_future(client.request_update(d)) for d in datas]
@@ -250,7 +250,7 @@ def test_leader_killed_pending_updates_complete_exactly_once(cluster_factory: Ca
             return list(zip(datas, indexes, strict=True))
 
     done = asyncio.run(main())
-    with Client(seeds(cluster), rpc_timeout=10.0) as client:
+    with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=10.0) as client:
         log = state_log(client)
     by_data: dict[bytes, list[int]] = {}
     for e in log:
@@ -266,7 +266,7 @@ def test_leader_killed_mid_stream_resumes(cluster_factory: Callable[..., Any]) -
     writer = cluster.client
     done = writer.pipelined_updates(lambda: cluster.peers[cluster.leader()[0]].url, datas, window=64)
     last = max(index for _, index in done.values())
-    with Client(seeds(cluster), rpc_timeout=30.0) as client:
+    with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=30.0) as client:
         poll(lambda: client.request_log_info().last_applied >= last, 10.0, "the leader to apply")
         # a small buffer keeps the stream mid-way: it pauses until we read
         stream = client.request_entries(0, high_water=64 * 1024)
@@ -289,7 +289,7 @@ def write_in_background(
 
     def run() -> None:
         try:
-            with Client(seeds(cluster), rpc_timeout=30.0) as client:
+            with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=30.0) as client:
                 result["indexes"] = []
                 for data in datas:
                     result["indexes"].append(client.request_update(data))
@@ -330,7 +330,7 @@ def test_subscriber_misses_broadcasts_and_still_delivers_everything(
     cluster = started(cluster_factory)
     datas = [f"sub {n}".encode() for n in range(300)]
     # a long broadcast timeout: only the gaps the broadcasts reveal can trigger catch-ups
-    with Subscriber(seeds(cluster), broadcast_timeout=60.0) as sub:
+    with Subscriber(seeds(cluster), secret=cluster.secret, broadcast_timeout=60.0) as sub:
         dropped = [0]
         receive = sub.protocol.receive_broadcast
         count = [0]
@@ -354,7 +354,7 @@ def test_subscriber_misses_broadcasts_and_still_delivers_everything(
         assert sub.last_index == got[-1].index
 
     # resuming from last_index delivers only what came later
-    with Subscriber(seeds(cluster), from_index=got[150].index) as again:
+    with Subscriber(seeds(cluster), secret=cluster.secret, from_index=got[150].index) as again:
         more = read_until(again, set(datas[151:]), 10.0)
         assert [e.data for e in more] == datas[151:]
 
@@ -363,7 +363,7 @@ def test_subscriber_survives_a_leader_change(cluster_factory: Callable[..., Any]
     cluster = started(cluster_factory)
     leader, _ = cluster.leader()
     datas = [f"change {n}".encode() for n in range(200)]
-    with Subscriber(seeds(cluster), broadcast_timeout=0.5) as sub:
+    with Subscriber(seeds(cluster), secret=cluster.secret, broadcast_timeout=0.5) as sub:
         thread, result = write_in_background(cluster, datas, pause=0.005)
         got = read_until(sub, set(datas[:50]), 20.0)
         first_pub = sub.pub_url
@@ -382,7 +382,10 @@ def test_async_subscriber(cluster_factory: Callable[..., Any]) -> None:
 
     async def main() -> list[Entry]:
         got: list[Entry] = []
-        async with AsyncClient(seeds(cluster), rpc_timeout=20.0) as client, Subscriber(seeds(cluster)) as sub:
+        async with (
+            AsyncClient(seeds(cluster), secret=cluster.secret, rpc_timeout=20.0) as client,
+            Subscriber(seeds(cluster), secret=cluster.secret) as sub,
+        ):
             writer = asyncio.ensure_future(asyncio.gather(*(client.request_update(d) for d in datas)))
             async for item in sub:
                 assert isinstance(item, Entry)
@@ -433,7 +436,7 @@ def test_snapshot_chunks_streams_and_subscriber(cluster_factory: Callable[..., A
     leader, _ = cluster.leader()
     datas = [f"before {n}".encode() for n in range(100)]
     snapshot = os.urandom(300_000)  # five chunks of 64 KiB
-    with Client(seeds(cluster), rpc_timeout=30.0) as client:
+    with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=30.0) as client:
         indexes = [client.request_update(d) for d in datas]
         index = indexes[-1] - 10
         term = next(e.term for e in client.request_entries(index - 1, 1) if isinstance(e, Entry))
@@ -467,7 +470,7 @@ def test_snapshot_chunks_streams_and_subscriber(cluster_factory: Callable[..., A
         assert client.leader_id != leader
 
         # a subscriber from the start gets the snapshot, then every entry, live ones too
-        with Subscriber(seeds(cluster)) as sub:
+        with Subscriber(seeds(cluster), secret=cluster.secret) as sub:
             items: list[Any] = []
             while len([i for i in items if isinstance(i, Entry)]) < 10:
                 item = sub.read(timeout=10.0)
