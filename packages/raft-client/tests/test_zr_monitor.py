@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,7 +43,8 @@ class Terminal:
     def __init__(
         self, argv: list[str], *, width: int = 160, height: int = 40, cwd: Path | None = None
     ) -> None:
-        self.socket = f"zrtest-{os.getpid()}-{next(_sessions)}"
+        self._dir = tempfile.mkdtemp(prefix=f"zrtest-{os.getpid()}-{next(_sessions)}-")
+        self.socket = os.path.join(self._dir, "tmux.sock")  # a tmux server of its own
         # COLUMNS/LINES (pytest's terminal) would override the pane's size
         command = (
             f"unset COLUMNS LINES; trap true INT; {shlex.join(argv)}; "
@@ -55,7 +57,7 @@ class Terminal:
 
     def _tmux(self, *args: str) -> str:
         out = subprocess.run(
-            ["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=10
+            ["tmux", "-S", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=10
         )
         assert out.returncode == 0, f"tmux {args[0]}: {out.stderr}"
         return out.stdout
@@ -84,7 +86,8 @@ class Terminal:
             time.sleep(0.05)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @pytest.fixture
