@@ -4,13 +4,15 @@ Three ``zmq-raft`` processes on free ports of 127.0.0.1 with their data in a tem
 directory; a client keeps updates in flight to the leader and prints what happens: the
 election, committed indexes, a fail-over (the leader is killed with SIGKILL half-way, a new
 one takes over, the old one restarts from its files and catches up) and, at the end, every
-peer's log state.  Ctrl-C stops everything cleanly.
+peer's log state.  Ctrl-C stops everything cleanly.  The client is ``zmqraft.client.AsyncClient``
+with 16 concurrent ``request_update`` calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -20,14 +22,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import zmq
-from zmqraft.core.protocol import messages as m
-from zmqraft.core.protocol.reqid import RequestIdGenerator
+import anyio
+from zmqraft.client import AsyncClient, ClientError, LogInfo
 
 WINDOW = 16
-RESEND_AFTER = 1.0
 
 
 def _free_ports(count: int) -> list[int]:
@@ -85,210 +86,130 @@ class DemoCluster:
                 proc.wait()
 
 
-class DemoClient:
-    """A minimal client: one DEALER per peer, updates pipelined to the leader."""
+@dataclass
+class Progress:
+    sent: int = 0
+    committed: int = 0
+    last_index: int = 0
+    killed: str | None = None
 
-    def __init__(self, urls: dict[str, str], secret: bytes) -> None:
-        self.secret = secret
-        self.ctx = zmq.Context()
-        self.ids = RequestIdGenerator()
-        self.socks = {}
-        for peer_id, url in urls.items():
-            sock = self.ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(url)
-            self.socks[peer_id] = sock
-        self.leader: str | None = None
-        self.pending: dict[bytes, tuple[bytes, float]] = {}
-        self.committed = 0
-        self.last_index = 0
-        self.sent = 0
 
-    def close(self) -> None:
-        for sock in self.socks.values():
-            sock.close(0)
-        self.ctx.term()
-
-    def rid(self) -> bytes:
-        return self.ids.next(time.time())
-
-    def log_info(self, peer_id: str, timeout: float = 0.3) -> m.RequestLogInfoReply | None:
-        sock = self.socks[peer_id]
-        rid = self.rid()
-        sock.send_multipart(m.RequestLogInfo(rid).encode(self.secret))
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0 and sock.poll(int(left * 1000) + 1):
-            frames = sock.recv_multipart()
-            if frames[0] == rid:
-                return m.RequestLogInfoReply.decode(frames)
-            self._update_reply(frames)
+async def _peer_info(client: AsyncClient, url: str) -> LogInfo | None:
+    try:
+        return await client.request_log_info(url=url, timeout=0.3)
+    except ClientError:
         return None
 
-    def find_leader(self, among: Sequence[str]) -> tuple[str, int] | None:
-        for peer_id in among:
-            info = self.log_info(peer_id)
-            if info is not None and info.is_leader:
-                return peer_id, info.term
-        return None
 
-    def send_updates(self, budget: int) -> None:
-        if self.leader is None:
-            return
-        while len(self.pending) < WINDOW and self.sent < budget:
-            rid = self.rid()
-            data = f"demo update {self.sent + 1}".encode()
-            self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(self.secret))
-            self.pending[rid] = (data, time.monotonic())
-            self.sent += 1
+async def _leader(client: AsyncClient, cluster: DemoCluster, among: list[str]) -> LogInfo | None:
+    for peer_id in among:
+        info = await _peer_info(client, cluster.urls[peer_id])
+        if info is not None and info.is_leader:
+            return info
+    return None
 
-    def resend(self, older_than: float) -> None:
-        """Re-send (with the same request id) what got no final answer: never applied twice."""
-        if self.leader is None:
-            return
+
+async def _write(client: AsyncClient, progress: Progress, total: int) -> None:
+    """One of the writers: an update at a time, so WINDOW writers keep WINDOW in flight.  The
+    client follows the leader and retries with the same request id: applied exactly once."""
+    while progress.sent < total:
+        progress.sent += 1
+        index = await client.request_update(f"demo update {progress.sent}".encode())
+        progress.committed += 1
+        progress.last_index = max(progress.last_index, index)
+
+
+async def _failover(client: AsyncClient, cluster: DemoCluster, progress: Progress) -> None:
+    leader = client.leader_id
+    if leader not in cluster.urls:
+        return  # not known right now: try again at the next tick
+    _say(f"  committed {progress.committed}, last index {progress.last_index}")
+    _say(f"fail-over: killing the leader, peer {leader}, with SIGKILL")
+    progress.killed = leader
+    cluster.kill(leader)
+    killed_at = time.monotonic()
+    others = [p for p in cluster.urls if p != leader]
+    while (info := await _leader(client, cluster, others)) is None:
+        await anyio.sleep(0.01)
+    took = time.monotonic() - killed_at
+    _say(f"  new leader: peer {_peer_of(cluster, info.url)} (term {info.term}) after {took:.2f} s")
+    _say(f"  restarting peer {leader} from its files")
+    cluster.start(leader)
+
+
+async def _watch(
+    client: AsyncClient, cluster: DemoCluster, progress: Progress, args: argparse.Namespace, total: int
+) -> None:
+    """Report once a second; kill the leader half-way and restart it once another leads."""
+    started = time.monotonic()
+    fail_at = started + (args.duration / 2 if args.duration is not None else 5.0)
+    last_report, last_count = started, 0
+    while True:
+        await anyio.sleep(0.02)
         now = time.monotonic()
-        for rid, (data, sent_at) in list(self.pending.items()):
-            if now - sent_at >= older_than:
-                self.socks[self.leader].send_multipart(m.RequestUpdate(rid, data).encode(self.secret))
-                self.pending[rid] = (data, now)
+        half_way = progress.committed >= total // 2 if args.updates is not None else now >= fail_at
+        if args.failover and progress.killed is None and half_way:
+            await _failover(client, cluster, progress)
+            continue
+        if now - last_report >= 1.0:
+            rate = (progress.committed - last_count) / (now - last_report)
+            last_report, last_count = now, progress.committed
+            _say(
+                f"  committed {progress.committed}, last index {progress.last_index}, "
+                f"leader {client.leader_id or '?'}, {rate:,.0f} updates/s"
+            )
 
-    def receive(self, timeout: float) -> None:
-        poller = zmq.Poller()
-        for sock in self.socks.values():
-            poller.register(sock, zmq.POLLIN)
-        for sock, _ in poller.poll(int(timeout * 1000)):
-            while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self._update_reply(frames)
 
-    def _update_reply(self, frames: list[bytes]) -> None:
-        if frames[0] not in self.pending:
-            return
-        try:
-            reply = m.RequestUpdateReply.decode(frames)
-        except ValueError:
-            return
-        if reply.status is m.UpdateStatus.COMMITTED:
-            del self.pending[frames[0]]
-            self.committed += 1
-            self.last_index = max(self.last_index, reply.index or 0)
-        elif reply.status is m.UpdateStatus.NOT_LEADER:
-            if reply.leader_id in self.socks and reply.leader_id != self.leader:
-                self.leader = reply.leader_id
-                self.resend(0.0)
-            else:
-                self.pending[frames[0]] = (self.pending[frames[0]][0], 0.0)  # re-send soon
+def _peer_of(cluster: DemoCluster, url: str) -> str:
+    return next((p for p, u in cluster.urls.items() if u == url), url)
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zmq-raft-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
-    cluster = DemoCluster(root, args.verbose)
-    client = DemoClient(cluster.urls, cluster.secret.encode())
+async def _demo(cluster: DemoCluster, args: argparse.Namespace) -> None:
     total = args.updates if args.updates is not None else sys.maxsize
-    until = time.monotonic() + args.duration if args.duration is not None else float("inf")
-    _say(f"zmq-raft demo: 3 peers, data in {root}")
-    for peer_id, url in cluster.urls.items():
-        _say(f"  peer {peer_id} at {url} (output: {cluster.log_path(peer_id)})")
     started = time.monotonic()
-    try:
-        for peer_id in cluster.urls:
-            cluster.start(peer_id)
-        found = None
-        while found is None:
-            if time.monotonic() - started > 30:
-                raise RuntimeError("no leader after 30 s: see the peers' output")
-            found = client.find_leader(list(cluster.urls))
-        client.leader, term = found
-        _say(f"leader: peer {client.leader} (term {term}), {time.monotonic() - started:.2f} s after start")
+    for peer_id in cluster.urls:
+        cluster.start(peer_id)
+    urls = list(cluster.urls.values())
+    async with AsyncClient(urls, secret=cluster.secret, rpc_timeout=None) as client:
+        with anyio.fail_after(30):
+            while (info := await _leader(client, cluster, list(cluster.urls))) is None:
+                await anyio.sleep(0.05)
+        took = time.monotonic() - started
+        _say(f"leader: peer {_peer_of(cluster, info.url)} (term {info.term}), {took:.2f} s after start")
         what = f"{total} updates" if args.updates is not None else "updates"
-        _say(f"writing {what}, {WINDOW} in flight (Ctrl-C to stop)")
-        failover_at = total // 2 if args.updates is not None else None
-        failover_time = (
-            time.monotonic() + (args.duration / 2 if args.duration is not None else 5.0)
-            if args.updates is None
-            else None
-        )
-        killed: str | None = None
-        killed_at = 0.0
-        next_report = time.monotonic() + 1.0
-        window_start, window_count = time.monotonic(), 0
-        while client.committed < total and time.monotonic() < until:
-            client.send_updates(total)
-            client.receive(0.05)
-            now = time.monotonic()
-            if args.failover and killed is None and (
-                (failover_at is not None and client.committed >= failover_at)
-                or (failover_time is not None and now >= failover_time)
-            ):
-                killed, killed_at = client.leader, now
-                assert killed is not None
-                _say(f"  committed {client.committed}, last index {client.last_index}")
-                _say(f"fail-over: killing the leader, peer {killed}, with SIGKILL")
-                cluster.kill(killed)
-                client.leader = None
-                continue
-            if client.leader is None:
-                found = client.find_leader([p for p in cluster.urls if p != killed])
-                if found is not None:
-                    client.leader, term = found
-                    _say(f"  new leader: peer {client.leader} (term {term}) after {now - killed_at:.2f} s")
-                    if killed is not None and cluster.procs[killed].poll() is not None:
-                        _say(f"  restarting peer {killed} from its files")
-                        cluster.start(killed)
-                    client.resend(0.0)
-                continue
-            if any(now - sent > RESEND_AFTER for _, sent in client.pending.values()):
-                found = client.find_leader(list(cluster.urls))
-                if found is not None and found[0] != client.leader:
-                    client.leader = found[0]
-                client.resend(RESEND_AFTER)
-            if now >= next_report:
-                rate = (client.committed - window_count) / (now - window_start)
-                window_start, window_count = now, client.committed
-                _say(
-                    f"  committed {client.committed}, last index {client.last_index}, "
-                    f"leader {client.leader}, {rate:,.0f} updates/s"
-                )
-                next_report = now + 1.0
-        drain_until = time.monotonic() + 5.0  # the updates still in flight
-        while client.pending and time.monotonic() < drain_until:
-            client.receive(0.05)
-            client.resend(RESEND_AFTER)
-        _say(f"done: {client.committed} updates committed, last index {client.last_index}")
-        _show_peers(client, cluster, client.last_index)
-        return 0
-    except KeyboardInterrupt:
-        _say("\ninterrupted")
-        return 130
-    finally:
-        _say("stopping the peers...")
-        try:
-            cluster.stop_all()
-        finally:
-            client.close()
-            if not args.keep and not args.dir:
-                shutil.rmtree(root, ignore_errors=True)
-            elif args.keep:
-                _say(f"data kept in {root}")
-        _say("bye bye")
+        _say(f"writing {what} with {WINDOW} in flight (Ctrl-C to stop)")
+        progress = Progress()
+        with anyio.move_on_after(args.duration if args.duration is not None else math.inf):
+            async with anyio.create_task_group() as writers:
+                watcher = anyio.CancelScope()
+
+                async def watch() -> None:
+                    with watcher:
+                        await _watch(client, cluster, progress, args, total)
+
+                writers.start_soon(watch)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(WINDOW):
+                        tg.start_soon(_write, client, progress, total)
+                watcher.cancel()
+        _say(f"done: {progress.committed} updates committed, last index {progress.last_index}")
+        await _show_peers(client, cluster)
 
 
-def _show_peers(client: DemoClient, cluster: DemoCluster, index: int) -> None:
-    """Wait (a little) until every peer applied ``index``, then print their log state."""
-    deadline = time.monotonic() + 10
-    infos: dict[str, m.RequestLogInfoReply | None] = {}
-    while time.monotonic() < deadline:
-        infos = {p: client.log_info(p) for p in cluster.urls}
-        if all(i is not None and i.last_applied >= index for i in infos.values()):
-            break
-        time.sleep(0.1)
+async def _show_peers(client: AsyncClient, cluster: DemoCluster) -> None:
+    """Wait (a little) until every peer applied what the leader applied, then print them."""
+    infos: dict[str, LogInfo | None] = {}
+    with anyio.move_on_after(10):
+        while True:
+            infos = {p: await _peer_info(client, u) for p, u in cluster.urls.items()}
+            applied = max((i.last_applied for i in infos.values() if i is not None), default=0)
+            if all(i is not None and i.last_applied >= applied for i in infos.values()):
+                break
+            await anyio.sleep(0.1)
     _say("  peer  role      term  commit  applied  first  last")
     for peer_id, info in infos.items():
         if info is None:
@@ -299,6 +220,29 @@ def _show_peers(client: DemoClient, cluster: DemoCluster, index: int) -> None:
             f"  {peer_id:<5} {role:<9} {info.term:<5} {info.commit_index:<7} {info.last_applied:<8} "
             f"{info.first_index:<6} {info.last_index}"
         )
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zmq-raft-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    cluster = DemoCluster(root, args.verbose)
+    _say(f"zmq-raft demo: 3 peers, data in {root}")
+    for peer_id, url in cluster.urls.items():
+        _say(f"  peer {peer_id} at {url} (output: {cluster.log_path(peer_id)})")
+    try:
+        anyio.run(_demo, cluster, args)
+        return 0
+    except KeyboardInterrupt:
+        _say("\ninterrupted")
+        return 130
+    finally:
+        _say("stopping the peers...")
+        cluster.stop_all()
+        if args.keep:
+            _say(f"data kept in {root}")
+        elif not args.dir:
+            shutil.rmtree(root, ignore_errors=True)
+        _say("bye bye")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
