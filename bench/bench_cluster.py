@@ -41,6 +41,13 @@ def _ports(count: int) -> list[int]:
     return ports
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -178,14 +185,19 @@ def main() -> None:
         bench.leader()
         bench.run(1.0, inflight, size)  # warm-up
         before = {p: rss_kib(proc.pid) for p, proc in bench.procs.items()}
+        cpu = {p: cpu_seconds(proc.pid) for p, proc in bench.procs.items()}
         done, elapsed, latency = bench.run(seconds, inflight, size)
         after = {p: rss_kib(proc.pid) for p, proc in bench.procs.items()}
+        cpu = {p: cpu_seconds(proc.pid) - cpu[p] for p, proc in bench.procs.items()}
         print(
             f"3 peers, {inflight} updates in flight, {size}-byte updates, fsync on every write: "
             f"{done / elapsed:,.0f} updates/s ({done} in {elapsed:.1f} s, mean latency {latency:.1f} ms)"
         )
         for p in bench.procs:
-            print(f"  peer {p}: RSS {before[p] / 1024:.1f} MiB before, {after[p] / 1024:.1f} MiB after")
+            print(
+                f"  peer {p}: RSS {before[p] / 1024:.1f} MiB before, {after[p] / 1024:.1f} MiB after; "
+                f"CPU {cpu[p]:.1f} s ({1e6 * cpu[p] / max(done, 1):.0f} us per update)"
+            )
         if bench.leader_changes:
             print(f"  (the leader changed {bench.leader_changes} times during the run)")
     finally:
