@@ -272,18 +272,33 @@ class Client:
                 return None
         return None
 
-    def config_update(self, url: str, peers: list[list[str]], timeout: float = 10.0) -> m.ConfigUpdateReply:
-        """ConfigUpdate until it is done (ACCEPTED with an index) or refused."""
+    def config_update(
+        self, url: str | Callable[[], str], peers: list[list[str]], timeout: float = 15.0
+    ) -> m.ConfigUpdateReply:
+        """ConfigUpdate until it is done (ACCEPTED with an index) or refused.  With a callable
+        ``url`` (the leader's), a "not leader" answer or silence re-sends the same request id
+        to the new leader (the request is idempotent)."""
         rid = new_rid()
         frames = m.ConfigUpdate(rid, peers).encode(self.secret)
-        self.send(url, frames)
+        target = url() if callable(url) else url
+        self.send(target, frames)
         deadline = time.monotonic() + timeout
+        resend = time.monotonic() + 2.0
         while (left := deadline - time.monotonic()) > 0:
-            raw = self.recv(url, left)
+            raw = self.recv(target, min(left, 0.2))
             if raw is None or raw[0] != rid:
+                if callable(url) and time.monotonic() >= resend:
+                    target, resend = url(), time.monotonic() + 2.0
+                    self.send(target, frames)
                 continue
             reply = m.ConfigUpdateReply.decode(raw)
             if reply.status is m.ConfigUpdateStatus.ACCEPTED and reply.index is None:
+                resend = time.monotonic() + 2.0
+                continue
+            if reply.status is m.ConfigUpdateStatus.NOT_LEADER and callable(url):
+                time.sleep(0.05)  # an election is going on: ask the new leader
+                target, resend = url(), time.monotonic() + 2.0
+                self.send(target, frames)
                 continue
             return reply
         raise AssertionError("ConfigUpdate: no final answer")

@@ -31,7 +31,7 @@ def test_add_remove_follower_and_leader(cluster_factory) -> None:  # type: ignor
 
     # added: it catches up and becomes a follower of the leader
     wanted = [[p, peers[p].url] for p in ["1", "2", "3", "4"]]
-    reply = client.config_update(leader_url(), wanted)
+    reply = client.config_update(leader_url, wanted)
     assert reply.status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None, reply
     members = ["1", "2", "3", "4"]
     commit = client.log_info(leader_url())
@@ -49,9 +49,10 @@ def test_add_remove_follower_and_leader(cluster_factory) -> None:  # type: ignor
     acked.update(client.pipelined_updates(leader_url, [f"b{n}".encode() for n in range(100)]))
 
     # a follower removed: the others carry on without it
+    leader, _ = cluster.leader(members)
     follower = next(p for p in ["1", "2", "3"] if p != leader)
     members = [p for p in members if p != follower]
-    reply = client.config_update(leader_url(), [[p, peers[p].url] for p in members])
+    reply = client.config_update(leader_url, [[p, peers[p].url] for p in members])
     assert reply.status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None, reply
     peers[follower].stop()
     acked.update(client.pipelined_updates(leader_url, [f"c{n}".encode() for n in range(100)]))
@@ -60,8 +61,12 @@ def test_add_remove_follower_and_leader(cluster_factory) -> None:  # type: ignor
         assert c is not None and follower not in dict(c.peers)
 
     # the leader removed: it commits the change, steps down, and the others elect a new one
+    leader, _ = cluster.leader(members)
     members = [p for p in members if p != leader]
-    reply = client.config_update(peers[leader].url, [[p, peers[p].url] for p in members])
+    everyone = [*members, leader]
+    reply = client.config_update(
+        lambda: peers[cluster.leader(everyone)[0]].url, [[p, peers[p].url] for p in members]
+    )
     assert reply.status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None, reply
     new_leader, _ = cluster.leader(members, timeout=10)
     assert new_leader != leader
