@@ -422,3 +422,17 @@ def test_the_last_snapshot_chunk_is_sent_once_when_earlier_chunks_are_acknowledg
     assert ep.server._streams == {}
     after = entries_replies(ep.send(m.RequestEntries(b"\x05", 30).encode(b"")))
     assert after[0].entries[0] == ep.log.entries(31, 31)[0]
+
+
+def test_a_debounced_append_entries_still_rearms_the_election_timer() -> None:
+    """The leader re-sends while our write is slow: not processed again, but it is alive."""
+    ep = Endpoint(THREE, me="b")
+    frames = m.AppendEntries(5, "a", 1, 0, 0, 0, ()).encode(b"")
+    ep.server.receive_router(b"peer-a", frames, ep.now, WALL)  # held: term 1 not yet durable
+    first = ep.server.node._election_deadline
+    assert first is not None
+    ep.now += 0.15
+    ep.server.receive_router(b"peer-a", frames, ep.now, WALL)
+    assert ep.server.stats.debounced == 1
+    deadline = ep.server.node._election_deadline
+    assert deadline is not None and deadline > first

@@ -262,13 +262,6 @@ async def test_exceptions_propagate_and_cancellation_closes(tmp_path: Path) -> N
         assert again.peer.log.last_index >= 0
 
 
-@pytest.mark.xfail(
-    reason="core: a follower's election timer is not re-armed by the leader's re-sent (debounced) "
-    "AppendEntries (server.py _dispatch_peer returns before the node sees it), and a leader whose "
-    "pipeline window is full sends nothing else; with writes slower than the election timeout "
-    "the followers depose a live leader over and over",
-    strict=False,
-)
 async def test_a_slow_disk_does_not_depose_a_live_leader(tmp_path: Path) -> None:
     """Every log append takes 0.4 s (longer than the 0.2-0.3 s election timeout) while a
     client keeps writing: the first leader must stay the leader."""

@@ -339,6 +339,9 @@ class PeerServer:
                 self.stats.debounced += 1
                 if slot.reply is not None:
                     self.reply(routing_id, slot.reply)
+                # not processed again, but it still shows that the leader is alive: a slow
+                # disk (the reply still pending) must not let our election timer run out
+                self.node.leader_alive(sender, msg.term, now)
                 return
             self._debounce[sender] = _Debounce(routing_id, msg.msg_id)
         route = Route(routing_id, sender, msg.msg_id, debounced)

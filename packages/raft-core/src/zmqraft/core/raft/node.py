@@ -456,6 +456,12 @@ class RaftNode:
                 progress.snapshot_offset = 0
         self._replicate(progress, now)
 
+    def leader_alive(self, leader_id: str, term: int, now: float) -> None:
+        """A re-sent AppendEntries/InstallSnapshot of our leader (debounced, not processed
+        again) still resets the election timer (Raft §5.2)."""
+        if term == self.term and leader_id == self.leader_id and self.role is Role.FOLLOWER:
+            self._rearm_election(now)
+
     # ---------------------------------------------------------------- InstallSnapshot (§8)
 
     def step_install_snapshot(self, msg: InstallSnapshot, route: Any, now: float) -> None:
