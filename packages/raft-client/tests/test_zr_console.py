@@ -69,11 +69,11 @@ def test_console_in_a_terminal(
     term.wait("subscribed to:")
     term.type(".data hello")
     term.type(".start")
-    term.wait("flooding started: data 'hello'")
+    term.wait("flooding started: data 'hello'", history=True)  # the subscriber scrolls it off fast
     screen = term.wait(lambda s: max_index(s, "entry") >= 20, timeout=30)
     assert "'data': 'hello'" in screen and "'iteration':" in screen
     term.type(".stop")
-    screen = term.wait("flooding stopped:")
+    screen = term.wait("flooding stopped:", history=True)
     sent = int(re.search(r"flooding stopped: (\d+) updates", screen).group(1))  # type: ignore[union-attr]
     assert sent >= 20
     term.type(".close")

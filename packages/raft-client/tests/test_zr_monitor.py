@@ -62,8 +62,9 @@ class Terminal:
         assert out.returncode == 0, f"tmux {args[0]}: {out.stderr}"
         return out.stdout
 
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "t")
+    def screen(self, history: bool = False) -> str:
+        """The visible pane, or with ``history`` everything that scrolled off it too."""
+        return self._tmux("capture-pane", "-p", *(["-S", "-"] if history else []), "-t", "t")
 
     def type(self, text: str, enter: bool = True) -> None:
         self._tmux("send-keys", "-t", "t", "-l", text)
@@ -73,12 +74,13 @@ class Terminal:
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "t", *keys)
 
-    def wait(self, what: str | Callable[[str], Any], timeout: float = 15.0) -> str:
-        """The screen once it shows ``what`` (a text, or a predicate of the screen)."""
+    def wait(self, what: str | Callable[[str], Any], timeout: float = 15.0, history: bool = False) -> str:
+        """The screen once it shows ``what`` (a text, or a predicate of the screen); with
+        ``history``, lines that already scrolled off count too (fast output)."""
         check = (lambda s: what in s) if isinstance(what, str) else what
         deadline = time.monotonic() + timeout
         while True:
-            screen = self.screen()
+            screen = self.screen(history)
             if check(screen):
                 return screen
             if time.monotonic() > deadline:
