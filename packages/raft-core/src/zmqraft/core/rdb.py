@@ -96,8 +96,10 @@ class RequestIdCache:
         self._index.clear()
 
     def sweep(self, wall_ms: int) -> None:
-        """Drop expired ids and the oldest beyond ``max_size``, stopping at the first kept."""
-        for rid in list(self._index):
+        """Drop expired ids and the oldest beyond ``max_size``, stopping at the first kept
+        (oldest first, without copying the cache: it may hold millions of ids)."""
+        while self._index:
+            rid = next(iter(self._index))
             over = self.max_size is not None and len(self._index) > self.max_size
             if not over and not self.is_expired(rid, wall_ms):
                 break
