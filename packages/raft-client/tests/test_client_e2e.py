@@ -246,6 +246,10 @@ def test_leader_killed_pending_updates_complete_exactly_once(cluster_factory: Ca
             await asyncio.sleep(0.02)  # the requests are on their way (some committed)
             cluster.peers[leader].kill()
             indexes = await asyncio.gather(*tasks)
+            # all of them may have committed before the kill took effect: one more update
+            # after it must find the new leader either way
+            datas.append(b"after the kill")
+            indexes.append(await client.request_update(datas[-1]))
             assert client.leader_id != leader
             return list(zip(datas, indexes, strict=True))
 
