@@ -139,18 +139,6 @@ def test_wrong_secret_looks_like_timeouts(cluster_factory: Callable[..., Any]) -
         client.request_update(b"x")
 
 
-def test_pinned_update_target_reports_not_leader(cluster_factory: Callable[..., Any]) -> None:
-    cluster = started(cluster_factory)
-    leader, _ = cluster.leader()
-    follower = next(p for p in cluster.members if p != leader)
-    with Client(seeds(cluster), secret=cluster.secret) as client:
-        client.request_config()
-        info = client.request_log_info(url=cluster.peers[follower].url)
-        assert not info.is_leader
-        error = NotLeaderError(info.leader_id, cluster.peers[follower].url)
-        assert info.leader_id == leader and leader in str(error)
-
-
 def test_async_client_every_method(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     leader, _ = cluster.leader()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from zmqraft.core.client import (
+    BroadcastTimeout,
     ClientClosedError,
     ClientProtocol,
     ClusterBusyError,
@@ -24,6 +25,7 @@ from zmqraft.core.client import (
     NotLeaderError,
     OutOfOrderError,
     PeersChanged,
+    Pulse,
     Readable,
     RequestTimeoutError,
     SnapshotChunk,
@@ -833,8 +835,8 @@ PUB = "tcp://127.0.0.1:9101"
 
 
 class SubHarness(Harness):
-    def __init__(self, from_index: int = 0, **kw: Any) -> None:
-        super().__init__((), peers=PEERS, secret="s3cret")
+    def __init__(self, from_index: int | None = 0, timeout: float = 0.5, **kw: Any) -> None:
+        super().__init__((), peers=PEERS, secret="s3cret", timeout=timeout)
         self.sub = SubscriberProtocol(self.p, self.now, from_index=from_index, **kw)
         self.catchups: list[tuple[bytes, m.RequestEntries]] = []
 
@@ -1045,3 +1047,166 @@ def test_subscriber_take_limit_and_last_index() -> None:
     s.broadcast(3, first=1)
     assert indexes(s.sub.take(s.now, 2)) == [1, 2] and s.sub.last_index == 2
     assert indexes(s.sub.take(s.now, 2)) == [3] and s.sub.last_index == 3
+
+
+# ---- pinned to one peer (the single-peer client, client.md §4) ---------------------------------
+
+
+def test_pinned_update_surfaces_not_leader_after_one_attempt() -> None:
+    h = known()
+    op = h.p.request_update(b"x", h.now, WALL, url=U2)
+    url, req = h.one()
+    assert url == U2 and isinstance(req, m.RequestUpdate)
+    h.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.NOT_LEADER, leader_id="1"))
+    with pytest.raises(NotLeaderError) as err:
+        op.result()
+    assert err.value.leader_id == "1"
+    h.nothing_sent()  # no redirect to the leader
+
+
+def test_pinned_update_accepted_refreshes_then_times_out_without_moving_on() -> None:
+    h = known(timeout=0.5)
+    op = h.p.request_update(b"x", h.now, WALL, url=U1)
+    _url, req = h.one()
+    h.advance(0.4)
+    h.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.ACCEPTED))
+    assert h.fire() == pytest.approx(0.5)  # the accepted answer restarted the response timer
+    with pytest.raises(RequestTimeoutError, match=f"no answer from {U1}"):
+        op.result()
+    h.nothing_sent()
+
+
+def test_pinned_update_committed() -> None:
+    h = known()
+    op = h.p.request_update(b"x", h.now, WALL, url=U1)
+    _url, req = h.one()
+    h.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.COMMITTED, index=7))
+    assert op.result() == 7
+
+
+def test_pinned_config_update_not_leader() -> None:
+    h = known()
+    op = h.p.config_update([("1", U1), ("2", U2)], h.now, WALL, url=U3)
+    url, req = h.one()
+    assert url == U3 and isinstance(req, m.ConfigUpdate)
+    h.feed(m.ConfigUpdateReply(req.request_id, m.ConfigUpdateStatus.NOT_LEADER, leader_id="1"))
+    with pytest.raises(NotLeaderError):
+        op.result()
+
+
+def test_pinned_entries_stay_on_their_peer_and_fail_with_resume_state() -> None:
+    h = known()
+    stream = h.p.request_entries(h.now, 0, 10, url=U2)
+    url, req = h.one()
+    assert url == U2
+    h.feed(entries_reply(req.request_id, m.EntriesStatus.MORE, 1, 3))
+    assert h.one()[0] == U2  # the acknowledgement
+    h.feed(m.RequestEntriesReply(req.request_id, m.EntriesStatus.NOT_LEADER, "1"))
+    h.nothing_sent()
+    with pytest.raises(NotLeaderError) as err:
+        stream.result()
+    assert err.value.resume is not None and (err.value.resume.prev_index, err.value.resume.count) == (3, 7)
+    assert indexes(h.p.take(stream, h.now)) == [1, 2, 3]
+
+
+def test_pinned_entries_time_out_and_resume_after_back_pressure_on_the_same_peer() -> None:
+    h = known(timeout=0.5)
+    stream = h.p.request_entries(h.now, 0, url=U3, high_water=4)
+    _url, req = h.one()
+    h.feed(entries_reply(req.request_id, m.EntriesStatus.MORE, 1, 3))  # 6 bytes > high water
+    assert h.one()[1] == m.RequestEntries(req.request_id, 3, 0)  # paused
+    assert indexes(h.p.take(stream, h.now)) == [1, 2, 3]
+    url, req2 = h.one()
+    assert url == U3 and req2.prev_index == 3
+    assert h.fire() == pytest.approx(0.5)
+    with pytest.raises(RequestTimeoutError, match=f"no answer from {U3}"):
+        stream.result()
+    h.nothing_sent()
+
+
+# ---- the subscriber's duplex side and the peer subscriber (client.md §7, §8) -----------------
+
+
+def test_subscriber_writes_updates_and_knows_when_it_has_read_them() -> None:
+    s = started(last=2)
+    op = s.sub.request_update(b"mine", s.now, WALL)
+    ((url, req),) = s.sent()
+    assert url == U1 and isinstance(req, m.RequestUpdate)
+    assert s.sub.last_update_index == 0 and s.sub.is_fresh  # from_index until an update lands
+    s.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.COMMITTED, index=3))
+    assert op.result() == 3
+    assert Completed(op) in s.sub_events()  # a runtime wakes the writer on it
+    assert s.sub.last_update_index == 3 and not s.sub.is_fresh
+    s.broadcast(3, first=3)
+    assert s.take() == [3] and s.sub.is_fresh
+
+
+def test_a_failed_update_leaves_last_update_index() -> None:
+    s = started(last=2)
+    op = s.sub.request_update(b"mine", s.now, WALL)
+    ((_url, req),) = s.sent()
+    s.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.EXPIRED))
+    with pytest.raises(ExpiredRequestError):
+        op.result()
+    assert s.sub.last_update_index == 0
+
+
+def peer_sub(from_index: int | None = 0, **kw: Any) -> tuple[SubHarness, list[m.RequestEntries]]:
+    """A subscriber pinned to peer 2 that found its publisher; the catch-ups it sent."""
+    s = SubHarness(from_index, peer_url=U2, **kw)
+    sent = s.sent()
+    assert {url for url, _r in sent} == {U2}
+    assert not any(isinstance(r, m.RequestConfig) for _u, r in sent)  # no discovery
+    catchups = []
+    for _url, req in sent:
+        if isinstance(req, m.ClientDispatch):
+            s.feed(m.RequestBroadcastStateUrlReply(req.request_id, PUB))
+        else:
+            catchups.append(req)
+    assert Subscribe(PUB, b"s3cret") in s.sub_events()
+    return s, catchups
+
+
+def test_peer_subscriber_reads_its_peer_until_it_no_longer_leads() -> None:
+    s, (req,) = peer_sub(0)
+    assert isinstance(req, m.RequestEntries) and req.prev_index == 0
+    s.feed(entries_reply(req.request_id, m.EntriesStatus.LAST, 1, 2))
+    assert s.take() == [1, 2]
+    s.broadcast(4)  # a heartbeat announcing more
+    ((url, req),) = s.sent()
+    assert url == U2 and req.prev_index == 2
+    s.feed(m.RequestEntriesReply(req.request_id, m.EntriesStatus.NOT_LEADER, "1"))
+    assert ItemsReady() in s.sub_events()
+    with pytest.raises(NotLeaderError):
+        s.sub.take(s.now)
+    s.broadcast(5, first=5)
+    s.nothing_sent()  # ended: nothing more is fetched
+
+
+def test_peer_subscriber_pulses_and_one_timeout_per_silence() -> None:
+    s, catchups = peer_sub(None, pulses=True, broadcast_timeout=1.0)
+    assert catchups == []  # pulses only: no entries
+    s.broadcast(3, first=2)
+    s.broadcast(3)
+    pulses = [e for e in s.sub_events() if isinstance(e, Pulse)]
+    assert [(p.last_index, p.term, len(p.entries)) for p in pulses] == [(3, 1, 2), (3, 1, 0)]
+    assert s.sub.take(s.now) == [] and s.sub.pub_last_index == 3
+    s.fire_sub()
+    s.sent()
+    s.fire_sub()
+    timeouts = [e for e in s.sub_events() if isinstance(e, BroadcastTimeout)]
+    assert timeouts == [BroadcastTimeout(PUB)]  # once per silence
+    s.broadcast(4)
+    s.fire_sub()
+    assert [e for e in s.sub_events() if isinstance(e, BroadcastTimeout)] == [BroadcastTimeout(PUB)]
+
+
+def test_peer_subscriber_retries_an_unanswered_url_request() -> None:
+    s = SubHarness(None, peer_url=U2, broadcast_timeout=1.0, timeout=0.5)
+    ((url, _req),) = s.sent()
+    assert url == U2
+    s.fire_sub()  # no answer in 0.5 s
+    s.nothing_sent()
+    s.fire_sub()  # the silence timer asks again
+    ((url, req),) = s.sent()
+    assert url == U2 and isinstance(req, m.ClientDispatch)

@@ -16,11 +16,14 @@
             ...
 
 ``Client`` blocks (and cooperates with gevent given a ``zmq.green`` context),
-``AsyncClient`` is its asyncio twin, ``Subscriber`` works with ``for`` and ``async for``.
-All three are thin wrappers over the sans-IO ``zmqraft.core.client`` protocols.
+``AsyncClient`` is its asyncio twin, ``Subscriber`` works with ``for`` and ``async for``
+and writes updates too.  ``PeerClient``/``AsyncPeerClient`` and ``PeerSubscriber`` talk to
+one peer only, without fail-over (monitoring, tools, tests).  All are thin wrappers over
+the sans-IO ``zmqraft.core.client`` protocols.
 """
 
 from zmqraft.core.client import (
+    BroadcastTimeout,
     BroadcastUrlMissingError,
     ClientClosedError,
     ClientError,
@@ -33,18 +36,21 @@ from zmqraft.core.client import (
     LogInfo,
     NotLeaderError,
     OutOfOrderError,
+    Pulse,
     RequestTimeoutError,
     ResumeState,
     SnapshotChunk,
 )
 from zmqraft.core.protocol.entry import EntryType
 
-from .client import AsyncClient, AsyncEntries, Client, Entries
-from .subscriber import Subscriber
+from .client import AsyncClient, AsyncEntries, AsyncPeerClient, Client, Entries, PeerClient
+from .subscriber import PeerSubscriber, Subscriber
 
 __all__ = [
     "AsyncClient",
     "AsyncEntries",
+    "AsyncPeerClient",
+    "BroadcastTimeout",
     "BroadcastUrlMissingError",
     "Client",
     "ClientClosedError",
@@ -60,6 +66,9 @@ __all__ = [
     "LogInfo",
     "NotLeaderError",
     "OutOfOrderError",
+    "PeerClient",
+    "PeerSubscriber",
+    "Pulse",
     "RequestTimeoutError",
     "ResumeState",
     "SnapshotChunk",

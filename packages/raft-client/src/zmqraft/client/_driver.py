@@ -241,12 +241,13 @@ class SyncDriver:
         self._poller: zmq.Poller | None = None
         self._version = -1
         self._writers = False
+        self.listener: Callable[[Any], None] | None = None  # sees every event
 
     def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
         """Drive until ``done()``; False if ``timeout`` seconds passed first."""
         deadline = None if timeout is None else clock() + timeout
         while True:
-            pump(self.endpoint, self.sockets)
+            pump(self.endpoint, self.sockets, self.listener)
             if done():
                 return True
             now = clock()
@@ -297,6 +298,7 @@ class AsyncDriver:
         self._readers: dict[Any, asyncio.Event] = {}  # stream (or the subscriber) -> wake-up
         self._pumping = False
         self.closed = False
+        self.listener: Callable[[Any], None] | None = None  # sees every event
         sockets.on_open = self._watch
         sockets.on_close = self._unwatch
         for sock in sockets.all:
@@ -335,6 +337,8 @@ class AsyncDriver:
         self.pump()
 
     def _on_event(self, event: Any) -> None:
+        if self.listener is not None:
+            self.listener(event)
         if isinstance(event, Completed):
             fut = self._futures.pop(event.operation, None)
             if fut is not None and not fut.done():

@@ -31,7 +31,7 @@ from ._driver import AsyncDriver, Sockets, SyncDriver, clock
 T = TypeVar("T")
 Timeout = float | None | EllipsisType
 
-__all__ = ["AsyncClient", "AsyncEntries", "Client", "Entries"]
+__all__ = ["AsyncClient", "AsyncEntries", "AsyncPeerClient", "Client", "Entries", "PeerClient"]
 
 
 class _Base:
@@ -75,6 +75,7 @@ class _Base:
         )
         self.rpc_timeout = rpc_timeout
         self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
+        self.pinned_url: str | None = None  # a single-peer client sends everything there
 
     # ---- state
 
@@ -100,6 +101,9 @@ class _Base:
     @property
     def closed(self) -> bool:
         return self._proto.closed
+
+    def _pin(self, url: str | None) -> str | None:
+        return url if url is not None else self.pinned_url
 
     def _timeout(self, timeout: Timeout) -> float | None:
         return self.rpc_timeout if isinstance(timeout, EllipsisType) else timeout
@@ -161,7 +165,8 @@ class Client(_Base):
         """The cluster's configuration as its leader reports it (``leader_id``, ``peers``,
         ``urls``).  With ``url``: ask that peer only, once."""
         self._check_open()
-        return self._run(self._proto.request_config(clock(), timeout=self._timeout(timeout), url=url))
+        op = self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._run(op)
 
     def request_log_info(
         self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
@@ -170,32 +175,56 @@ class Client(_Base):
         ``last_index``, ``term``, ``leader_id``, ...); ``any_peer``: whoever answers first;
         ``url``: that peer only, once."""
         self._check_open()
-        op = self._proto.request_log_info(clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=url)
+        op = self._proto.request_log_info(
+            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
+        )
         return self._run(op)
 
     def request_update(
-        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+        self,
+        data: bytes,
+        *,
+        request_id: bytes | str | None = None,
+        timeout: Timeout = ...,
+        url: str | None = None,
     ) -> int:
         """Append ``data`` to the log; returns its index once the leader applied it.
 
         Retries (other peers, a new leader) reuse one request id, so the update is applied
         once.  ``ExpiredRequestError`` if the leader finds the id too old or too new.
+        ``url``: send it to that peer only, once (``NotLeaderError`` if it does not lead).
         """
         self._check_open()
         op = self._proto.request_update(
-            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+            data,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
         )
         return self._run(op)
 
     def config_update(
-        self, peers: Any, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+        self,
+        peers: Any,
+        *,
+        request_id: bytes | str | None = None,
+        timeout: Timeout = ...,
+        url: str | None = None,
     ) -> int:
         """Change the cluster's membership to ``peers`` (``[(id, url), ...]``); returns the
         index of the joint configuration entry.  Raises ``ConfigUpdateError`` (rejected
-        list), ``ClusterBusyError`` (a change is in progress) or ``ExpiredRequestError``."""
+        list), ``ClusterBusyError`` (a change is in progress) or ``ExpiredRequestError``;
+        ``url``: that peer only, once."""
         self._check_open()
         op = self._proto.config_update(
-            peers, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+            peers,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
         )
         return self._run(op)
 
@@ -207,13 +236,16 @@ class Client(_Base):
         snapshot_offset: int | None = None,
         timeout: Timeout = ...,
         high_water: int | None = None,
+        url: str | None = None,
     ) -> Entries:
         """Iterate over the committed entries after ``prev_index`` (``count`` of them, or up
         to the leader's last applied index): ``Entry`` objects, preceded by
         ``SnapshotChunk`` objects where the log before them was compacted.
 
         ``snapshot_offset`` resumes a snapshot transfer; ``high_water`` is how many bytes
-        may wait unread before the stream pauses (4 MiB)."""
+        may wait unread before the stream pauses (4 MiB); ``url``: from that peer only (the
+        iteration raises ``NotLeaderError``/``RequestTimeoutError`` with ``.resume``
+        instead of moving on)."""
         self._check_open()
         stream = self._proto.request_entries(
             clock(),
@@ -222,13 +254,17 @@ class Client(_Base):
             snapshot_offset=snapshot_offset,
             timeout=self._timeout(timeout),
             high_water=high_water,
+            url=self._pin(url),
         )
         return Entries(self, stream)
 
     def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """The leader's broadcast (PUB) URL; ``url``: that peer's, once."""
         self._check_open()
-        return self._run(self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=url))
+        op = self._proto.request_broadcast_url(
+            clock(), timeout=self._timeout(timeout), url=self._pin(url)
+        )
+        return self._run(op)
 
     def request(
         self,
@@ -242,9 +278,50 @@ class Client(_Base):
         reply.  Retried on other peers after a timeout, so make the handler idempotent."""
         self._check_open()
         op = self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=url, to_leader=to_leader
+            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
         )
         return self._run(op)
+
+
+class PeerClient(Client):
+    """A client for one peer (the original's ZmqRaftPeerClient): every request goes to
+    ``url`` and is tried once, with ``timeout`` seconds for each response.
+
+    Nothing is followed or retried: a peer that does not lead answers updates, membership
+    changes and entries with ``NotLeaderError`` (``.leader_id`` names the leader), silence
+    ends in ``RequestTimeoutError``, and an entries stream's error says in ``.resume`` where
+    to continue.  For monitoring one peer, tests, and tools that must talk to exactly one;
+    applications want ``Client``.  The ``timeout`` argument of a method, if given, is a
+    deadline for the whole call instead.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | bytes = "",
+        timeout: float = 0.5,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            secret=secret,
+            timeout=timeout,
+            highwatermark=highwatermark,
+            sockopts=sockopts,
+            context=context,
+        )
+        self.pinned_url = url
+
+    @property
+    def url(self) -> str:
+        assert self.pinned_url is not None
+        return self.pinned_url
+
+    def __enter__(self) -> PeerClient:
+        return self
 
 
 class Entries(Iterator[Item]):
@@ -346,33 +423,56 @@ class AsyncClient(_Base):
     async def request_config(self, *, timeout: Timeout = ..., url: str | None = None) -> ConfigInfo:
         """See ``Client.request_config``."""
         self._check_open()
-        return await self._run(self._proto.request_config(clock(), timeout=self._timeout(timeout), url=url))
+        op = self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return await self._run(op)
 
     async def request_log_info(
         self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
     ) -> LogInfo:
         """See ``Client.request_log_info``."""
         self._check_open()
-        op = self._proto.request_log_info(clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=url)
+        op = self._proto.request_log_info(
+            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
+        )
         return await self._run(op)
 
     async def request_update(
-        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+        self,
+        data: bytes,
+        *,
+        request_id: bytes | str | None = None,
+        timeout: Timeout = ...,
+        url: str | None = None,
     ) -> int:
         """See ``Client.request_update``."""
         self._check_open()
         op = self._proto.request_update(
-            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+            data,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
         )
         return await self._run(op)
 
     async def config_update(
-        self, peers: Any, *, request_id: bytes | str | None = None, timeout: Timeout = ...
+        self,
+        peers: Any,
+        *,
+        request_id: bytes | str | None = None,
+        timeout: Timeout = ...,
+        url: str | None = None,
     ) -> int:
         """See ``Client.config_update``."""
         self._check_open()
         op = self._proto.config_update(
-            peers, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+            peers,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
         )
         return await self._run(op)
 
@@ -384,6 +484,7 @@ class AsyncClient(_Base):
         snapshot_offset: int | None = None,
         timeout: Timeout = ...,
         high_water: int | None = None,
+        url: str | None = None,
     ) -> AsyncEntries:
         """See ``Client.request_entries`` (use ``async for``)."""
         self._check_open()
@@ -394,13 +495,16 @@ class AsyncClient(_Base):
             snapshot_offset=snapshot_offset,
             timeout=self._timeout(timeout),
             high_water=high_water,
+            url=self._pin(url),
         )
         return AsyncEntries(self, stream)
 
     async def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """See ``Client.request_broadcast_url``."""
         self._check_open()
-        op = self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=url)
+        op = self._proto.request_broadcast_url(
+            clock(), timeout=self._timeout(timeout), url=self._pin(url)
+        )
         return await self._run(op)
 
     async def request(
@@ -414,9 +518,41 @@ class AsyncClient(_Base):
         """See ``Client.request``."""
         self._check_open()
         op = self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=url, to_leader=to_leader
+            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
         )
         return await self._run(op)
+
+
+class AsyncPeerClient(AsyncClient):
+    """``PeerClient`` for asyncio: one peer, one attempt per request."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | bytes = "",
+        timeout: float = 0.5,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            secret=secret,
+            timeout=timeout,
+            highwatermark=highwatermark,
+            sockopts=sockopts,
+            context=context,
+        )
+        self.pinned_url = url
+
+    @property
+    def url(self) -> str:
+        assert self.pinned_url is not None
+        return self.pinned_url
+
+    async def __aenter__(self) -> AsyncPeerClient:
+        return self
 
 
 class AsyncEntries(AsyncIterator[Item]):

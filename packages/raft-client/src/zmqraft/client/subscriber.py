@@ -1,24 +1,39 @@
-"""``Subscriber``: every committed entry of a cluster, once and in order, as it is applied.
+"""``Subscriber``: every committed entry of a cluster, once and in order, as it is applied;
+``PeerSubscriber``: the same from one peer while it leads (and its broadcast pulses).
 
-A thin wrapper over ``zmqraft.core.client.SubscriberProtocol`` (which decides everything:
+Thin wrappers over ``zmqraft.core.client.SubscriberProtocol`` (which decides everything:
 where the publisher is, what is missing, when to catch up): a SUB socket to the leader's
-broadcast state machine plus the client DEALERs for the RequestEntries catch-ups.
+broadcast state machine plus the client DEALERs for the RequestEntries catch-ups and for
+the updates a subscriber writes (it is duplex, like the original's ZmqRaftSubscriber).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import zmq
-from zmqraft.core.client import ClientProtocol, Entry, Item, SubscriberProtocol
+from zmqraft.core.client import (
+    BroadcastTimeout,
+    ClientClosedError,
+    ClientProtocol,
+    Entry,
+    Item,
+    NotLeaderError,
+    Pulse,
+    SubscriberProtocol,
+)
 
 from ._driver import AsyncDriver, Sockets, SyncDriver, clock
 
-__all__ = ["Subscriber"]
+log = logging.getLogger("zmqraft.client.subscriber")
+
+__all__ = ["PeerSubscriber", "Subscriber"]
 
 
 class Subscriber(Iterator[Item], AsyncIterator[Item]):
@@ -33,6 +48,10 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
     ``last_index`` is the index of the last entry handed out (CONFIG and CHECKPOINT entries
     included, though only STATE entries are yielded unless ``state_only=False``); to resume
     later without duplicates, pass it back as ``from_index``.
+
+    It writes too: ``request_update`` (``await arequest_update`` with ``async for``) sends
+    an update through the subscriber's own client; ``is_fresh`` turns true once the
+    entries handed out reach ``last_update_index``, the highest index an update got.
 
     Example::
 
@@ -52,7 +71,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         *,
         peers: Any = None,
         secret: str | bytes = "",
-        from_index: int = 0,
+        from_index: int | None = 0,
         state_only: bool = True,
         timeout: float = 0.5,
         broadcast_timeout: float = 1.0,
@@ -60,15 +79,23 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         highwatermark: int = 2,
         sockopts: Mapping[int, Any] | None = None,
         context: zmq.Context[Any] | None = None,
+        on_pulse: Callable[[Pulse], None] | None = None,
+        on_timeout: Callable[[BroadcastTimeout], None] | None = None,
+        _peer_url: str | None = None,
     ) -> None:
         """
         :param urls: seed URLs of any peers; ``peers``, ``secret``, ``timeout``,
             ``election_grace_delay``, ``highwatermark``, ``sockopts`` and ``context`` are
             as for ``Client``
-        :param from_index: deliver the entries after this index (0: from the start)
+        :param from_index: deliver the entries after this index (0: from the start; None:
+            no entries, only the ``on_pulse``/``on_timeout`` callbacks)
         :param state_only: yield only STATE entries (False: CONFIG and CHECKPOINT too)
         :param broadcast_timeout: seconds without any broadcast (the leader sends a
             heartbeat every 0.5 s) before looking for a new leader's publisher
+        :param on_pulse: called with every broadcast received (a ``Pulse``: last index,
+            term, entries), while the subscriber is being read
+        :param on_timeout: called once per broadcast silence longer than
+            ``broadcast_timeout`` (a ``BroadcastTimeout``)
         """
         now = clock()
         client = ClientProtocol(
@@ -80,13 +107,23 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             election_grace_delay=election_grace_delay,
         )
         self._proto = SubscriberProtocol(
-            client, now, from_index=from_index, broadcast_timeout=broadcast_timeout, state_only=state_only
+            client,
+            now,
+            from_index=from_index,
+            broadcast_timeout=broadcast_timeout,
+            state_only=state_only,
+            peer_url=_peer_url,
+            pulses=on_pulse is not None,
         )
         self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
         self._items: deque[Item] = deque()
-        self._last = from_index
+        self._last = from_index or 0
         self._sync: SyncDriver | None = None
         self._async: AsyncDriver | None = None
+        self.on_pulse = on_pulse
+        self.on_timeout = on_timeout
+        self.ended = False  # a PeerSubscriber's peer stopped leading
+        self._closed = False
 
     # ---- state
 
@@ -106,7 +143,28 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
 
     @property
     def closed(self) -> bool:
-        return self._proto.error is not None
+        return self._closed
+
+    @property
+    def last_update_index(self) -> int:
+        """The highest log index an update written through this subscriber got (or
+        ``from_index``)."""
+        return self._proto.last_update_index
+
+    @property
+    def is_fresh(self) -> bool:
+        """Every update written through this subscriber has been handed out (or skipped,
+        for entries not yielded)."""
+        return self.last_index >= self._proto.last_update_index
+
+    def _listen(self, event: Any) -> None:
+        try:
+            if isinstance(event, Pulse) and self.on_pulse is not None:
+                self.on_pulse(event)
+            elif isinstance(event, BroadcastTimeout) and self.on_timeout is not None:
+                self.on_timeout(event)
+        except Exception:
+            log.exception("a subscriber callback failed")
 
     # ---- blocking
 
@@ -115,6 +173,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             raise RuntimeError("this Subscriber is used with async for; do not mix for and async for")
         if self._sync is None:
             self._sync = SyncDriver(self._proto, self._sockets)
+            self._sync.listener = self._listen
         return self._sync
 
     def _fill(self) -> bool:
@@ -142,9 +201,35 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         return self
 
     def __next__(self) -> Item:
-        item = self.read()
+        try:
+            item = self.read()
+        except NotLeaderError:
+            if self._proto.peer_url is None:
+                raise
+            self.ended = True
+            raise StopIteration from None
         assert item is not None
         return item
+
+    def request_update(
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: float | None = None
+    ) -> int:
+        """Write ``data`` (see ``Client.request_update``); returns its log index.  Entries
+        arriving meanwhile are kept for the reader."""
+        driver = self._sync_driver()
+        self._check_open()
+        op = self._proto.request_update(data, clock(), time.time(), request_id=request_id, timeout=timeout)
+        try:
+            driver.run_until(lambda: op.done)
+        except BaseException:
+            if not op.done:
+                self._proto.client.cancel(op, clock())
+            raise
+        return op.result()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("subscriber closed")
 
     def __enter__(self) -> Subscriber:
         return self
@@ -156,8 +241,9 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
 
     def close(self) -> None:
         """Stop: close the sockets; iteration then raises ``ClientClosedError``."""
-        if self._proto.error is not None:
+        if self._closed:
             return
+        self._closed = True
         self._proto.close(clock())
         if self._async is not None:
             self._async.pump()
@@ -172,6 +258,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             raise RuntimeError("this Subscriber is used with for; do not mix for and async for")
         if self._async is None:
             self._async = AsyncDriver(self._proto, self._sockets, asyncio.get_running_loop())
+            self._async.listener = self._listen
         return self._async
 
     async def aread(self, timeout: float | None = None) -> Item | None:
@@ -192,9 +279,25 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         return self
 
     async def __anext__(self) -> Item:
-        item = await self.aread()
+        try:
+            item = await self.aread()
+        except NotLeaderError:
+            if self._proto.peer_url is None:
+                raise
+            self.ended = True
+            raise StopAsyncIteration from None
         assert item is not None
         return item
+
+    async def arequest_update(
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: float | None = None
+    ) -> int:
+        """``request_update`` for asyncio: may run while another task iterates."""
+        driver = self._async_driver()
+        self._check_open()
+        op = self._proto.request_update(data, clock(), time.time(), request_id=request_id, timeout=timeout)
+        await driver.wait(op)
+        return op.result()
 
     async def __aenter__(self) -> Subscriber:
         return self
@@ -203,3 +306,49 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class PeerSubscriber(Subscriber):
+    """One peer's entries while it leads (the original's ZmqRaftPeerSub with its
+    ForeverEntriesStream): its publisher, catch-ups from it alone, and the iteration ends
+    (``ended`` turns true) once that peer no longer leads.
+
+    ``from_index=None`` reads no entries at all: drive it with ``read(timeout)`` (which then
+    returns None) to receive its pulses (``on_pulse``) and silences (``on_timeout``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        secret: str | bytes = "",
+        from_index: int | None = 0,
+        state_only: bool = True,
+        timeout: float = 0.5,
+        broadcast_timeout: float = 1.0,
+        highwatermark: int = 2,
+        sockopts: Mapping[int, Any] | None = None,
+        context: zmq.Context[Any] | None = None,
+        on_pulse: Callable[[Pulse], None] | None = None,
+        on_timeout: Callable[[BroadcastTimeout], None] | None = None,
+    ) -> None:
+        super().__init__(
+            url,
+            secret=secret,
+            from_index=from_index,
+            state_only=state_only,
+            timeout=timeout,
+            broadcast_timeout=broadcast_timeout,
+            highwatermark=highwatermark,
+            sockopts=sockopts,
+            context=context,
+            on_pulse=on_pulse,
+            on_timeout=on_timeout,
+            _peer_url=url,
+        )
+
+    @property
+    def url(self) -> str:
+        """The peer's RPC URL."""
+        assert self._proto.peer_url is not None
+        return self._proto.peer_url

@@ -41,12 +41,21 @@ from .protocol import (
     Readable,
     UpdateOperation,
 )
-from .subscriber import BROADCAST_TIMEOUT, ItemsReady, Subscribe, SubscriberEvent, SubscriberProtocol
+from .subscriber import (
+    BROADCAST_TIMEOUT,
+    BroadcastTimeout,
+    ItemsReady,
+    Pulse,
+    Subscribe,
+    SubscriberEvent,
+    SubscriberProtocol,
+)
 
 __all__ = [
     "BROADCAST_TIMEOUT",
     "ELECTION_GRACE_DELAY",
     "RESPONSE_TIMEOUT",
+    "BroadcastTimeout",
     "BroadcastUrlMissingError",
     "BroadcastUrlOperation",
     "ClientClosedError",
@@ -73,6 +82,7 @@ __all__ = [
     "OutOfOrderError",
     "PeersChanged",
     "Phase",
+    "Pulse",
     "Readable",
     "RequestTimeoutError",
     "ResumeState",

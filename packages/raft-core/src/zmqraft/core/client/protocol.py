@@ -251,8 +251,10 @@ class UpdateOperation(Operation[int]):
     name = "requestUpdate"
     fixed_rid = True
 
-    def __init__(self, deadline: float | None, request_id: bytes, data: bytes) -> None:
-        super().__init__(deadline)
+    def __init__(
+        self, deadline: float | None, request_id: bytes, data: bytes, url: str | None = None
+    ) -> None:
+        super().__init__(deadline, url)
         self.rid = request_id
         self.data = data
 
@@ -281,8 +283,8 @@ class ConfigUpdateOperation(Operation[int]):
     name = "configUpdate"
     fixed_rid = True
 
-    def __init__(self, deadline: float | None, request_id: bytes, peers: Any) -> None:
-        super().__init__(deadline)
+    def __init__(self, deadline: float | None, request_id: bytes, peers: Any, url: str | None = None) -> None:
+        super().__init__(deadline, url)
         self.rid = request_id
         self.peers = peers
 
@@ -375,8 +377,9 @@ class EntriesStream(Operation[bool]):
         count: int | None,
         snapshot_offset: int | None,
         high_water: int,
+        url: str | None = None,
     ) -> None:
-        super().__init__(deadline)
+        super().__init__(deadline, url)
         self.prev_index = prev_index
         self.count = count
         self.snapshot_offset = snapshot_offset or None
@@ -687,17 +690,19 @@ class ClientProtocol:
         *,
         request_id: bytes | str | None = None,
         timeout: float | None = None,
+        url: str | None = None,
     ) -> UpdateOperation:
         """Append ``data`` as a STATE entry; the result is its log index once applied.
 
         ``request_id`` (12 bytes or 24 hex digits) defaults to a fresh one stamped with
-        ``wall`` (seconds since the epoch); it is reused for every retry.
+        ``wall`` (seconds since the epoch); it is reused for every retry.  Pinned to ``url``:
+        one attempt, ``NotLeaderError`` when that peer does not lead.
         """
         if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
             raise ValueError("update data must be non-empty bytes")
         rid = self._ids.next(wall) if request_id is None else as_request_id(request_id)
         self._check_rid(rid)
-        return self._start(UpdateOperation(self._deadline(now, timeout), rid, bytes(data)), now)
+        return self._start(UpdateOperation(self._deadline(now, timeout), rid, bytes(data), url), now)
 
     def config_update(
         self,
@@ -707,6 +712,7 @@ class ClientProtocol:
         *,
         request_id: bytes | str | None = None,
         timeout: float | None = None,
+        url: str | None = None,
     ) -> ConfigUpdateOperation:
         """Change the membership to ``peers`` (``[id, url]`` pairs, ``{id, url}`` maps or URLs;
         msgpack bytes are sent as they are).  The result is the index of the joint
@@ -717,7 +723,7 @@ class ClientProtocol:
             value = [[peer_id, url] for peer_id, url in parse_peers(_peer_list(peers))]
         rid = self._ids.next(wall) if request_id is None else as_request_id(request_id)
         self._check_rid(rid)
-        return self._start(ConfigUpdateOperation(self._deadline(now, timeout), rid, value), now)
+        return self._start(ConfigUpdateOperation(self._deadline(now, timeout), rid, value, url), now)
 
     def request_entries(
         self,
@@ -728,13 +734,21 @@ class ClientProtocol:
         snapshot_offset: int | None = None,
         timeout: float | None = None,
         high_water: int | None = None,
+        url: str | None = None,
     ) -> EntriesStream:
         """Stream committed entries after ``prev_index`` (``count`` of them, or up to the
-        leader's last applied index); take them with ``take``."""
+        leader's last applied index); take them with ``take``.  Pinned to ``url``: from that
+        peer only; it fails with ``NotLeaderError`` or ``RequestTimeoutError`` instead of
+        moving on, with ``error.resume`` saying where to continue."""
         if prev_index < 0 or (count is not None and count < 0) or (snapshot_offset or 0) < 0:
             raise ValueError("prev_index, count and snapshot_offset must not be negative")
         stream = EntriesStream(
-            self._deadline(now, timeout), prev_index, count, snapshot_offset, high_water or self.high_water
+            self._deadline(now, timeout),
+            prev_index,
+            count,
+            snapshot_offset,
+            high_water or self.high_water,
+            url,
         )
         if count == 0:
             self._ops[stream] = None

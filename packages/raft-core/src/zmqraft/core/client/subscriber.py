@@ -27,6 +27,14 @@ without duplicates.
 Drive it like the ``ClientProtocol``: DEALER replies to ``receive``, SUB messages to
 ``receive_broadcast``, ``handle_timer``/``get_timer``, ``frames_to_send``, and the
 ``Subscribe(url)`` events say where the SUB socket (prefix = the cluster ident) connects.
+
+It is duplex (client.md §8): ``request_update`` writes through the same client, and
+``last_update_index``/``is_fresh`` tell whether the reader has seen every update written.
+
+Pinned to one peer (``peer_url``, the original's ZmqRaftPeerSub + ForeverEntriesStream,
+client.md §7): the publisher and the catch-ups are that peer's only, and the entries end
+(``take`` raises ``NotLeaderError``) once it no longer leads.  ``from_index=None`` delivers
+no entries at all: only ``Pulse`` and ``BroadcastTimeout`` events, for monitoring.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from typing import Any
 
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
-from .errors import ClientClosedError, ClientError
+from .errors import ClientClosedError, ClientError, NotLeaderError
 from .items import Entry, Item
 from .protocol import (
     BroadcastUrlOperation,
@@ -50,6 +58,7 @@ from .protocol import (
     Operation,
     PeersChanged,
     Readable,
+    UpdateOperation,
 )
 
 log = logging.getLogger("zmqraft.client.subscriber")
@@ -74,7 +83,25 @@ class ItemsReady:
     """``take`` may return items now (or an error)."""
 
 
-SubscriberEvent = Subscribe | ItemsReady | PeersChanged | LeaderChanged
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """A broadcast arrived (only with ``pulses=True``): the publisher's last applied index,
+    its term and the entries it carried (none in a heartbeat)."""
+
+    last_index: int
+    term: int
+    entries: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastTimeout:
+    """No broadcast for ``broadcast_timeout`` seconds: the publisher is being looked for
+    again (emitted once per silence)."""
+
+    url: str | None
+
+
+SubscriberEvent = Subscribe | ItemsReady | Pulse | BroadcastTimeout | PeersChanged | LeaderChanged | Completed
 
 
 class SubscriberProtocol:
@@ -85,20 +112,29 @@ class SubscriberProtocol:
         client: ClientProtocol,
         now: float,
         *,
-        from_index: int = 0,
+        from_index: int | None = 0,
         broadcast_timeout: float = BROADCAST_TIMEOUT,
         state_only: bool = True,
         buffer_limit: int = BUFFER_LIMIT,
+        peer_url: str | None = None,
+        pulses: bool = False,
     ) -> None:
-        if from_index < 0:
+        if from_index is not None and from_index < 0:
             raise ValueError("from_index must not be negative")
         self.client = client
         self.broadcast_timeout = max(broadcast_timeout, MIN_BROADCAST_TIMEOUT)
         self.state_only = state_only
         self.buffer_limit = buffer_limit
+        self.peer_url = peer_url
+        self.pulses = pulses
+        self.delivers = from_index is not None  # False: pulses only, no entries
+        from_index = from_index or 0
         self.position = from_index  # every entry up to here is queued, delivered or being caught up
         self.last_index = from_index  # the last index handed to the consumer
+        self.last_update_index = from_index  # the highest index an update of ours got
         self.pub_url: str | None = None
+        self.pub_term = 0  # the term of the last broadcast
+        self.pub_last_index = 0  # the last applied index the last broadcast announced
         self.auth_failures = 0
         self.catchups = 0  # catch-up streams started
         self.malformed = 0
@@ -113,6 +149,7 @@ class SubscriberProtocol:
         self._broadcast_expires: float | None = None
         self._events: deque[SubscriberEvent] = deque()
         self._error: ClientError | None = None
+        self._silent = False  # a BroadcastTimeout was emitted and no broadcast came since
         self._discover_pub(now)
         self._settle(now)
 
@@ -136,7 +173,14 @@ class SubscriberProtocol:
             log.warning("broadcast auth fail: a broadcast with another cluster's secret was ignored")
             return
         self._broadcast_expires = now + self.broadcast_timeout
+        self._silent = False
         last = msg.last_applied
+        self.pub_term = msg.term
+        self.pub_last_index = last
+        if self.pulses:
+            self._events.append(Pulse(last, msg.term, tuple(msg.entries)))
+        if not self.delivers:
+            return
         if last > self._known_last:
             self._known_last = last
         if msg.entries and last > self.position and len(self._ahead) < AHEAD_LIMIT:
@@ -150,6 +194,9 @@ class SubscriberProtocol:
             log.debug("no broadcast for %.1f s: looking for the leader's publisher", self.broadcast_timeout)
             self._broadcast_expires = now + self.broadcast_timeout
             self._missed = True
+            if not self._silent:
+                self._silent = True
+                self._events.append(BroadcastTimeout(self.pub_url))
             self._discover_pub(now)
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
@@ -172,18 +219,43 @@ class SubscriberProtocol:
             if isinstance(event, Readable):
                 if event.stream is self._catchup:
                     self._events.append(ItemsReady())
-            elif isinstance(event, PeersChanged | LeaderChanged):
-                self._events.append(event)
-            elif isinstance(event, Completed):
-                pass  # our operations finish through their callbacks
+            elif isinstance(event, PeersChanged | LeaderChanged | Completed):
+                self._events.append(event)  # Completed: the consumer's own updates
         return self._events.popleft() if self._events else None
 
     # ------------------------------------------------------------ consumer interface
 
     @property
     def error(self) -> ClientError | None:
-        """Set once the subscriber cannot go on (it was closed)."""
+        """Set once the subscriber cannot go on: it was closed, or (pinned to a peer) that
+        peer no longer leads (``NotLeaderError``)."""
         return self._error
+
+    @property
+    def is_fresh(self) -> bool:
+        """The reader has been handed every update this subscriber wrote."""
+        return self.last_index >= self.last_update_index
+
+    def request_update(
+        self,
+        data: bytes,
+        now: float,
+        wall: float,
+        *,
+        request_id: bytes | str | None = None,
+        timeout: float | None = None,
+    ) -> UpdateOperation:
+        """Write ``data`` through the subscriber's client (the duplex side); the result is
+        its log index, which ``last_update_index`` then covers."""
+        op = self.client.request_update(
+            data, now, wall, request_id=request_id, timeout=timeout, url=self.peer_url
+        )
+        op.on_done = self._update_done
+        return op
+
+    def _update_done(self, op: Operation[int], now: float) -> None:
+        if op.error is None:
+            self.last_update_index = max(self.last_update_index, op.result())
 
     def take(self, now: float, limit: int | None = None) -> list[Item]:
         """Items in index order (STATE entries only with ``state_only``; snapshot chunks
@@ -237,15 +309,19 @@ class SubscriberProtocol:
     def _discover_pub(self, now: float) -> None:
         if self._url_op is not None or self._error is not None:
             return
-        op = self.client.request_broadcast_url(now)
+        op = self.client.request_broadcast_url(now, url=self.peer_url)
         op.internal = True
         op.on_done = self._pub_found
         self._url_op = op
 
     def _pub_found(self, op: Operation[str], now: float) -> None:
         self._url_op = None
-        if op.error is not None:
-            return  # closed
+        if isinstance(op.error, ClientClosedError):
+            return
+        if op.error is not None:  # the pinned peer did not answer: ask again after a silence
+            log.info("broadcast url: %s", op.error)
+            self._broadcast_expires = now + self.broadcast_timeout
+            return
         url = op.result()
         self._broadcast_expires = now + self.broadcast_timeout
         if url != self.pub_url:
@@ -254,7 +330,7 @@ class SubscriberProtocol:
 
     def _settle(self, now: float) -> None:
         """Queue what continues at ``position``; start a catch-up for what is missing."""
-        if self._error is not None or self._catchup is not None:
+        if self._error is not None or self._catchup is not None or not self.delivers:
             return
         self._flush_ahead()
         if self._retry_at is not None:
@@ -270,7 +346,7 @@ class SubscriberProtocol:
         self._missed = False
         if count is not None and count <= 0:
             return
-        stream = self.client.request_entries(now, self.position, count)
+        stream = self.client.request_entries(now, self.position, count, url=self.peer_url)
         stream.internal = True
         self.catchups += 1
         self._catchup = stream
@@ -297,6 +373,10 @@ class SubscriberProtocol:
         if isinstance(error, ClientClosedError):
             self._error = error
             return
+        if isinstance(error, NotLeaderError) and self.peer_url is not None:
+            self._error = error  # the pinned peer no longer leads: its entries end here
+            self._events.append(ItemsReady())
+            return
         if error is not None:
             log.info("catch-up failed, retrying: %s", error)
             self._missed = True
@@ -308,4 +388,12 @@ class SubscriberProtocol:
             self._known_last = self.position
 
 
-__all__ = ["BROADCAST_TIMEOUT", "ItemsReady", "Subscribe", "SubscriberEvent", "SubscriberProtocol"]
+__all__ = [
+    "BROADCAST_TIMEOUT",
+    "BroadcastTimeout",
+    "ItemsReady",
+    "Pulse",
+    "Subscribe",
+    "SubscriberEvent",
+    "SubscriberProtocol",
+]
