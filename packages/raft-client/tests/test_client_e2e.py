@@ -24,7 +24,6 @@ from zmqraft.client import (
     ConfigUpdateError,
     Entry,
     EntryType,
-    NotLeaderError,
     RequestTimeoutError,
     SnapshotChunk,
     Subscriber,
