@@ -160,6 +160,7 @@ def test_peer_subscriber_pulses_and_entries_until_the_peer_stops_leading(
     cluster, leader, _ = started(cluster_factory)
     pulses: list[Pulse] = []
     timeouts: list[BroadcastTimeout] = []
+    publishers: list[str] = []
     with Client(seeds(cluster), secret=cluster.secret, rpc_timeout=20.0) as client:
         first = [client.request_update(f"s{n}".encode()) for n in range(5)]
 
@@ -169,6 +170,7 @@ def test_peer_subscriber_pulses_and_entries_until_the_peer_stops_leading(
         broadcast_timeout=0.5,
         on_pulse=pulses.append,
         on_timeout=timeouts.append,
+        on_publisher=publishers.append,
     ) as sub:
         got: list[Entry] = []
         deadline = time.monotonic() + 10.0
@@ -180,7 +182,7 @@ def test_peer_subscriber_pulses_and_entries_until_the_peer_stops_leading(
         assert [e.index for e in got] == first
         poll_until(lambda: pulses, sub, 5.0, "a pulse (the leader's heartbeat)")
         assert pulses[-1].last_index >= first[-1]
-        assert sub.pub_url == cluster.peers[leader].pub
+        assert sub.pub_url == cluster.peers[leader].pub and publishers == [sub.pub_url]
 
         # freeze the leader until the others elect a new one, then let it learn it lost
         proc = cluster.peers[leader].proc

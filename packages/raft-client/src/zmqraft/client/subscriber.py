@@ -26,6 +26,7 @@ from zmqraft.core.client import (
     Item,
     NotLeaderError,
     Pulse,
+    Subscribe,
     SubscriberProtocol,
 )
 
@@ -81,6 +82,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         context: zmq.Context[Any] | None = None,
         on_pulse: Callable[[Pulse], None] | None = None,
         on_timeout: Callable[[BroadcastTimeout], None] | None = None,
+        on_publisher: Callable[[str], None] | None = None,
         _peer_url: str | None = None,
     ) -> None:
         """
@@ -96,6 +98,8 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             term, entries), while the subscriber is being read
         :param on_timeout: called once per broadcast silence longer than
             ``broadcast_timeout`` (a ``BroadcastTimeout``)
+        :param on_publisher: called with the PUB URL each time the subscriber connects to
+            a (new) publisher
         """
         now = clock()
         client = ClientProtocol(
@@ -122,6 +126,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         self._async: AsyncDriver | None = None
         self.on_pulse = on_pulse
         self.on_timeout = on_timeout
+        self.on_publisher = on_publisher
         self.ended = False  # a PeerSubscriber's peer stopped leading
         self._closed = False
 
@@ -163,6 +168,8 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
                 self.on_pulse(event)
             elif isinstance(event, BroadcastTimeout) and self.on_timeout is not None:
                 self.on_timeout(event)
+            elif isinstance(event, Subscribe) and self.on_publisher is not None:
+                self.on_publisher(event.url)
         except Exception:
             log.exception("a subscriber callback failed")
 
@@ -331,6 +338,7 @@ class PeerSubscriber(Subscriber):
         context: zmq.Context[Any] | None = None,
         on_pulse: Callable[[Pulse], None] | None = None,
         on_timeout: Callable[[BroadcastTimeout], None] | None = None,
+        on_publisher: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -344,6 +352,7 @@ class PeerSubscriber(Subscriber):
             context=context,
             on_pulse=on_pulse,
             on_timeout=on_timeout,
+            on_publisher=on_publisher,
             _peer_url=url,
         )
 

@@ -4,12 +4,16 @@
 
     zr-console [-c FILE] [--ns NS] [-k SECRET] [--history FILE] [host[:port] ...]
 
-Seed hosts given on the command line are connected at start.  Commands (the leading dot is
-optional; ``.help`` lists them): ``.connect``, ``.subscribe``, ``.close``, ``.peers``,
-``.info``, ``.secret``, ``.start``/``.stop`` (flooding the cluster with updates), ``.data``,
-``.iter``, ``.read``, ``.verify``, ``.decode``, ``.config`` (membership changes), ``.cls``,
-``.exit``.  History (``./.zr_console_history``, 1000 lines, duplicates dropped) and Tab
-completion on a terminal; with piped stdin the lines are run one after the other.
+Seed hosts given on the command line are connected at start.  Commands (``.help`` lists
+them; the dot may be left out when the first word is a command's full name): ``.connect``,
+``.cpeer`` (a single-peer client), ``.subscribe``, ``.subp``/``.pulse`` (one peer's
+broadcasts and entries), ``.close``, ``.peers``, ``.info``, ``.secret``, ``.start``/``.stop``
+(flooding the cluster with updates, through the subscriber when there is one), ``.data``,
+``.iter``, ``.read``, ``.verify``, ``.decode``, ``.decompress``, ``.config`` (membership
+changes), ``.editor``/``.load``/``.save``, ``.cls``, ``.exit``.  Any other line is Python,
+run with the original REPL's context names (``client``, ``subs``, ``mp``, ``res``, ...).
+History (``./.zr_console_history``, the newest 1000 distinct lines, trimmed on exit) and
+Tab completion on a terminal; with piped stdin the lines are run one after the other.
 
 Flood updates are msgpack maps ``{iteration, data, time}`` (``time`` a Date, ext type
 0x0D), like the original's, so ``.verify`` can check a log written by either console.
@@ -22,21 +26,29 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import gzip
+import importlib
 import os
 import shlex
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgpack
 from zmqraft.client import (
     AsyncClient,
+    AsyncPeerClient,
     Client,
     Entry,
+    PeerClient,
+    PeerSubscriber,
+    Pulse,
     RequestTimeoutError,
     SnapshotChunk,
     Subscriber,
@@ -96,9 +108,66 @@ class Command:
     help: str
 
 
+class Job:
+    """A task on the ``Engine``: ``finished`` is set once it ended and its cleanup ran."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.finished = threading.Event()
+
+
+class Engine:
+    """One asyncio loop in a daemon thread.  Subscribers and flooding run as its tasks: one
+    thread owns their sockets, so flooding can write through the subscriber while it reads."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="zr-console-engine", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], cleanup: Callable[[], None] | None = None) -> Job:
+        """Start ``coro`` on the loop; ``cleanup`` runs there after it ends, however it ends
+        (even when cancelled before its first step)."""
+        job = Job()
+
+        def done(_task: asyncio.Task[Any]) -> None:
+            try:
+                if cleanup is not None:
+                    cleanup()
+            except Exception as err:
+                print(f"cleanup failed: {err}", file=sys.stderr)
+            finally:
+                job.finished.set()
+
+        def start() -> None:
+            job.task = self.loop.create_task(coro)
+            job.task.add_done_callback(done)
+
+        self.loop.call_soon_threadsafe(start)
+        return job
+
+    def cancel(self, job: Job | None, timeout: float = TIMEOUT) -> None:
+        """Cancel ``job`` and wait until it has ended and cleaned up."""
+        if job is None:
+            return
+
+        def cancel() -> None:
+            if job.task is not None:
+                job.task.cancel()
+
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(cancel)
+        job.finished.wait(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+
+
 class Console:
     """Every command; output goes through ``self.print`` (thread-safe with prompt_toolkit's
-    ``patch_stdout``)."""
+    ``patch_stdout``).  Blocking requests (``.peers``, ``.read``, ...) run in the caller's
+    thread with ``self.client``; subscribers and flooding run on the ``Engine``."""
 
     def __init__(self, config: dict[str, Any], secret: str) -> None:
         self.config = config
@@ -108,27 +177,43 @@ class Console:
         self.random_ids = console.get("updateId") == "random"
         self.secret = secret
         self.seeds: list[str] = []
+        self.peer_url: str | None = None  # .cpeer: a single-peer client
         self.client: Client | None = None
+        self.engine = Engine()
         self.subscriber: Subscriber | None = None
-        self._sub_thread: threading.Thread | None = None
-        self._sub_stop = threading.Event()
+        self._sub_task: Job | None = None
+        self.peer_sub_url: str | None = None  # .subp: one peer's broadcasts
+        self._peer_task: Job | None = None
+        self.show_pulses = False
         self.decode = "mp"
+        self.decompress = True
         self.flood_data = base64.b64encode(os.urandom(6)).decode()
         self.iteration = 0
         self.flooding = False
-        self._flood_thread: threading.Thread | None = None
+        self._flood_task: Job | None = None
         self._flood_stop = threading.Event()
         self._flood_stats = {"sent": 0, "last_index": 0, "timeouts": 0}
+        self._flood_via = ""
         self.lock = threading.Lock()
+        self.lines: list[str] = []  # what this session ran, for .save
+        self.editor: list[str] | None = None  # lines collected by .editor
+        self.namespace: dict[str, Any] = {}  # Python lines run here (the original's REPL context)
         self.commands: dict[str, Command] = {
             "connect": Command(self.cmd_connect, "host[:port] ...", "connect a cluster client to the peers"),
+            "cpeer": Command(self.cmd_cpeer, "[host[:port]]",
+                             "connect a single-peer client (no fail-over); no argument: show the connection"),
             "subscribe": Command(self.cmd_subscribe, "host[:port] ... [from=N]",
                                  "subscribe to the cluster's committed entries (printed as they come)"),
-            "close": Command(self.cmd_close, "", "close the client and the subscriber, stop flooding"),
+            "subp": Command(self.cmd_subp, "[host[:port] | lastIndex]",
+                            "with a host: watch that peer's broadcasts; with an index (or none): read its "
+                            "entries from there for as long as it leads"),
+            "pulse": Command(self.cmd_pulse, "[on|off]", "print the peer subscriber's pulses (toggle)"),
+            "close": Command(self.cmd_close, "", "close the clients and subscribers, stop flooding"),
             "peers": Command(self.cmd_peers, "", "the cluster's peers (RequestConfig)"),
             "info": Command(self.cmd_info, "[id]", "log info of the leader or of peer id (RequestLogInfo)"),
             "secret": Command(self.cmd_secret, "[secret]", "set or show the secret for new connections"),
-            "start": Command(self.cmd_start, "[data | +N]", "start flooding updates (+N: N in parallel)"),
+            "start": Command(self.cmd_start, "[data | +N]",
+                             "start flooding updates (+N: N in parallel; through the subscriber if any)"),
             "stop": Command(self.cmd_stop, "", "stop flooding"),
             "data": Command(self.cmd_data, "[data]", "set or show the flood data"),
             "iter": Command(self.cmd_iter, "[n]", "stop flooding and set / show the iteration counter"),
@@ -137,8 +222,12 @@ class Console:
                               "check the flood items in the log: consecutive iterations, no other "
                               "update in between"),
             "decode": Command(self.cmd_decode, "mp|msgpack|hex|other", "how state data is printed"),
+            "decompress": Command(self.cmd_decompress, "yes|no", "whether .verify gunzips snapshot data"),
             "config": Command(self.cmd_config, "[add PEERS | delete PEERS | replace PEERS]",
                               "show or change the membership (peers: tcp://host:port/id,...)"),
+            "editor": Command(self.cmd_editor, "", "type several lines, run them at .end (or Ctrl-D)"),
+            "load": Command(self.cmd_load, "FILE", "run the lines of FILE"),
+            "save": Command(self.cmd_save, "FILE", "save the lines run in this session to FILE"),
             "cls": Command(self.cmd_cls, "", "clear the screen"),
             "help": Command(self.cmd_help, "", "this list"),
             "exit": Command(lambda a: None, "", "leave the console (also Ctrl-D)"),
@@ -150,10 +239,25 @@ class Console:
         with self.lock:
             print(*args, flush=True)
 
+    @property
+    def prompt(self) -> str:
+        return "... " if self.editor is not None else "zr> "
+
     def execute(self, line: str) -> bool:
-        """Run one command line; False when the console should end."""
+        """Run one line: a ``.command`` (the dot may be left out when the first word is a
+        command's full name) or Python; False when the console should end."""
+        if self.editor is not None:
+            if line.strip() in (".end", ".exit"):
+                return self.finish_editor()
+            self.editor.append(line.rstrip("\n"))
+            return True
         line = line.strip()
         if not line or line.startswith("#"):
+            return True
+        first = line.split(None, 1)[0]
+        if not first.startswith(".") and first.lower() not in self.commands and first.lower() != "quit":
+            self.lines.append(line)
+            self.run_python(line)
             return True
         try:
             words = shlex.split(line)
@@ -167,6 +271,8 @@ class Console:
         if len(matches) != 1:
             self.print(f"unknown command: {words[0]} (.help lists the commands)")
             return True
+        if matches[0] not in ("save", "load", "editor"):
+            self.lines.append(line)
         try:
             self.commands[matches[0]].run(words[1:])
         except (UsageError, ValueError) as err:
@@ -174,6 +280,41 @@ class Console:
         except Exception as err:
             self.print(f"{type(err).__name__}: {err}")
         return True
+
+    def context(self) -> dict[str, Any]:
+        """The names Python lines see (the original's REPL context, in Python terms)."""
+        ns = self.namespace
+        ns.update(
+            console=self,
+            client=self.client,
+            subs=self.subscriber,
+            secret=self.secret,
+            config=self.config,
+            mp=msgpack,
+            raft=importlib.import_module("zmqraft.client"),
+            gen_id=lambda: to_hex(new_request_id(time.time())),
+            lookup=resolve_hosts,
+            unpack=unpack,
+        )
+        ns.setdefault("res", None)
+        return ns
+
+    def run_python(self, line: str) -> None:
+        """Evaluate an expression (printed, kept in ``res``) or run a statement."""
+        ns = self.context()
+        try:
+            try:
+                code = compile(line, "<console>", "eval")
+            except SyntaxError:
+                exec(compile(line, "<console>", "exec"), ns)
+                return
+            value = eval(code, ns)
+        except Exception as err:
+            self.print(f"{type(err).__name__}: {err}")
+            return
+        if value is not None:
+            ns["res"] = value
+            self.print(repr(value))
 
     def need_client(self) -> Client:
         if self.client is None:
@@ -191,14 +332,26 @@ class Console:
         return kwargs
 
     def _new_client(self) -> Client:
+        if self.peer_url is not None:
+            return PeerClient(self.peer_url, **self._peer_kwargs())
         return Client(self.seeds, **self._client_kwargs())
+
+    def _peer_kwargs(self) -> dict[str, Any]:
+        kwargs = self._client_kwargs()
+        kwargs.pop("heartbeat")
+        return kwargs
 
     def close(self) -> None:
         self.cmd_stop([], quiet=True)
         self._stop_subscriber()
+        self._stop_peer_subscriber()
         if self.client is not None:
             self.client.close()
             self.client = None
+
+    def shutdown(self) -> None:
+        self.close()
+        self.engine.close()
 
     # ---- connections
 
@@ -208,8 +361,25 @@ class Console:
         seeds = resolve_hosts(args)
         self.close()
         self.seeds = seeds
+        self.peer_url = None
         self.client = self._new_client()
         self.print(f"connected to: {' '.join(seeds)}")
+
+    def cmd_cpeer(self, args: list[str]) -> None:
+        if not args:
+            if self.client is None:
+                self.print("not connected")
+            elif self.peer_url is not None:
+                self.print(f"connected to peer: {self.peer_url}")
+            else:
+                self.print(f"connected to: {' '.join(self.seeds)}")
+            return
+        url = resolve_hosts(args[:1])[0]
+        self.close()
+        self.seeds = [url]
+        self.peer_url = url
+        self.client = self._new_client()
+        self.print(f"connected to peer: {url} (a single-peer client: no fail-over)")
 
     def cmd_subscribe(self, args: list[str]) -> None:
         hosts = [a for a in args if not a.startswith("from=")]
@@ -218,37 +388,82 @@ class Console:
             seeds = resolve_hosts(hosts)
             self.close()
             self.seeds = seeds
+            self.peer_url = None
         elif not self.seeds:
             raise UsageError("usage: .subscribe host[:port] [host ...] [from=N]")
         self._stop_subscriber()
-        sub = Subscriber(self.seeds, secret=self.secret, from_index=start)
+        options = {**self._client_kwargs(), **self._subscriber_kwargs()}
+        options.pop("heartbeat")
+        sub = Subscriber(list(self.seeds), from_index=start, **options)
         self.subscriber = sub
-        self._sub_stop.clear()
-        self._sub_thread = threading.Thread(target=self._subscription, args=(sub,), daemon=True)
-        self._sub_thread.start()
+        self._sub_task = self.engine.run(self._print_entries(sub, "entry"), sub.close)
         self.print(f"subscribed to: {' '.join(self.seeds)} (after index {start})")
 
-    def _subscription(self, sub: Subscriber) -> None:
+    def _subscriber_kwargs(self) -> dict[str, Any]:
+        timeout = self.subscriber_options.get("broadcastTimeout")
+        return {"broadcast_timeout": timeout / 1000} if timeout else {}
+
+    async def _print_entries(self, sub: Subscriber, prefix: str) -> None:
+        """The body of a subscriber task: print what it yields until cancelled (or, for a
+        peer subscriber, until its peer no longer leads)."""
         try:
-            while not self._sub_stop.is_set():
-                item = sub.read(timeout=0.2)
-                if item is not None:
-                    self.print(self.describe(item, prefix="entry"))
+            async for item in sub:
+                self.print(self.describe(item, prefix=prefix))
+            if sub.ended:
+                self.print(f"(X) {prefix} stream ended: the peer is no longer the leader")
+        except asyncio.CancelledError:
+            raise
         except Exception as err:
-            if not self._sub_stop.is_set():
-                self.print(f"subscriber error: {type(err).__name__}: {err}")
-        finally:
-            sub.close()
+            self.print(f"subscriber error: {type(err).__name__}: {err}")
 
     def _stop_subscriber(self) -> None:
-        if self._sub_thread is not None:
-            self._sub_stop.set()
-            self._sub_thread.join(5)
-            self._sub_thread = None
+        self.engine.cancel(self._sub_task)
+        self._sub_task = None
         self.subscriber = None
+
+    def cmd_subp(self, args: list[str]) -> None:
+        if args and not args[0].isdigit():
+            url = resolve_hosts(args[:1])[0]
+            start: int | None = None
+        elif self.peer_sub_url is None:
+            raise UsageError("no peer subscriber: use .subp host[:port] first")
+        else:
+            url = self.peer_sub_url
+            start = int(args[0]) if args else int(self.subscriber_options.get("lastIndex") or 0)
+        self._stop_peer_subscriber()
+        self.peer_sub_url = url
+        sub = PeerSubscriber(
+            url,
+            from_index=start,
+            on_pulse=self._pulse,
+            on_timeout=lambda _t: self.print("(X) BSM timeout!"),
+            on_publisher=lambda pub: self.print(f"PUB {pub}"),
+            **{**self._peer_kwargs(), **self._subscriber_kwargs()},
+        )
+        self._peer_task = self.engine.run(self._print_entries(sub, "peer entry"), sub.close)
+        if start is None:
+            self.print(f"peer subscriber: {url}" + ("" if self.show_pulses else " (.pulse shows its pulses)"))
+        else:
+            self.print(f"peer subscriber: {url}: entries after index {start} while it leads")
+
+    def _pulse(self, pulse: Pulse) -> None:
+        if self.show_pulses:
+            self.print(f"(( )) {pulse.last_index}, {pulse.term}, {len(pulse.entries)}")
+
+    def cmd_pulse(self, args: list[str]) -> None:
+        if args:
+            self.show_pulses = args[0].lower() not in ("off", "no", "0", "false")
+        else:
+            self.show_pulses = not self.show_pulses
+        self.print(f"pulses: {'on' if self.show_pulses else 'off'}")
+
+    def _stop_peer_subscriber(self) -> None:
+        self.engine.cancel(self._peer_task)
+        self._peer_task = None
 
     def cmd_close(self, args: list[str]) -> None:
         self.close()
+        self.peer_sub_url = None
         self.print("closed")
 
     def cmd_secret(self, args: list[str]) -> None:
@@ -312,15 +527,17 @@ class Console:
         self._flood_stop.clear()
         self._flood_stats = {"sent": 0, "last_index": 0, "timeouts": 0}
         self.flooding = True
+        sub = self.subscriber
+        via = "the subscriber" if sub is not None else "the peer" if self.peer_url else "the client"
+        self._flood_via = via
         self.print(
             f"flooding started: data {self.flood_data!r}, iteration {self.iteration + 1}, "
-            f"{parallel} at a time"
+            f"{parallel} at a time, through {self._flood_via}"
         )
-        self._flood_thread = threading.Thread(target=self._flood, args=(parallel,), daemon=True)
-        self._flood_thread.start()
+        self._flood_task = self.engine.run(self._flood(parallel, sub))
 
-    def _flood(self, parallel: int) -> None:
-        async def worker(client: AsyncClient) -> None:
+    async def _flood(self, parallel: int, sub: Subscriber | None) -> None:
+        async def worker(write: Callable[..., Awaitable[int]]) -> None:
             while True:  # every worker sends at least one update, even if .stop comes at once
                 with self.lock:
                     self.iteration += 1
@@ -328,7 +545,7 @@ class Console:
                 data = flood_item(iteration, self.flood_data, time.time())
                 rid = os.urandom(12) if self.random_ids else None
                 try:
-                    index = await client.request_update(data, request_id=rid, timeout=TIMEOUT)
+                    index = await write(data, request_id=rid, timeout=TIMEOUT)
                 except RequestTimeoutError:
                     self._flood_stats["timeouts"] += 1
                     self.print(f"flood: iteration {iteration} timed out, skipped")
@@ -340,29 +557,38 @@ class Console:
                 if self._flood_stop.is_set():
                     return
 
-        async def flood() -> None:
-            async with AsyncClient(self.seeds, **self._client_kwargs()) as client:
-                await asyncio.gather(*(worker(client) for _ in range(parallel)))
-
         try:
-            asyncio.run(flood())
+            if sub is not None:  # the original writes into the subscriber's stream
+                await asyncio.gather(*(worker(sub.arequest_update) for _ in range(parallel)))
+            else:
+                client: AsyncClient
+                if self.peer_url is not None:
+                    client = AsyncPeerClient(self.peer_url, **self._peer_kwargs())
+                else:
+                    client = AsyncClient(self.seeds, **self._client_kwargs())
+                async with client:
+                    await asyncio.gather(*(worker(client.request_update) for _ in range(parallel)))
+        except asyncio.CancelledError:
+            raise
         except Exception as err:
             self.print(f"flooding stopped by an error: {type(err).__name__}: {err}")
         finally:
             self.flooding = False
 
     def cmd_stop(self, args: list[str], quiet: bool = False) -> None:
-        thread = self._flood_thread
-        if thread is None:
+        task = self._flood_task
+        if task is None:
             if not quiet:
                 self.print("not flooding")
             return
         self._flood_stop.set()
-        thread.join(TIMEOUT * 2)
-        self._flood_thread = None
+        if not task.finished.wait(TIMEOUT * 2):  # each worker ends after its update in flight
+            self.engine.cancel(task)
+        self._flood_task = None
+        self.flooding = False
         s = self._flood_stats
         self.print(f"flooding stopped: {s['sent']} updates, last iteration {self.iteration}, "
-                   f"last index {s['last_index']}, {s['timeouts']} timeouts")
+                   f"last index {s['last_index']}, {s['timeouts']} timeouts, through {self._flood_via}")
 
     # ---- the log
 
@@ -417,12 +643,23 @@ class Console:
         # consecutive = no other STATE entry in between (a new leader's CHECKPOINT may be)
         expected_iteration, last_index, verified = iteration, None, 0
         previous_state: int | None = None
+        snapshot = bytearray()
         for item in self.need_client().request_entries(start - 1, count, timeout=TIMEOUT * 2):
-            if not isinstance(item, Entry) or not item.is_state:
+            if isinstance(item, SnapshotChunk):
+                # a compacted log: the snapshot's data (gzip'd if .decompress) is one item
+                if item.is_first:
+                    snapshot.clear()
+                snapshot += item.data
+                if not item.is_last:
+                    continue
+                data = self.snapshot_data(bytes(snapshot))
+            elif item.is_state:
+                data = item.data
+            else:
                 continue
             before, previous_state = previous_state, item.index
             try:
-                value = unpack(item.data)
+                value = unpack(data)
             except Exception:
                 continue
             if not isinstance(value, dict) or value.get("data") != self.flood_data:
@@ -441,6 +678,21 @@ class Console:
             last_index = item.index
             verified += 1
         self.print(f"verify ok: {verified} items")
+
+    def cmd_decompress(self, args: list[str]) -> None:
+        if args:
+            if args[0].lower() not in ("yes", "no", "on", "off", "true", "false", "1", "0"):
+                raise UsageError("decompress: yes|no")
+            self.decompress = args[0].lower() in ("yes", "on", "true", "1")
+        self.print(f"decompress: {'yes' if self.decompress else 'no'}")
+
+    def snapshot_data(self, data: bytes) -> bytes:
+        if not self.decompress:
+            return data
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return data  # not gzip after all: verify it as it is
 
     # ---- membership
 
@@ -485,6 +737,37 @@ class Console:
         for peer_id, url in final:
             self.print(f"  {peer_str(peer_id, url)}")
 
+    # ---- scripts
+
+    def cmd_editor(self, args: list[str]) -> None:
+        self.editor = []
+        self.print("// entering editor mode (.end or Ctrl-D runs the lines, Ctrl-C cancels)")
+
+    def finish_editor(self) -> bool:
+        lines, self.editor = self.editor or [], None
+        return all(self.execute(line) for line in lines)  # stops at .exit
+
+    def cmd_load(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("usage: .load FILE")
+        try:
+            lines = Path(args[0]).read_text().splitlines()
+        except OSError as err:
+            raise UsageError(f"can not read {args[0]}: {err.strerror}") from None
+        for line in lines:
+            if line.strip().lstrip(".").split(" ")[0] in ("exit", "quit"):
+                break
+            self.execute(line)
+
+    def cmd_save(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("usage: .save FILE")
+        try:
+            Path(args[0]).write_text("".join(line + "\n" for line in self.lines))
+        except OSError as err:
+            raise UsageError(f"can not write {args[0]}: {err.strerror}") from None
+        self.print(f"session saved to: {args[0]} ({len(self.lines)} lines)")
+
     # ---- the rest
 
     def cmd_cls(self, args: list[str]) -> None:
@@ -494,6 +777,8 @@ class Console:
     def cmd_help(self, args: list[str]) -> None:
         for name, cmd in self.commands.items():
             self.print(f"  {'.' + name + ' ' + cmd.usage:<50}  {cmd.help}")
+        self.print("  Other lines are Python, with client, subs, secret, config, mp (msgpack), raft")
+        self.print("  (zmqraft.client), gen_id(), lookup(), unpack() and res (the last result).")
 
 
 # ---- the loop ---------------------------------------------------------------------------------
@@ -522,6 +807,40 @@ def load_history(path: str) -> Any:
     return TrimmedHistory(path)
 
 
+def trim_history_file(path: str | Path, keep: int = HISTORY_LINES) -> int:
+    """Rewrite a prompt_toolkit history file with its newest ``keep`` distinct lines (the
+    newest copy of a repeated line stays); returns how many entries remain.  prompt_toolkit
+    only ever appends, so without this the file grows forever."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return 0
+    entries: list[tuple[str, list[str]]] = []  # (the "# time" line, the "+" lines)
+    for line in text.splitlines():
+        if line.startswith("#"):
+            entries.append((line, []))
+        elif line.startswith("+"):
+            if not entries:
+                entries.append(("#", []))
+            entries[-1][1].append(line)
+    kept: list[tuple[str, list[str]]] = []
+    seen: set[tuple[str, ...]] = set()
+    for stamp, lines in reversed(entries):
+        key = tuple(lines)
+        if not lines or key in seen:
+            continue
+        seen.add(key)
+        kept.append((stamp, lines))
+        if len(kept) >= keep:
+            break
+    kept.reverse()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"\n{stamp}\n" + "".join(f"{line}\n" for line in lines) for stamp, lines in kept))
+    os.replace(tmp, path)
+    return len(kept)
+
+
 def interactive(console: Console, history: str) -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -538,13 +857,22 @@ def interactive(console: Console, history: str) -> None:
     with patch_stdout(raw=True):
         while True:
             try:
-                line = session.prompt("zr> ")
+                line = session.prompt(console.prompt)
             except KeyboardInterrupt:
+                if console.editor is not None:
+                    console.editor = None
+                    console.print("// editor cancelled")
                 continue
             except EOFError:
+                if console.editor is not None:
+                    if not console.finish_editor():
+                        break
+                    continue
                 break
             if not console.execute(line):
                 break
+    with contextlib.suppress(OSError):
+        trim_history_file(history)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -570,18 +898,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"zmq-raft console {version()} (.help lists the commands, .exit or Ctrl-D leaves)")
     try:
         if args.hosts:
-            console.execute("connect " + " ".join(shlex.quote(h) for h in args.hosts))
+            console.execute(".connect " + " ".join(shlex.quote(h) for h in args.hosts))
         if terminal:
             interactive(console, args.history)
         else:
             for line in sys.stdin:
                 if not console.execute(line):
                     break
+            else:
+                if console.editor is not None:
+                    console.finish_editor()
     except KeyboardInterrupt:
         pass
     finally:
         with contextlib.suppress(Exception):
-            console.close()
+            console.shutdown()
     print("bye bye")
     return 0
 

@@ -176,11 +176,13 @@ def render(monitor: Monitor, title: str | None = None) -> Group:
         lag = None
         if info is not None and leader_info is not None:
             lag = max(0, leader_info.commit_index - info.last_applied)
-        cells = [
-            view.id, role, _n(info and info.term), _n(info and info.commit_index),
-            _n(info and info.last_applied), _n(info and info.last_index), _n(lag),
-            _n(info and info.snapshot_size), view.url,
-        ]
+        numbers = (
+            (info.term, info.commit_index, info.last_applied, info.last_index)
+            if info is not None
+            else (None, None, None, None)
+        )
+        size = None if info is None else info.snapshot_size
+        cells = [view.id, role, *map(_n, numbers), _n(lag), _n(size), view.url]
         table.add_row(*cells, style=style)
     errors = [Text(f"{v.id}: {v.error}", style="red") for v in monitor.polled() if v.error is not None]
     head = Text(title or "", style="bold") if title else Text(
