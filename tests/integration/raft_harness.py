@@ -1,9 +1,10 @@
 """Integration harness: real peers in subprocesses on 127.0.0.1, and a small raw-pyzmq client to talk to them.
 
-Every peer is ``python -m zmqraft.asyncio -c <config.json> <id>`` with its output in
-``<tmp>/peer-<id>.log`` (printed when a test fails).  Ports are ephemeral: chosen by binding
-port 0 first.  Every process is stopped by the fixture that started it; every wait is a poll
-with a deadline.
+Every peer is ``python -m zmqraft.<runtime> -c <config.json> <id>`` (``Peer.runtime``:
+``asyncio`` unless ``Cluster(..., runtime="gevent")`` or the peer's own field says otherwise)
+with its output in ``<tmp>/peer-<id>.log`` (printed when a test fails).  Ports are ephemeral:
+chosen by binding port 0 first.  Every process is stopped by the fixture that started it;
+every wait is a poll with a deadline.
 """
 
 from __future__ import annotations
@@ -74,13 +75,14 @@ class Peer:
     log_path: Path
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    runtime: str = "asyncio"  # the server package it runs: zmqraft.asyncio or zmqraft.gevent
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"peer {self.id} already running"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [SERVER_PYTHON, "-m", "zmqraft.asyncio", "-c", str(self.config), *self.args, self.id],
+                [SERVER_PYTHON, "-m", f"zmqraft.{self.runtime}", "-c", str(self.config), *self.args, self.id],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -118,7 +120,15 @@ class Peer:
 class Cluster:
     """Peers sharing one JSON config file; ``options`` are merged into its ``raft`` section."""
 
-    def __init__(self, root: Path, ids: list[str], *, spare: list[str] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ids: list[str],
+        *,
+        spare: list[str] | None = None,
+        runtime: str = "asyncio",
+        **options: Any,
+    ) -> None:
         self.root = root
         spare = spare or []
         ports = free_ports(2 * (len(ids) + len(spare)))
@@ -128,7 +138,8 @@ class Cluster:
         for n, peer_id in enumerate([*ids, *spare]):
             url = f"tcp://127.0.0.1:{ports[2 * n]}"
             pub = f"tcp://127.0.0.1:{ports[2 * n + 1]}"
-            self.peers[peer_id] = Peer(peer_id, url, pub, config, root / f"peer-{peer_id}.log")
+            log_path = root / f"peer-{peer_id}.log"
+            self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, runtime=runtime)
         # a secret of its own: on a shared machine, a peer that took over a port another
         # cluster's peer used would otherwise accept that cluster's AppendEntries
         raft: dict[str, Any] = {

@@ -1,0 +1,502 @@
+"""The gevent runtime: ZeroMQ sockets, one greenlet and two workers around a ``PeerServer``.
+
+Theory of operation.  Everything that decides lives in the core (``zmqraft.core.server``); this
+module only moves data, exactly as the asyncio runtime does:
+
+* inbound: the ROUTER (clients and other peers' requests) and one DEALER per other peer
+  (their replies).  A hub ``io`` watcher on each socket's ``zmq.FD`` only sets a wake-up
+  event; the serving greenlet then drains every socket with non-blocking receives until all
+  are empty, feeds the whole batch to the core and only then drains the core's outputs once
+  (DESIGN.md property 5).  A round repeats until it finds nothing and ``zmq.EVENTS`` shows no
+  input, which also re-arms ZeroMQ's edge-triggered FD after our own sends;
+* outputs, in this order: jobs (storage jobs go to the storage worker, apply jobs to the
+  state-machine worker), events (DEALERs are connected or closed to match the configuration
+  before frames to a new peer are sent), frames;
+* one timer: the serving greenlet waits for the wake-up event at most until
+  ``server.get_timer()``;
+* storage: a worker greenlet hands each ``Job`` to a thread of the hub's threadpool and waits
+  for it, so an fsync never blocks the hub: one job in flight, and the core puts everything
+  that arrived meanwhile into the next job (group commit).  Workers are never killed: a
+  shutdown waits for the job in flight;
+* shutdown (``close()``): stop reading, let the workers finish the job in flight, send what
+  that releases, close the sockets (the ROUTER and PUB linger 2 s for replies already
+  queued), then the state machine, the log and the persistence.
+
+The sockets are plain ``zmq`` sockets, not ``zmq.green`` ones: this runtime only ever sends and
+receives with ``NOBLOCK`` and waits on ``zmq.FD`` itself, which is all ``zmq.green`` adds, while
+its per-call ``EVENTS`` bookkeeping made each message 3 to 10 times slower (measured).
+
+Everything here runs in the hub's thread; call ``close()`` from a greenlet of that thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import zmq
+from zmqraft.core.builder import AssembledPeer
+from zmqraft.core.cluster import ClusterConfig
+from zmqraft.core.raft.node import ApplyJob, ConfigChanged, ConfigCommitted, Job, RaftError, StateChanged
+from zmqraft.core.server import ChannelKind, ClientRequest
+from zmqraft.core.statemachine import dispatch_client_request, run_apply_job
+from zmqraft.core.storage.executor import StorageExecutor
+
+import gevent
+import gevent.event
+import gevent.queue
+
+log = logging.getLogger("zmqraft.gevent")
+
+RECV_BATCH = 1000  # messages taken from one socket before the outputs are drained
+ROUTER_LINGER_MS = 2000
+PUB_LINGER_MS = 2000
+SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
+SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
+_READ = 1  # the hub loop's READ event (libev and libuv alike)
+
+
+class _Poll:
+    """The compaction watcher's request to the storage worker."""
+
+
+class _Stop:
+    """Wakes an idle worker at shutdown."""
+
+
+class ZmqRaft:
+    """One peer: the sockets and greenlets around an ``AssembledPeer`` (see ``build``).
+
+    ``start()`` opens the sockets and spawns the greenlets; ``close()`` shuts down gracefully
+    and (from any greenlet but the peer's own) waits until it is done; ``wait_closed()``
+    waits for that.  ``with build(options) as raft:`` starts it and closes it on leaving."""
+
+    def __init__(
+        self,
+        peer: AssembledPeer,
+        *,
+        listeners: dict[str, Callable[..., Any] | None] | None = None,
+        dealer_hwm: int | None = None,
+    ) -> None:
+        self.peer = peer
+        self.server = peer.server
+        self.state_machine = peer.state_machine
+        self.listeners = dict(listeners if listeners is not None else peer.options.get("listeners") or {})
+        opts = peer.raft_options
+        # The core pipelines up to max_inflight_messages AppendEntries per follower, so the
+        # DEALER must hold that many (over the limit it drops, and the core retransmits).
+        self.dealer_hwm = dealer_hwm or opts.max_inflight_messages + 2
+        self._executor = StorageExecutor(peer.log, peer.persistence)
+        self._hub: Any = None  # gevent's hub and its threadpool, of the thread that starts us
+        self._pool: Any = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None  # made by start()
+        self._router: zmq.Socket[bytes] | None = None
+        self._pub: zmq.Socket[bytes] | None = None
+        self._dealers: dict[str, tuple[str, zmq.Socket[bytes]]] = {}  # peer id -> (url, socket)
+        self._watchers: dict[int, Any] = {}  # socket FD -> the hub's io watcher
+        self._wake = gevent.event.Event()
+        self._close_requested = gevent.event.Event()
+        self._closed = gevent.event.Event()
+        self._storage_q: gevent.queue.Queue[Job | _Poll | _Stop] = gevent.queue.Queue()
+        self._apply_q: gevent.queue.Queue[ApplyJob | _Stop] = gevent.queue.Queue()
+        self._greenlets: list[gevent.Greenlet] = []  # serve, workers, watcher
+        self._workers: list[gevent.Greenlet] = []
+        self._closing = False
+        self._started = False
+        self._watching = False
+        self._last_state: StateChanged | None = None
+        self.error: BaseException | None = None
+        self.dropped_sends = 0
+        self.bound_url: str | None = None
+        self.label: str | None = peer.options.get("label")
+
+    # ================================================================ public
+
+    @property
+    def id(self) -> str:
+        return self.server.id
+
+    @property
+    def url(self) -> str:
+        """The address clients and peers reach this peer at."""
+        return self.peer.url or self.bound_url or self.peer.router_bind
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def start(self) -> ZmqRaft:
+        """Bind and connect the sockets, spawn the greenlets and return at once.  A failure to
+        bind raises here, after everything was closed."""
+        if self._started:
+            raise RuntimeError("a ZmqRaft serves once")
+        self._started = True
+        self._hub = gevent.get_hub()  # of the thread that runs the peer
+        self._pool = self._hub.threadpool
+        try:
+            self._open_sockets()
+        except BaseException:
+            self._closing = True
+            self._stop_reading()
+            self._close_all()
+            self._finish()
+            raise
+        self._workers = [gevent.spawn(self._storage_worker), gevent.spawn(self._apply_worker)]
+        self._greenlets = [gevent.spawn(self._serve), *self._workers]
+        if self.peer.install_path is not None:
+            self._greenlets.append(gevent.spawn(self._compaction_watcher))
+        log.info("%s: listening at %s", self.id, self.url)
+        return self
+
+    def close(self, error: BaseException | None = None, *, wait: bool = True) -> None:
+        """Shut down gracefully (idempotent); ``error`` is kept in ``self.error``.  Waits until
+        closed when ``wait`` and when not called from the peer's own greenlets (a listener or
+        the state machine may call it too)."""
+        if error is not None and self.error is None:
+            self.error = error
+        if not self._started:  # built, never started: release the files
+            self._started = self._closing = True
+            self._close_all()
+            self._finish()
+            return
+        self._close_requested.set()
+        self._wake.set()
+        if wait and gevent.getcurrent() not in self._greenlets:
+            self._closed.wait()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block this greenlet until the peer is closed; False if ``timeout`` passed first."""
+        return bool(self._closed.wait(timeout))
+
+    def __enter__(self) -> ZmqRaft:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ================================================================ sockets
+
+    def _open_sockets(self) -> None:
+        ctx = self._ctx = zmq.Context()
+        router = ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
+        self._router = router
+        router.bind(self.peer.router_bind)
+        self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._watch(router)
+        pub_bind = self.state_machine.broadcast_bind
+        if pub_bind is not None:
+            pub = ctx.socket(zmq.PUB)
+            pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
+            self._pub = pub
+            pub.bind(pub_bind)
+        self._connect_peers(self.server.node.config)
+
+    def _watch(self, sock: zmq.Socket[bytes]) -> None:
+        fd = sock.getsockopt(zmq.FD)
+        watcher = self._hub.loop.io(fd, _READ)
+        watcher.start(self._wake.set)
+        self._watchers[fd] = watcher
+
+    def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
+        """Before the socket closes: a watcher must not outlive its FD."""
+        if sock.closed:
+            return
+        watcher = self._watchers.pop(sock.getsockopt(zmq.FD), None)
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
+    def _connect_peers(self, config: ClusterConfig) -> None:
+        """One DEALER per other peer of ``config`` (reconnected when its url changed)."""
+        wanted = dict(config.others(self.id))
+        for peer_id, (url, sock) in list(self._dealers.items()):
+            if wanted.get(peer_id) != url:
+                log.debug("%s: disconnect from %s at %s", self.id, peer_id, url)
+                self._unwatch(sock)
+                sock.close(0)
+                del self._dealers[peer_id]
+        for peer_id, url in wanted.items():
+            if peer_id in self._dealers:
+                continue
+            assert self._ctx is not None
+            sock = self._ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
+            sock.setsockopt(zmq.RECONNECT_IVL, max(1, int(self.peer.raft_options.rpc_timeout * 1000)))
+            sock.connect(url)
+            self._dealers[peer_id] = (url, sock)
+            self._watch(sock)
+            log.debug("%s: connected to %s at %s", self.id, peer_id, url)
+
+    def _stop_reading(self) -> None:
+        if self._router is not None:
+            self._unwatch(self._router)
+        for _url, sock in self._dealers.values():
+            self._unwatch(sock)
+
+    def _close_all(self) -> None:
+        for _url, sock in self._dealers.values():
+            sock.close(0)
+        self._dealers.clear()
+        for lingering in (self._router, self._pub):
+            if lingering is not None:
+                lingering.close()  # keeps its LINGER: queued replies still leave
+        try:
+            self.state_machine.close()
+        finally:
+            self.peer.log.close()
+            close = getattr(self.peer.persistence, "close", None)
+            if close is not None:
+                close()
+            if self._ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
+                self._pool.apply(self._ctx.term)
+
+    def _finish(self) -> None:
+        self._closed.set()
+        listener = self.listeners.get("close")
+        if listener is not None:
+            self._guarded("the close listener", listener)
+        log.info("%s: closed", self.id)
+
+    # ================================================================ the serving greenlet
+
+    def _serve(self) -> None:
+        """Pump on every wake-up and at the core's deadline until ``close()``; then shut down."""
+        server = self.server
+        try:
+            while True:
+                self._pump()
+                if self._close_requested.is_set():
+                    break
+                deadline = server.get_timer()
+                delay = None if deadline is None else deadline - time.monotonic()
+                if delay is not None and delay <= 0:
+                    gevent.sleep(0)  # overdue: still let the hub run (I/O, finished jobs) first
+                else:
+                    self._wake.wait(delay)
+                self._wake.clear()
+                if self._close_requested.is_set():
+                    break
+                now = time.monotonic()
+                deadline = server.get_timer()
+                if deadline is not None and now >= deadline:
+                    server.handle_timer(now, time.time())
+        except Exception as exc:
+            log.exception("%s: fatal error in the event loop", self.id)
+            self.close(exc, wait=False)
+        finally:
+            self._closing = True
+            self._stop_reading()
+            for queue in (self._storage_q, self._apply_q):
+                queue.put_nowait(_Stop())
+            for greenlet in self._greenlets[3:]:  # the compaction watcher only sleeps
+                greenlet.kill()
+            gevent.joinall(self._workers)  # they finish the job in flight, then stop
+            try:
+                self._send_outputs()  # what the last durable job released
+            finally:
+                try:
+                    self._close_all()
+                finally:
+                    self._finish()
+
+    def _pump(self) -> None:
+        """Drain every socket, feed the core, drain its outputs; until nothing moves."""
+        server = self.server
+        router = self._router
+        assert router is not None
+        began = time.monotonic()
+        while True:
+            now = time.monotonic()
+            wall = time.time()
+            received = 0
+            for _ in range(RECV_BATCH):
+                try:
+                    frames = router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                received += 1
+                server.receive_router(frames[0], frames[1:], now, wall)
+            for peer_id, (_url, sock) in list(self._dealers.items()):
+                for _ in range(RECV_BATCH):
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    received += 1
+                    server.receive_peer(peer_id, frames, now, wall)
+            sent = self._drain(now, wall)
+            if not received and not sent and not self._readable():
+                break
+        busy = time.monotonic() - began
+        if busy > SLOW_PUMP:
+            log.warning("%s: the hub was busy for %.0f ms in one round", self.id, busy * 1000)
+
+    def _readable(self) -> bool:
+        """Does any socket hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
+        assert self._router is not None
+        if _events(self._router) & zmq.POLLIN:
+            return True
+        return any(_events(sock) & zmq.POLLIN for _url, sock in self._dealers.values())
+
+    def _drain(self, now: float, wall: float) -> int:
+        """Jobs, then events, then frames (see the module docstring); returns frames sent."""
+        server = self.server
+        machine = self.state_machine
+        while (job := server.next_job()) is not None:
+            if isinstance(job, Job):
+                self._storage_q.put_nowait(job)
+            elif machine.blocking:
+                self._apply_q.put_nowait(job)
+            else:
+                server.complete_job(job, now, wall, run_apply_job(machine, job, self.peer.log))
+        while (event := server.next_event()) is not None:
+            self._on_event(event)
+        return self._send_outputs()
+
+    def _send_outputs(self) -> int:
+        count = 0
+        for channel, frames in self.server.frames_to_send():
+            kind = channel.kind
+            try:
+                if kind is ChannelKind.ROUTER:
+                    assert self._router is not None
+                    self._router.send(channel.address, _MORE)
+                    _send(self._router, frames)
+                elif kind is ChannelKind.PEER:
+                    dealer = self._dealers.get(channel.address)
+                    if dealer is None:
+                        self.dropped_sends += 1
+                        continue
+                    _send(dealer[1], frames)
+                elif self._pub is not None:
+                    _send(self._pub, frames)
+                count += 1
+            except zmq.Again:
+                self.dropped_sends += 1  # a full queue: the core retransmits what matters
+            except zmq.ZMQError as exc:
+                if exc.errno == zmq.ENOTSOCK:
+                    continue  # closed during shutdown
+                raise
+        return count
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, StateChanged):
+            # the core repeats an unchanged state (e.g. once per RequestVote it answers)
+            if event == self._last_state:
+                return
+            self._last_state = event
+            log.info(
+                "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
+            )
+            self._guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
+            self._call("state", event.role, event.term)
+        elif isinstance(event, ConfigChanged):
+            log.info("%s: configuration %s", self.id, event.config)
+            self._connect_peers(event.config)
+            self._call("config", event.config)
+        elif isinstance(event, ClientRequest):
+            machine = self.state_machine
+            if not self._guarded("on_client_request", dispatch_client_request, machine, self.server, event):
+                log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
+        elif isinstance(event, ConfigCommitted):
+            log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
+        elif isinstance(event, RaftError):
+            log.error("%s: raft error: %s", self.id, event.message)
+            self._call("error", event)
+
+    def _call(self, name: str, *args: Any) -> None:
+        listener = self.listeners.get(name)
+        if listener is not None:
+            self._guarded(f"the {name} listener", listener, *args)
+
+    def _guarded(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """User code called from the pump: a failure is logged, never fatal to the peer."""
+        try:
+            return call(*args)
+        except Exception:
+            log.exception("%s: %s failed", self.id, what)
+            return None
+
+    # ================================================================ workers
+
+    def _storage_worker(self) -> None:
+        """One storage job (or compaction poll) at a time, each in a threadpool thread."""
+        while True:
+            item = self._storage_q.get()
+            if isinstance(item, _Stop) or self._closing:
+                return
+            try:
+                if isinstance(item, Job):
+                    began = time.monotonic()
+                    self._pool.apply(self._executor.run, (item,))
+                    took = time.monotonic() - began
+                    if took > SLOW_STORAGE:
+                        log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
+                    self.server.complete_job(item, time.monotonic(), time.time())
+                else:
+                    self._poll_install_path()
+            except Exception as exc:
+                log.exception("%s: storage failed", self.id)
+                self.close(exc, wait=False)
+                return
+            self._wake.set()  # the serving greenlet sends what this released
+
+    def _poll_install_path(self) -> None:
+        try:
+            meta = self._pool.apply(self.peer.log.poll_install_path)  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.error("%s: compaction snapshot refused, no longer watching: %s", self.id, exc)
+            self._watching = False
+            return
+        if meta is not None:
+            log.info("%s: compaction snapshot installed: %s", self.id, meta)
+            self.server.snapshot_installed(time.monotonic())
+
+    def _apply_worker(self) -> None:
+        """One batch of committed entries at a time, applied in a threadpool thread."""
+        machine = self.state_machine
+        while True:
+            job = self._apply_q.get()
+            if isinstance(job, _Stop) or self._closing:
+                return
+            try:
+                last = self._pool.apply(run_apply_job, (machine, job, self.peer.log))
+                self.server.complete_job(job, time.monotonic(), time.time(), last)
+            except Exception as exc:
+                log.exception("%s: the state machine failed", self.id)
+                self.close(exc, wait=False)
+                return
+            self._wake.set()
+
+    def _compaction_watcher(self) -> None:
+        interval = int(self.peer.options["data"]["compact"]["watchInterval"]) / 1000.0
+        self._watching = True
+        while self._watching and not self._closing:
+            gevent.sleep(interval)
+            self._storage_q.put_nowait(_Poll())
+
+
+def _events(sock: zmq.Socket[bytes]) -> int:
+    return int(sock.getsockopt(zmq.EVENTS))
+
+
+# Plain-int flags: pyzmq's send_multipart combines its enum flags once per frame, which costs
+# three times the send itself for an AppendEntries of ten entries.
+_MORE = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
+_LAST = int(zmq.NOBLOCK)
+
+
+def _send(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    """Send a multipart message without blocking (raises zmq.Again on a full queue; a ROUTER
+    or PUB drops instead, a DEALER raises before the first frame leaves)."""
+    send = sock.send
+    for frame in frames[:-1]:
+        send(frame, _MORE)
+    send(frames[-1], _LAST)

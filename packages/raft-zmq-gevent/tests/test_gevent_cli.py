@@ -1,0 +1,105 @@
+"""``zmq-raft-gevent``: a single peer from the command line (a real process), the option
+precedence (config file, id, the peer's own pub/www, then -b/-p/-w) and init errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from zmqraft.client import Client
+from zmqraft.gevent.cli import main, parser, server_options
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    found = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return found
+
+
+def command() -> list[str]:
+    """The installed script next to this interpreter, else ``python -m zmqraft.gevent``."""
+    script = shutil.which("zmq-raft-gevent", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "zmqraft.gevent"]
+
+
+def test_the_cli_runs_a_single_peer(tmp_path: Path) -> None:
+    router, pub = ports(2)
+    url = f"tcp://127.0.0.1:{router}"
+    config = tmp_path / "peer.json"
+    config.write_text(json.dumps({"raft": {"peers": [["solo", url]], "data": {"path": str(tmp_path / "d")}}}))
+    out = tmp_path / "out.log"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [*command(), "-c", str(config), "-p", f"tcp://127.0.0.1:{pub}", "solo"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while f"server listening at: {url}" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.02)
+        with Client([url], rpc_timeout=10.0) as client:
+            assert [client.request_update(b"cli %d" % n) for n in range(3)] == [1, 2, 3]
+            assert client.request_broadcast_url() == f"tcp://127.0.0.1:{pub}"
+            info = client.request_log_info()
+            assert info.is_leader and info.leader_id == "solo" and info.last_applied == 3
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0, out.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.read_text()
+    assert "SIGINT received: closing" in text and text.rstrip().endswith("bye bye")
+
+
+def test_no_arguments_is_the_single_default_peer() -> None:
+    opts = server_options(parser().parse_args([]))
+    assert opts["id"] == "local"
+    assert opts["peers"] == [{"id": "local", "url": "tcp://127.0.0.1:8047"}]
+    assert opts["data"]["path"] == "raft"
+    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:8048"
+
+
+def test_precedence(tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    peers = [
+        {"id": "1", "url": "tcp://127.0.0.1:8047", "pub": "tcp://127.0.0.1:8048", "www": "http://h1:8050"},
+        {"id": "2", "url": "tcp://127.0.0.1:8147", "pub": "tcp://127.0.0.1:8148"},
+    ]
+    config.write_text(json.dumps({"other": {"id": "2", "peers": peers, "broadcast": {"url": "tcp://x:1"}}}))
+    opts = server_options(parser().parse_args(["-c", str(config), "--ns", "other"]))
+    assert opts["id"] == "2" and opts["broadcast"]["url"] == "tcp://127.0.0.1:8148"
+    opts = server_options(parser().parse_args(["-c", str(config), "--ns", "other", "1"]))
+    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:8048"
+    assert (opts["webmonitor"]["host"], opts["webmonitor"]["port"]) == ("h1", 8050)
+    args = ["-c", str(config), "--ns", "other", "-b", "tcp://*:9", "-p", "tcp://127.0.0.1:7", "-w", "w:1"]
+    opts = server_options(parser().parse_args([*args, "1"]))
+    assert opts["router"]["bind"] == "tcp://*:9"
+    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:7"
+    assert (opts["webmonitor"]["host"], opts["webmonitor"]["port"]) == ("w", 1)
+
+
+def test_init_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"raft": {"peers": [["1", "tcp://127.0.0.1:1"], ["2", "tcp://127.0.0.1:2"]]}}))
+    assert main(["-c", str(config)]) == 1  # two peers and no id
+    assert "RAFT INIT ERROR" in capsys.readouterr().err
+    assert main(["-c", str(tmp_path / "c.ini")]) == 1
+    assert "Unrecognized config file type" in capsys.readouterr().err
