@@ -171,7 +171,7 @@ async def test_user_state_machine(tmp_path: Path, blocking: bool) -> None:
             assert await client.request([b"rx", b"X", b""], timeout=0.3) is None
             # no broadcast state machine: nobody answers '*' and there is no PUB socket
             assert await client.request(m.RequestBroadcastStateUrl(b"9999").encode(b""), timeout=0.3) is None
-            assert raft._pub is None
+            assert raft.sockets.pub is None
             assert (await client.log_info()).last_applied == 3
         assert machine.closed
     finally:

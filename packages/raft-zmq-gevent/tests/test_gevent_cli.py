@@ -1,5 +1,5 @@
-"""``zmq-raft-gevent``: a single peer from the command line (a real process), the option
-precedence (config file, id, the peer's own pub/www, then -b/-p/-w) and init errors."""
+"""``zmq-raft-gevent``: a single peer from the command line (a real process) and init errors
+(the option precedence both runtimes share is tested with ``zmqraft.client.serving``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from zmqraft.client import Client
-from zmqraft.gevent.cli import main, parser, server_options
+from zmqraft.gevent.cli import main
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,33 +67,6 @@ def test_the_cli_runs_a_single_peer(tmp_path: Path) -> None:
             proc.wait()
     text = out.read_text()
     assert "SIGINT received: closing" in text and text.rstrip().endswith("bye bye")
-
-
-def test_no_arguments_is_the_single_default_peer() -> None:
-    opts = server_options(parser().parse_args([]))
-    assert opts["id"] == "local"
-    assert opts["peers"] == [{"id": "local", "url": "tcp://127.0.0.1:8047"}]
-    assert opts["data"]["path"] == "raft"
-    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:8048"
-
-
-def test_precedence(tmp_path: Path) -> None:
-    config = tmp_path / "c.json"
-    peers = [
-        {"id": "1", "url": "tcp://127.0.0.1:8047", "pub": "tcp://127.0.0.1:8048", "www": "http://h1:8050"},
-        {"id": "2", "url": "tcp://127.0.0.1:8147", "pub": "tcp://127.0.0.1:8148"},
-    ]
-    config.write_text(json.dumps({"other": {"id": "2", "peers": peers, "broadcast": {"url": "tcp://x:1"}}}))
-    opts = server_options(parser().parse_args(["-c", str(config), "--ns", "other"]))
-    assert opts["id"] == "2" and opts["broadcast"]["url"] == "tcp://127.0.0.1:8148"
-    opts = server_options(parser().parse_args(["-c", str(config), "--ns", "other", "1"]))
-    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:8048"
-    assert (opts["webmonitor"]["host"], opts["webmonitor"]["port"]) == ("h1", 8050)
-    args = ["-c", str(config), "--ns", "other", "-b", "tcp://*:9", "-p", "tcp://127.0.0.1:7", "-w", "w:1"]
-    opts = server_options(parser().parse_args([*args, "1"]))
-    assert opts["router"]["bind"] == "tcp://*:9"
-    assert opts["broadcast"]["url"] == "tcp://127.0.0.1:7"
-    assert (opts["webmonitor"]["host"], opts["webmonitor"]["port"]) == ("w", 1)
 
 
 def test_init_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

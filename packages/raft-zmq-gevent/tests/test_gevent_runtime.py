@@ -164,7 +164,7 @@ def test_user_state_machine(tmp_path: Path, blocking: bool, green_client: Callab
             client.request(b"X", timeout=0.3)
         with pytest.raises(RequestTimeoutError):
             client.request_broadcast_url(timeout=0.3)
-        assert raft._pub is None
+        assert raft.sockets.pub is None
         assert client.request_log_info().last_applied == 3
     assert machine.closed
 

@@ -1,7 +1,8 @@
 """The asyncio runtime: ZeroMQ sockets, a timer and two worker threads around a ``PeerServer``.
 
-Theory of operation.  Everything that decides lives in the core (``zmqraft.core.server``); this
-module only moves data:
+Theory of operation.  Everything that decides lives in the core (``zmqraft.core.server``; what
+its events mean: ``zmqraft.core.runtime``); the sockets are ``zmqraft.client.serving``'s
+``PeerSockets``, shared with the gevent runtime.  This module only waits and moves data:
 
 * inbound: the ROUTER (clients and other peers' requests) and one DEALER per other peer
   (their replies) are watched with ``loop.add_reader(socket.FD)``.  ZeroMQ signals that FD
@@ -36,18 +37,15 @@ import anyio
 import zmq
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from zmqraft.client.serving import PeerSockets
 from zmqraft.core.builder import AssembledPeer
-from zmqraft.core.cluster import ClusterConfig
-from zmqraft.core.raft.node import ApplyJob, ConfigChanged, ConfigCommitted, Job, RaftError, StateChanged
-from zmqraft.core.server import ChannelKind, ClientRequest
-from zmqraft.core.statemachine import dispatch_client_request, run_apply_job
+from zmqraft.core.raft.node import ApplyJob, Job
+from zmqraft.core.runtime import PeerEvents
+from zmqraft.core.statemachine import run_apply_job
 from zmqraft.core.storage.executor import StorageExecutor
 
 log = logging.getLogger("zmqraft.asyncio")
 
-RECV_BATCH = 1000  # messages taken from one socket before the outputs are drained
-ROUTER_LINGER_MS = 2000
-PUB_LINGER_MS = 2000
 SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
 SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
 
@@ -80,10 +78,16 @@ class ZmqRaft:
         # many (a message over the limit is dropped and retransmitted by the core).
         self.dealer_hwm = dealer_hwm or opts.max_inflight_messages + 2
         self._executor = StorageExecutor(peer.log, peer.persistence)
-        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None  # made by serve()
-        self._router: zmq.Socket[bytes] | None = None
-        self._pub: zmq.Socket[bytes] | None = None
-        self._dealers: dict[str, tuple[str, zmq.Socket[bytes]]] = {}  # peer id -> (url, socket)
+        self.sockets = PeerSockets(
+            self.server.id,
+            dealer_hwm=self.dealer_hwm,
+            reconnect_ivl=opts.rpc_timeout,
+            watch=self._watch,
+            unwatch=self._unwatch,
+        )
+        self._events = PeerEvents(
+            self.server, self.state_machine, self.listeners, self.sockets.connect_peers, log
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -98,10 +102,7 @@ class ZmqRaft:
         self._closing = False
         self._started = False
         self._watching = False
-        self._last_state: StateChanged | None = None
         self.error: BaseException | None = None
-        self.dropped_sends = 0
-        self.bound_url: str | None = None
         self.label: str | None = peer.options.get("label")
 
     # ================================================================ public
@@ -113,7 +114,12 @@ class ZmqRaft:
     @property
     def url(self) -> str:
         """The address clients and peers reach this peer at."""
-        return self.peer.url or self.bound_url or self.peer.router_bind
+        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages a full queue (or a peer without a connection) dropped."""
+        return self.sockets.dropped_sends
 
     def close(self, error: BaseException | None = None) -> None:
         """Ask for a graceful shutdown (idempotent); ``error`` is kept in ``self.error``."""
@@ -166,29 +172,13 @@ class ZmqRaft:
             with anyio.CancelScope(shield=True):  # also when serve() itself is cancelled
                 await self._close_all()
             self._closed.set()
-            listener = self.listeners.get("close")
-            if listener is not None:
-                listener()
+            self._events.call("close")
             log.info("%s: closed", self.id)
 
     # ================================================================ sockets
 
     def _open_sockets(self) -> None:
-        ctx = self._ctx = zmq.Context()
-        router = ctx.socket(zmq.ROUTER)
-        router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
-        self._router = router
-        bind = self.peer.router_bind
-        router.bind(bind)
-        self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
-        self._watch(router)
-        pub_bind = self.state_machine.broadcast_bind
-        if pub_bind is not None:
-            pub = ctx.socket(zmq.PUB)
-            pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
-            pub.bind(pub_bind)
-            self._pub = pub
-        self._connect_peers(self.server.node.config)
+        self.sockets.open(self.peer.router_bind, self.state_machine.broadcast_bind, self.server.node.config)
 
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         assert self._loop is not None
@@ -198,44 +188,14 @@ class ZmqRaft:
         if self._loop is not None and not sock.closed:
             self._loop.remove_reader(sock.fileno())
 
-    def _connect_peers(self, config: ClusterConfig) -> None:
-        """One DEALER per other peer of ``config`` (reconnected when its url changed)."""
-        wanted = dict(config.others(self.id))
-        for peer_id, (url, sock) in list(self._dealers.items()):
-            if wanted.get(peer_id) != url:
-                log.debug("%s: disconnect from %s at %s", self.id, peer_id, url)
-                self._unwatch(sock)
-                sock.close(0)
-                del self._dealers[peer_id]
-        for peer_id, url in wanted.items():
-            if peer_id in self._dealers:
-                continue
-            assert self._ctx is not None
-            sock = self._ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
-            sock.setsockopt(zmq.RECONNECT_IVL, max(1, int(self.peer.raft_options.rpc_timeout * 1000)))
-            sock.connect(url)
-            self._dealers[peer_id] = (url, sock)
-            self._watch(sock)
-            log.debug("%s: connected to %s at %s", self.id, peer_id, url)
-
     def _stop_reading(self) -> None:
-        if self._router is not None:
-            self._unwatch(self._router)
-        for _url, sock in self._dealers.values():
-            self._unwatch(sock)
+        self.sockets.stop_reading()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     async def _close_all(self) -> None:
-        for _url, sock in self._dealers.values():
-            sock.close(0)
-        self._dealers.clear()
-        for lingering in (self._router, self._pub):
-            if lingering is not None:
-                lingering.close()  # keeps its LINGER: queued replies still leave
+        self.sockets.close()
         try:
             self.state_machine.close()
         finally:
@@ -243,8 +203,9 @@ class ZmqRaft:
             close = getattr(self.peer.persistence, "close", None)
             if close is not None:
                 close()
-            if self._ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
-                await anyio.to_thread.run_sync(self._ctx.term)
+            ctx = self.sockets.ctx
+            if ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
+                await anyio.to_thread.run_sync(ctx.term)
 
     # ================================================================ the pump
 
@@ -252,32 +213,15 @@ class ZmqRaft:
         """Drain every socket, feed the core, drain its outputs; until nothing moves."""
         if self._closing:
             return
-        server = self.server
-        router = self._router
-        assert router is not None
+        sockets = self.sockets
         began = time.monotonic()
         try:
             while True:
                 now = time.monotonic()
                 wall = time.time()
-                received = 0
-                for _ in range(RECV_BATCH):
-                    try:
-                        frames = router.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    received += 1
-                    server.receive_router(frames[0], frames[1:], now, wall)
-                for peer_id, (_url, sock) in list(self._dealers.items()):
-                    for _ in range(RECV_BATCH):
-                        try:
-                            frames = sock.recv_multipart(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        received += 1
-                        server.receive_peer(peer_id, frames, now, wall)
+                received = sockets.receive(self.server, now, wall)
                 sent = self._drain(now, wall)
-                if not received and not sent and not self._readable():
+                if not received and not sent and not sockets.readable():
                     break
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
@@ -287,13 +231,6 @@ class ZmqRaft:
         busy = time.monotonic() - began
         if busy > SLOW_PUMP:
             log.warning("%s: the event loop was busy for %.0f ms in one round", self.id, busy * 1000)
-
-    def _readable(self) -> bool:
-        """Does any socket hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
-        assert self._router is not None
-        if _events(self._router) & zmq.POLLIN:
-            return True
-        return any(_events(sock) & zmq.POLLIN for _url, sock in self._dealers.values())
 
     def _drain(self, now: float, wall: float) -> int:
         """Jobs, then events, then frames (see the module docstring); returns frames sent."""
@@ -307,72 +244,11 @@ class ZmqRaft:
             else:
                 server.complete_job(job, now, wall, run_apply_job(machine, job, self.peer.log))
         while (event := server.next_event()) is not None:
-            self._on_event(event)
+            self._events.handle(event)
         return self._send_outputs()
 
     def _send_outputs(self) -> int:
-        count = 0
-        for channel, frames in self.server.frames_to_send():
-            kind = channel.kind
-            try:
-                if kind is ChannelKind.ROUTER:
-                    assert self._router is not None
-                    self._router.send(channel.address, _MORE)
-                    _send(self._router, frames)
-                elif kind is ChannelKind.PEER:
-                    dealer = self._dealers.get(channel.address)
-                    if dealer is None:
-                        self.dropped_sends += 1
-                        continue
-                    _send(dealer[1], frames)
-                elif self._pub is not None:
-                    _send(self._pub, frames)
-                count += 1
-            except zmq.Again:
-                self.dropped_sends += 1  # a full queue: the core retransmits what matters
-            except zmq.ZMQError as exc:
-                if exc.errno == zmq.ENOTSOCK:
-                    continue  # closed during shutdown
-                raise
-        return count
-
-    def _on_event(self, event: Any) -> None:
-        if isinstance(event, StateChanged):
-            # the core repeats an unchanged state (e.g. once per RequestVote it answers)
-            if event == self._last_state:
-                return
-            self._last_state = event
-            log.info(
-                "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
-            )
-            self._guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
-            self._call("state", event.role, event.term)
-        elif isinstance(event, ConfigChanged):
-            log.info("%s: configuration %s", self.id, event.config)
-            self._connect_peers(event.config)
-            self._call("config", event.config)
-        elif isinstance(event, ClientRequest):
-            machine = self.state_machine
-            if not self._guarded("on_client_request", dispatch_client_request, machine, self.server, event):
-                log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
-        elif isinstance(event, ConfigCommitted):
-            log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
-        elif isinstance(event, RaftError):
-            log.error("%s: raft error: %s", self.id, event.message)
-            self._call("error", event)
-
-    def _call(self, name: str, *args: Any) -> None:
-        listener = self.listeners.get(name)
-        if listener is not None:
-            self._guarded(f"the {name} listener", listener, *args)
-
-    def _guarded(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
-        """User code called from the pump: a failure is logged, never fatal to the peer."""
-        try:
-            return call(*args)
-        except Exception:
-            log.exception("%s: %s failed", self.id, what)
-            return None
+        return self.sockets.send(self.server)
 
     def _arm_timer(self) -> None:
         deadline = self.server.get_timer()
@@ -453,22 +329,3 @@ class ZmqRaft:
         while self._watching:
             await anyio.sleep(interval)
             self._storage_tx.send_nowait(_Poll())
-
-
-def _events(sock: zmq.Socket[bytes]) -> int:
-    return int(sock.getsockopt(zmq.EVENTS))
-
-
-# Plain-int flags: pyzmq's send_multipart combines its enum flags once per frame, which costs
-# three times the send itself for an AppendEntries of ten entries.
-_MORE = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
-_LAST = int(zmq.NOBLOCK)
-
-
-def _send(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
-    """Send a multipart message without blocking (raises zmq.Again on a full queue; a ROUTER
-    or PUB drops instead, a DEALER raises before the first frame leaves)."""
-    send = sock.send
-    for frame in frames[:-1]:
-        send(frame, _MORE)
-    send(frames[-1], _LAST)

@@ -1,0 +1,277 @@
+"""What the two server runtimes (``zmqraft.asyncio``, ``zmqraft.gevent``) share that needs
+pyzmq or a command line, which raft-core must not have; both runtimes depend on this
+package already (for config files).  What an event *means* is shared in the core
+(``zmqraft.core.runtime``).
+
+* ``PeerSockets``: a peer's ROUTER, one DEALER per other peer and its PUB: opened,
+  re-connected to match the configuration, drained into the core and closed the same way
+  by every runtime (each only says how it watches a socket for input);
+* ``send_frames``: how the core's frames leave them.
+* ``server_parser``, ``setup_logging``, ``server_options``: the ``zmq-raft`` command line
+  (spec server-and-tools.md §c.1), the same for every runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import zmq
+from zmqraft.core.cluster import ClusterConfig
+from zmqraft.core.config import peer_entry
+from zmqraft.core.server import Channel, ChannelKind, PeerServer
+
+from .config_files import read_config
+
+log = logging.getLogger("zmqraft.server")
+
+#: signals that close a peer gracefully (the original's list)
+CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2)
+
+RECV_BATCH = 1000  # messages taken from one socket before the outputs are drained
+ROUTER_LINGER_MS = 2000  # replies already queued still leave after close
+PUB_LINGER_MS = 2000
+
+Watch = Callable[[zmq.Socket[bytes]], None]
+
+# Plain-int flags: pyzmq's send_multipart combines its enum flags once per frame, which costs
+# three times the send itself for an AppendEntries of ten entries.
+_MORE = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
+_LAST = int(zmq.NOBLOCK)
+
+
+# ---- frames out ---------------------------------------------------------------------------
+
+
+def send(sock: zmq.Socket[bytes], frames: list[bytes]) -> None:
+    """Send a multipart message without blocking (raises zmq.Again on a full queue; a ROUTER
+    or PUB drops instead, a DEALER raises before the first frame leaves)."""
+    send_frame = sock.send
+    for frame in frames[:-1]:
+        send_frame(frame, _MORE)
+    send_frame(frames[-1], _LAST)
+
+
+def send_frames(
+    outputs: Iterable[tuple[Channel, list[bytes]]],
+    router: zmq.Socket[bytes] | None,
+    dealers: Mapping[str, tuple[str, zmq.Socket[bytes]]],
+    pub: zmq.Socket[bytes] | None,
+) -> tuple[int, int]:
+    """Route ``server.frames_to_send()``: replies through the ROUTER to their address, RPCs
+    through the DEALER of their peer (``dealers``: peer id -> (url, socket)), broadcasts
+    through the PUB.  Returns (sent, dropped): a full queue or a peer without a DEALER drops
+    the message, which the core retransmits where it matters."""
+    sent = dropped = 0
+    for channel, frames in outputs:
+        kind = channel.kind
+        try:
+            if kind is ChannelKind.ROUTER:
+                assert router is not None
+                router.send(channel.address, _MORE)
+                send(router, frames)
+            elif kind is ChannelKind.PEER:
+                dealer = dealers.get(channel.address)
+                if dealer is None:
+                    dropped += 1
+                    continue
+                send(dealer[1], frames)
+            elif pub is not None:
+                send(pub, frames)
+            sent += 1
+        except zmq.Again:
+            dropped += 1
+        except zmq.ZMQError as exc:
+            if exc.errno == zmq.ENOTSOCK:
+                continue  # closed during shutdown
+            raise
+    return sent, dropped
+
+
+class PeerSockets:
+    """The sockets of one peer.  ``watch(sock)`` / ``unwatch(sock)`` are the runtime's: start
+    and stop waking its pump when ``sock`` may have input (called for the ROUTER and every
+    DEALER; an unwatch always comes before the socket closes)."""
+
+    def __init__(
+        self, peer_id: str, *, dealer_hwm: int, reconnect_ivl: float, watch: Watch, unwatch: Watch
+    ) -> None:
+        self.id = peer_id
+        self.dealer_hwm = dealer_hwm
+        self.reconnect_ivl_ms = max(1, int(reconnect_ivl * 1000))
+        self.watch = watch
+        self.unwatch = unwatch
+        self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self.router: zmq.Socket[bytes] | None = None
+        self.pub: zmq.Socket[bytes] | None = None
+        self.dealers: dict[str, tuple[str, zmq.Socket[bytes]]] = {}  # peer id -> (url, socket)
+        self.bound_url: str | None = None
+        self.dropped_sends = 0
+
+    def open(self, router_bind: str, pub_bind: str | None, config: ClusterConfig) -> None:
+        """Bind the ROUTER (and the PUB), connect to the other peers of ``config``."""
+        ctx = self.ctx = zmq.Context()
+        router = self.router = ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
+        router.bind(router_bind)
+        self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.watch(router)
+        if pub_bind is not None:
+            pub = self.pub = ctx.socket(zmq.PUB)
+            pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
+            pub.bind(pub_bind)
+        self.connect_peers(config)
+
+    def connect_peers(self, config: ClusterConfig) -> None:
+        """One DEALER per other peer of ``config`` (reconnected when its url changed)."""
+        wanted = dict(config.others(self.id))
+        for peer_id, (url, sock) in list(self.dealers.items()):
+            if wanted.get(peer_id) != url:
+                log.debug("%s: disconnect from %s at %s", self.id, peer_id, url)
+                self.unwatch(sock)
+                sock.close(0)
+                del self.dealers[peer_id]
+        for peer_id, url in wanted.items():
+            if peer_id in self.dealers or self.ctx is None:
+                continue
+            sock = self.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
+            sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ivl_ms)
+            sock.connect(url)
+            self.dealers[peer_id] = (url, sock)
+            self.watch(sock)
+            log.debug("%s: connected to %s at %s", self.id, peer_id, url)
+
+    def receive(self, server: PeerServer, now: float, wall: float) -> int:
+        """Feed what waits on the sockets to ``server`` (a bounded batch per socket)."""
+        received = 0
+        router = self.router
+        assert router is not None
+        for _ in range(RECV_BATCH):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            received += 1
+            server.receive_router(frames[0], frames[1:], now, wall)
+        for peer_id, (_url, sock) in list(self.dealers.items()):
+            for _ in range(RECV_BATCH):
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                received += 1
+                server.receive_peer(peer_id, frames, now, wall)
+        return received
+
+    def readable(self) -> bool:
+        """Does any socket hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
+        assert self.router is not None
+        if _events(self.router) & zmq.POLLIN:
+            return True
+        return any(_events(sock) & zmq.POLLIN for _url, sock in self.dealers.values())
+
+    def send(self, server: PeerServer) -> int:
+        """Send what ``server`` queued; returns how many messages left."""
+        sent, dropped = send_frames(server.frames_to_send(), self.router, self.dealers, self.pub)
+        self.dropped_sends += dropped
+        return sent
+
+    def stop_reading(self) -> None:
+        for sock in [self.router, *(sock for _url, sock in self.dealers.values())]:
+            if sock is not None and not sock.closed:
+                self.unwatch(sock)
+
+    def close(self) -> None:
+        """Close the sockets (the ROUTER and PUB keep their LINGER); the runtime then terms
+        ``ctx``, which blocks until lingering messages left (at most the LINGER)."""
+        for _url, sock in self.dealers.values():
+            sock.close(0)
+        self.dealers.clear()
+        for lingering in (self.router, self.pub):
+            if lingering is not None:
+                lingering.close()
+
+
+def _events(sock: zmq.Socket[bytes]) -> int:
+    return int(sock.getsockopt(zmq.EVENTS))
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+
+def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """``prog [-c FILE] [-b URL] [-p URL] [-w URL] [--ns NS] [-v] [id]``."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("-c", "--config", metavar="FILE", help="config file: yaml, json, hjson, toml or py")
+    p.add_argument("-b", "--bind", metavar="URL", help="ROUTER bind address (router.bind)")
+    p.add_argument("-p", "--pub", metavar="URL", help="broadcast state machine url (broadcast.url)")
+    p.add_argument("-w", "--www", metavar="URL", help="web monitor announced host and port")
+    p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging of every zmqraft module")
+    p.add_argument("id", nargs="?", help="this peer's id (overrides the config's id)")
+    return p
+
+
+def setup_logging(verbose: int) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if verbose:
+        logging.getLogger("zmqraft").setLevel(logging.DEBUG)
+
+
+def _www(options: dict[str, Any], url: str) -> None:
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    web = options["webmonitor"]
+    if parts.hostname:
+        web["host"] = parts.hostname
+    if parts.port:
+        web["port"] = parts.port
+
+
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Config file, then the id, then the peer's own ``pub``/``www``, then -b/-p/-w."""
+    options = read_config(args.config, args.ns)
+    if args.id:
+        options["id"] = args.id
+    if not options.get("id"):
+        peers = options.get("peers") or []
+        if len(peers) == 1:  # the default single peer ("local")
+            only = peers[0]
+            options["id"] = (
+                only.get("id") if isinstance(only, dict) else only[0] if isinstance(only, list) else only
+            )
+    entry = peer_entry(options, str(options.get("id")))
+    if entry is not None:
+        if entry.get("pub"):
+            options["broadcast"]["url"] = entry["pub"]
+        if entry.get("www"):
+            _www(options, str(entry["www"]))
+    if args.bind:
+        options["router"]["bind"] = args.bind
+    if args.pub:
+        options["broadcast"]["url"] = args.pub
+    if args.www:
+        _www(options, args.www)
+    if options["webmonitor"].get("enable"):
+        log.warning("the web monitor is not available in this version; webmonitor.enable ignored")
+    return options
+
+
+__all__ = [
+    "CLOSING_SIGNALS",
+    "PeerSockets",
+    "send",
+    "send_frames",
+    "server_options",
+    "server_parser",
+    "setup_logging",
+]

@@ -1,0 +1,90 @@
+"""What every runtime does with a ``PeerServer``'s events, whatever it waits with.
+
+The asyncio and gevent runtimes differ only in how they wait and where blocking work runs;
+what an event means is the same: log it, tell the state machine and the user's listeners,
+and (for a new configuration) have the runtime connect its DEALERs before any frame to a new
+peer leaves.  Keeping it here means a fix lands in both runtimes at once.
+
+User code (listeners, state machine callbacks) is called *guarded*: an exception is logged
+and never takes the peer down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .cluster import ClusterConfig
+from .raft.node import ConfigChanged, ConfigCommitted, RaftError, StateChanged
+from .server import ClientRequest, PeerServer
+from .statemachine import StateMachine, dispatch_client_request
+
+#: the listener names a runtime calls (``options["listeners"]`` or the ``listeners`` argument)
+LISTENERS = ("state", "config", "error", "close")
+
+
+class PeerEvents:
+    """Handles the events of one peer; ``connect_peers(config)`` is the runtime's part."""
+
+    def __init__(
+        self,
+        server: PeerServer,
+        state_machine: StateMachine,
+        listeners: Mapping[str, Callable[..., Any] | None],
+        connect_peers: Callable[[ClusterConfig], None],
+        log: logging.Logger,
+    ) -> None:
+        self.server = server
+        self.state_machine = state_machine
+        self.listeners = dict(listeners)
+        self.connect_peers = connect_peers
+        self.log = log
+        self._last_state: StateChanged | None = None
+
+    @property
+    def id(self) -> str:
+        return self.server.id
+
+    def handle(self, event: Any) -> None:
+        log = self.log
+        if isinstance(event, StateChanged):
+            # the core repeats an unchanged state (e.g. once per RequestVote it answers)
+            if event == self._last_state:
+                return
+            self._last_state = event
+            log.info(
+                "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
+            )
+            self.guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
+            self.call("state", event.role, event.term)
+        elif isinstance(event, ConfigChanged):
+            log.info("%s: configuration %s", self.id, event.config)
+            self.connect_peers(event.config)
+            self.call("config", event.config)
+        elif isinstance(event, ClientRequest):
+            machine = self.state_machine
+            if not self.guarded("on_client_request", dispatch_client_request, machine, self.server, event):
+                log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
+        elif isinstance(event, ConfigCommitted):
+            log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
+        elif isinstance(event, RaftError):
+            log.error("%s: raft error: %s", self.id, event.message)
+            self.call("error", event)
+
+    def call(self, name: str, *args: Any) -> None:
+        """Call the user's listener ``name``, if any."""
+        listener = self.listeners.get(name)
+        if listener is not None:
+            self.guarded(f"the {name} listener", listener, *args)
+
+    def guarded(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """User code called from the pump: a failure is logged, never fatal to the peer."""
+        try:
+            return call(*args)
+        except Exception:
+            self.log.exception("%s: %s failed", self.id, what)
+            return None
+
+
+__all__ = ["LISTENERS", "PeerEvents"]
