@@ -283,7 +283,19 @@ class Client(_Base):
         return self._run(op)
 
 
-class PeerClient(Client):
+class _OnePeer:
+    """What the single-peer clients add: every request is pinned to ``url``."""
+
+    pinned_url: str | None
+
+    @property
+    def url(self) -> str:
+        """The peer every request goes to."""
+        assert self.pinned_url is not None
+        return self.pinned_url
+
+
+class PeerClient(_OnePeer, Client):
     """A client for one peer (the original's ZmqRaftPeerClient): every request goes to
     ``url`` and is tried once, with ``timeout`` seconds for each response.
 
@@ -291,34 +303,14 @@ class PeerClient(Client):
     changes and entries with ``NotLeaderError`` (``.leader_id`` names the leader), silence
     ends in ``RequestTimeoutError``, and an entries stream's error says in ``.resume`` where
     to continue.  For monitoring one peer, tests, and tools that must talk to exactly one;
-    applications want ``Client``.  The ``timeout`` argument of a method, if given, is a
-    deadline for the whole call instead.
+    applications want ``Client``.  ``options``: ``secret``, ``timeout``, ``highwatermark``,
+    ``sockopts``, ``context`` as for ``Client``.  The ``timeout`` argument of a method, if
+    given, is a deadline for the whole call instead.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        secret: str | bytes = "",
-        timeout: float = 0.5,
-        highwatermark: int = 2,
-        sockopts: Mapping[int, Any] | None = None,
-        context: zmq.Context[Any] | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            secret=secret,
-            timeout=timeout,
-            highwatermark=highwatermark,
-            sockopts=sockopts,
-            context=context,
-        )
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
         self.pinned_url = url
-
-    @property
-    def url(self) -> str:
-        assert self.pinned_url is not None
-        return self.pinned_url
 
     def __enter__(self) -> PeerClient:
         return self
@@ -523,33 +515,12 @@ class AsyncClient(_Base):
         return await self._run(op)
 
 
-class AsyncPeerClient(AsyncClient):
+class AsyncPeerClient(_OnePeer, AsyncClient):
     """``PeerClient`` for asyncio: one peer, one attempt per request."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        secret: str | bytes = "",
-        timeout: float = 0.5,
-        highwatermark: int = 2,
-        sockopts: Mapping[int, Any] | None = None,
-        context: zmq.Context[Any] | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            secret=secret,
-            timeout=timeout,
-            highwatermark=highwatermark,
-            sockopts=sockopts,
-            context=context,
-        )
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
         self.pinned_url = url
-
-    @property
-    def url(self) -> str:
-        assert self.pinned_url is not None
-        return self.pinned_url
 
     async def __aenter__(self) -> AsyncPeerClient:
         return self

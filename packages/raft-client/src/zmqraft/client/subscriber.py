@@ -324,37 +324,10 @@ class PeerSubscriber(Subscriber):
     returns None) to receive its pulses (``on_pulse``) and silences (``on_timeout``).
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        secret: str | bytes = "",
-        from_index: int | None = 0,
-        state_only: bool = True,
-        timeout: float = 0.5,
-        broadcast_timeout: float = 1.0,
-        highwatermark: int = 2,
-        sockopts: Mapping[int, Any] | None = None,
-        context: zmq.Context[Any] | None = None,
-        on_pulse: Callable[[Pulse], None] | None = None,
-        on_timeout: Callable[[BroadcastTimeout], None] | None = None,
-        on_publisher: Callable[[str], None] | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            secret=secret,
-            from_index=from_index,
-            state_only=state_only,
-            timeout=timeout,
-            broadcast_timeout=broadcast_timeout,
-            highwatermark=highwatermark,
-            sockopts=sockopts,
-            context=context,
-            on_pulse=on_pulse,
-            on_timeout=on_timeout,
-            on_publisher=on_publisher,
-            _peer_url=url,
-        )
+    def __init__(self, url: str, *, from_index: int | None = 0, **options: Any) -> None:
+        """``options`` as for ``Subscriber`` (``secret``, ``state_only``, ``timeout``,
+        ``broadcast_timeout``, the ``on_...`` callbacks, ...), but no seeds or peers."""
+        super().__init__(url, from_index=from_index, _peer_url=url, **options)
 
     @property
     def url(self) -> str:

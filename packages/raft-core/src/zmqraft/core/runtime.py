@@ -1,9 +1,11 @@
-"""What every runtime does with a ``PeerServer``'s events, whatever it waits with.
+"""What every runtime does with a ``PeerServer``'s jobs and events, whatever it waits with.
 
 The asyncio and gevent runtimes differ only in how they wait and where blocking work runs;
-what an event means is the same: log it, tell the state machine and the user's listeners,
-and (for a new configuration) have the runtime connect its DEALERs before any frame to a new
-peer leaves.  Keeping it here means a fix lands in both runtimes at once.
+the rest is the same and lives here, so a fix lands in both at once: storage jobs go to the
+runtime's storage worker, apply jobs to its state-machine worker (or are applied at once for
+a state machine that does not block); events are logged, told to the state machine and the
+user's listeners, and a new configuration has the runtime connect its DEALERs before any
+frame to a new peer leaves (jobs, then events; the runtime sends the frames last).
 
 User code (listeners, state machine callbacks) is called *guarded*: an exception is logged
 and never takes the peer down.
@@ -16,27 +18,31 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .cluster import ClusterConfig
-from .raft.node import ConfigChanged, ConfigCommitted, RaftError, StateChanged
+from .raft.node import ApplyJob, ConfigChanged, ConfigCommitted, Job, RaftError, StateChanged
 from .server import ClientRequest, PeerServer
-from .statemachine import StateMachine, dispatch_client_request
+from .statemachine import StateMachine, dispatch_client_request, run_apply_job
+from .storage.base import LogStorage
 
 #: the listener names a runtime calls (``options["listeners"]`` or the ``listeners`` argument)
 LISTENERS = ("state", "config", "error", "close")
 
 
 class PeerEvents:
-    """Handles the events of one peer; ``connect_peers(config)`` is the runtime's part."""
+    """Routes the jobs and handles the events of one peer; ``connect_peers(config)`` is the
+    runtime's part."""
 
     def __init__(
         self,
         server: PeerServer,
         state_machine: StateMachine,
+        log_storage: LogStorage,
         listeners: Mapping[str, Callable[..., Any] | None],
         connect_peers: Callable[[ClusterConfig], None],
         log: logging.Logger,
     ) -> None:
         self.server = server
         self.state_machine = state_machine
+        self.log_storage = log_storage
         self.listeners = dict(listeners)
         self.connect_peers = connect_peers
         self.log = log
@@ -45,6 +51,23 @@ class PeerEvents:
     @property
     def id(self) -> str:
         return self.server.id
+
+    def drain(
+        self, now: float, wall: float, store: Callable[[Job], None], apply: Callable[[ApplyJob], None]
+    ) -> None:
+        """Jobs, then events.  ``store``/``apply`` queue a job for the runtime's storage /
+        state-machine worker (``apply`` only sees jobs of a blocking state machine)."""
+        server = self.server
+        machine = self.state_machine
+        while (job := server.next_job()) is not None:
+            if isinstance(job, Job):
+                store(job)
+            elif machine.blocking:
+                apply(job)
+            else:
+                server.complete_job(job, now, wall, run_apply_job(machine, job, self.log_storage))
+        while (event := server.next_event()) is not None:
+            self.handle(event)
 
     def handle(self, event: Any) -> None:
         log = self.log

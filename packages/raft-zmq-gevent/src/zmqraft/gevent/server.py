@@ -98,7 +98,7 @@ class ZmqRaft:
             unwatch=self._unwatch,
         )
         self._events = PeerEvents(
-            self.server, self.state_machine, self.listeners, self.sockets.connect_peers, log
+            self.server, self.state_machine, peer.log, self.listeners, self.sockets.connect_peers, log
         )
         self._watchers: dict[int, Any] = {}  # socket FD -> the hub's io watcher
         self._wake = gevent.event.Event()
@@ -285,17 +285,7 @@ class ZmqRaft:
 
     def _drain(self, now: float, wall: float) -> int:
         """Jobs, then events, then frames (see the module docstring); returns frames sent."""
-        server = self.server
-        machine = self.state_machine
-        while (job := server.next_job()) is not None:
-            if isinstance(job, Job):
-                self._storage_q.put_nowait(job)
-            elif machine.blocking:
-                self._apply_q.put_nowait(job)
-            else:
-                server.complete_job(job, now, wall, run_apply_job(machine, job, self.peer.log))
-        while (event := server.next_event()) is not None:
-            self._events.handle(event)
+        self._events.drain(now, wall, self._storage_q.put_nowait, self._apply_q.put_nowait)
         return self._send_outputs()
 
     def _send_outputs(self) -> int:
