@@ -1,4 +1,8 @@
-"""Fixtures of the integration tests (the harness itself is ``raft_harness``)."""
+"""Fixtures of the integration tests (the harness itself is ``raft_harness``).
+
+Every integration test that makes clusters runs once per server runtime (``runtime``:
+asyncio and gevent); other users of ``cluster_factory`` (the client tests) get asyncio peers.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,35 @@ from typing import Any
 import pytest
 from raft_harness import Cluster
 
+RUNTIMES = ("asyncio", "gevent")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cluster_factory" in metafunc.fixturenames and Path(str(metafunc.definition.path)).parent == HERE:
+        metafunc.parametrize("runtime", RUNTIMES)
+
+
+HERE = Path(__file__).resolve().parent
+
 
 @pytest.fixture
-def cluster_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
-    """``make(ids=["1", "2", "3"], spare=[...], **raft_options) -> Cluster``; every peer
-    process is killed at the end (their logs are printed if the test failed)."""
+def runtime() -> str:
+    """The server runtime of the peers (the integration tests run with each)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def cluster_factory(
+    tmp_path: Path, request: pytest.FixtureRequest, runtime: str
+) -> Iterator[Callable[..., Cluster]]:
+    """``make(ids=["1", "2", "3"], spare=[...], runtime=..., **raft_options) -> Cluster``;
+    every peer process is killed at the end (their logs are printed if the test failed)."""
     made: list[Cluster] = []
 
     def make(ids: list[str] | None = None, **options: Any) -> Cluster:
         root = tmp_path / f"cluster{len(made)}"
         root.mkdir()
+        options.setdefault("runtime", runtime)
         cluster = Cluster(root, ids or ["1", "2", "3"], **options)
         made.append(cluster)
         return cluster

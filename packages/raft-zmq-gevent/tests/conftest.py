@@ -25,4 +25,5 @@ if HAVE_HARNESS:
     _integration = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(_integration)
     cluster_factory = _integration.cluster_factory
+    runtime = _integration.runtime
     pytest_runtest_makereport = _integration.pytest_runtest_makereport

@@ -1,5 +1,6 @@
 """gevent peers as real processes (``python -m zmqraft.gevent``) on 127.0.0.1: replication in
-order, fail-over under writes, a cluster mixing both runtimes, graceful SIGTERM.
+order and the files after a graceful stop, a cluster mixing both runtimes, graceful SIGTERM
+(fail-over and the rest: tests/integration, which runs every test with each runtime).
 
 The processes come from the integration harness (tests/integration/raft_harness.py) with
 ``runtime="gevent"``; its ``cluster_factory`` kills every one of them at the end, and every wait
@@ -75,60 +76,6 @@ def test_three_gevent_peers_commit_in_order(cluster_factory: Callable[..., Clust
         assert client.request_log_info().term == term  # no election meanwhile
     # and every peer's files hold that same log, applied by its state machine
     same_log_everywhere(cluster, [(e.index, bytes(e.raw)) for e in stream], last)
-
-
-def test_gevent_leader_killed_while_writing(cluster_factory: Callable[..., Cluster]) -> None:
-    cluster = cluster_factory(runtime="gevent")
-    cluster.start()
-    old_leader, old_term = cluster.leader()
-    acked: Acked = {}
-    failure: list[BaseException] = []
-
-    def writer() -> None:
-        client = RawClient(cluster.secret)
-        try:
-            live = lambda: [u for p, u in cluster.urls().items() if cluster.peers[p].running]  # noqa: E731
-            datas = [f"write {n}".encode() for n in range(600)]
-            client.pipelined_updates(
-                lambda: client.find_leader(live()), datas, window=16, timeout=40, resend_after=0.5, done=acked
-            )
-        except BaseException as exc:
-            failure.append(exc)
-        finally:
-            client.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        wait_for("the first acknowledgements", lambda: len(acked) >= 150, 20)
-        cluster.peers[old_leader].kill()
-        killed_at = time.monotonic()
-        others = [p for p in cluster.peers if p != old_leader]
-
-        def new_leader() -> str | None:
-            for p in others:
-                info = cluster.client.log_info(cluster.peers[p].url, 0.1)
-                if info is not None and info.is_leader and info.term > old_term:
-                    return p
-            return None
-
-        wait_for("a new leader", new_leader, 5.0, interval=0.005)
-        assert time.monotonic() - killed_at < 2.5
-        count = len(acked)
-        wait_for("writes to continue", lambda: len(acked) >= count + 100, 20)
-        cluster.peers[old_leader].start()
-    finally:
-        thread.join(50)
-    assert not failure, failure
-    assert len(acked) == 600
-
-    url = leader_url(cluster)()
-    info = cluster.client.log_info(url)
-    assert info is not None
-    cluster.wait_applied(info.commit_index, timeout=15)  # the restarted peer caught up too
-    entries, _ = cluster.client.entries(url, 0)
-    check_acknowledged(entries, acked)
-    same_log_everywhere(cluster, entries, max(i for _, i in acked.values()))
 
 
 def test_mixed_cluster_asyncio_and_gevent(cluster_factory: Callable[..., Cluster]) -> None:
