@@ -73,6 +73,7 @@ class Peer:
     pub: str
     config: Path
     log_path: Path
+    www: str | None = None  # the web monitor's url (Cluster(web=True))
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     runtime: str = "asyncio"  # the server package it runs: zmqraft.asyncio or zmqraft.gevent
@@ -118,7 +119,8 @@ class Peer:
 
 
 class Cluster:
-    """Peers sharing one JSON config file; ``options`` are merged into its ``raft`` section."""
+    """Peers sharing one JSON config file; ``options`` are merged into its ``raft`` section.
+    ``web``: every peer serves its web monitor on a port of its own (the peers' ``www``)."""
 
     def __init__(
         self,
@@ -127,26 +129,34 @@ class Cluster:
         *,
         spare: list[str] | None = None,
         runtime: str = "asyncio",
+        web: bool = False,
         **options: Any,
     ) -> None:
         self.root = root
         spare = spare or []
-        ports = free_ports(2 * (len(ids) + len(spare)))
+        ports = free_ports(3 * (len(ids) + len(spare)))
         self.peers: dict[str, Peer] = {}
         config = root / "config.json"
         self.members = list(ids)
         for n, peer_id in enumerate([*ids, *spare]):
-            url = f"tcp://127.0.0.1:{ports[2 * n]}"
-            pub = f"tcp://127.0.0.1:{ports[2 * n + 1]}"
+            url = f"tcp://127.0.0.1:{ports[3 * n]}"
+            pub = f"tcp://127.0.0.1:{ports[3 * n + 1]}"
+            www = f"http://127.0.0.1:{ports[3 * n + 2]}" if web else None
             log_path = root / f"peer-{peer_id}.log"
-            self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, runtime=runtime)
+            self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, www, runtime=runtime)
         # a secret of its own: on a shared machine, a peer that took over a port another
         # cluster's peer used would otherwise accept that cluster's AppendEntries
         raft: dict[str, Any] = {
-            "peers": [{"id": p, "url": self.peers[p].url, "pub": self.peers[p].pub} for p in ids],
+            "peers": [
+                {"id": p, "url": self.peers[p].url, "pub": self.peers[p].pub}
+                | ({"www": self.peers[p].www} if web else {})
+                for p in ids
+            ],
             "data": {"path": str(root / "data"), "appendIdToPath": True},
             "secret": os.urandom(6).hex(),
         }
+        if web:
+            raft["webmonitor"] = {"enable": True, "bind": {"host": "127.0.0.1"}}
         for key, value in options.items():
             if isinstance(value, dict) and isinstance(raft.get(key), dict):
                 raft[key].update(value)
@@ -154,7 +164,8 @@ class Cluster:
                 raft[key] = value
         config.write_text(json.dumps({"raft": raft}, indent=1))
         for peer_id in spare:  # not in the seed configuration: they bind their own url
-            self.peers[peer_id].args = ["--bind", self.peers[peer_id].url, "--pub", self.peers[peer_id].pub]
+            peer = self.peers[peer_id]
+            peer.args = ["--bind", peer.url, "--pub", peer.pub, *(["--www", peer.www] if peer.www else [])]
         self.secret = str(raft["secret"]).encode()
         self.client = Client(self.secret)
 

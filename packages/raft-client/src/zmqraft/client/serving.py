@@ -8,14 +8,17 @@ package already (for config files).  What an event *means* is shared in the core
   by every runtime (each only says how it watches a socket for input);
 * ``send_frames``: how the core's frames leave them.
 * ``server_parser``, ``setup_logging``, ``server_options``: the ``zmq-raft`` command line
-  (spec server-and-tools.md §c.1), the same for every runtime.
+  (spec server-and-tools.md §c.1), the same for every runtime;
+* ``webmonitor_page``, ``webmonitor_ssl``: what the runtimes' web monitor servers load.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import logging
 import signal
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +27,7 @@ import zmq
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import peer_entry
 from zmqraft.core.server import Channel, ChannelKind, PeerServer
+from zmqraft.core.webmonitor import WebAddress, WebMonitorError
 
 from .config_files import read_config
 
@@ -261,8 +265,6 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         options["broadcast"]["url"] = args.pub
     if args.www:
         _www(options, args.www)
-    if options["webmonitor"].get("enable"):
-        log.warning("the web monitor is not available in this version; webmonitor.enable ignored")
     return options
 
 
@@ -274,4 +276,27 @@ __all__ = [
     "server_options",
     "server_parser",
     "setup_logging",
+    "webmonitor_page",
+    "webmonitor_ssl",
 ]
+
+
+# ---- the web monitor ----------------------------------------------------------------------
+
+
+def webmonitor_page() -> bytes:
+    """The web monitor's page, packaged with raft-core (``zmqraft/core/static``)."""
+    return importlib.resources.files("zmqraft.core").joinpath("static/webmonitor.html").read_bytes()
+
+
+def webmonitor_ssl(address: WebAddress) -> ssl.SSLContext | None:
+    """For ``webmonitor.bind.proto: https``: ``bind.cert`` and ``bind.key`` are PEM files (the
+    original passes PEM text to Node's https server; files are what Python's ssl takes)."""
+    if address.proto != "https":
+        return None
+    cert, key = address.tls.get("cert"), address.tls.get("key")
+    if not cert:
+        raise WebMonitorError("webmonitor.bind.cert (a PEM file) is needed for https")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key) if key else None)
+    return context

@@ -8,7 +8,8 @@ user's listeners, and a new configuration has the runtime connect its DEALERs be
 frame to a new peer leaves (jobs, then events; the runtime sends the frames last).
 
 User code (listeners, state machine callbacks) is called *guarded*: an exception is logged
-and never takes the peer down.
+and never takes the peer down.  With a web monitor, ``W`` requests are answered here and
+``watchers`` (the runtime's event streams) hear of every role and configuration change.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .raft.node import ApplyJob, ConfigChanged, ConfigCommitted, Job, RaftError,
 from .server import ClientRequest, PeerServer
 from .statemachine import StateMachine, dispatch_client_request, run_apply_job
 from .storage.base import LogStorage
+from .webmonitor import WebMonitor
 
 #: the listener names a runtime calls (``options["listeners"]`` or the ``listeners`` argument)
 LISTENERS = ("state", "config", "error", "close")
@@ -39,6 +41,7 @@ class PeerEvents:
         listeners: Mapping[str, Callable[..., Any] | None],
         connect_peers: Callable[[ClusterConfig], None],
         log: logging.Logger,
+        monitor: WebMonitor | None = None,
     ) -> None:
         self.server = server
         self.state_machine = state_machine
@@ -46,6 +49,8 @@ class PeerEvents:
         self.listeners = dict(listeners)
         self.connect_peers = connect_peers
         self.log = log
+        self.monitor = monitor
+        self.watchers: list[Callable[[StateChanged | ConfigChanged], None]] = []
         self._last_state: StateChanged | None = None
 
     @property
@@ -81,11 +86,17 @@ class PeerEvents:
             )
             self.guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
             self.call("state", event.role, event.term)
+            self._notify(event)
         elif isinstance(event, ConfigChanged):
             log.info("%s: configuration %s", self.id, event.config)
             self.connect_peers(event.config)
+            if self.monitor is not None:
+                self.monitor.config_changed(event.config)
             self.call("config", event.config)
+            self._notify(event)
         elif isinstance(event, ClientRequest):
+            if self.monitor is not None and self.monitor.answer(event):
+                return
             machine = self.state_machine
             if not self.guarded("on_client_request", dispatch_client_request, machine, self.server, event):
                 log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
@@ -94,6 +105,10 @@ class PeerEvents:
         elif isinstance(event, RaftError):
             log.error("%s: raft error: %s", self.id, event.message)
             self.call("error", event)
+
+    def _notify(self, event: StateChanged | ConfigChanged) -> None:
+        for watcher in list(self.watchers):
+            self.guarded("a web monitor stream", watcher, event)
 
     def call(self, name: str, *args: Any) -> None:
         """Call the user's listener ``name``, if any."""

@@ -43,6 +43,9 @@ from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.statemachine import run_apply_job
 from zmqraft.core.storage.executor import StorageExecutor
+from zmqraft.core.webmonitor import web_address
+
+from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
 
@@ -104,6 +107,11 @@ class ZmqRaft:
         self._watching = False
         self.error: BaseException | None = None
         self.label: str | None = peer.options.get("label")
+        address = web_address(peer.options)
+        self.web: WebMonitorServer | None = None
+        if address is not None:
+            secret = str(peer.options.get("secret") or "").encode()
+            self.web = WebMonitorServer(self._events, address, label=self.label, secret=secret)
 
     # ================================================================ public
 
@@ -159,6 +167,8 @@ class ZmqRaft:
                 if self.peer.install_path is not None:
                     tg.start_soon(self._compaction_watcher)
                 self._pump()
+                if self.web is not None:
+                    await self.web.start()
                 log.info("%s: listening at %s", self.id, self.url)
                 task_status.started(self)
                 await self._close_requested.wait()
@@ -170,6 +180,8 @@ class ZmqRaft:
             self._closing = True
             self._stop_reading()
             with anyio.CancelScope(shield=True):  # also when serve() itself is cancelled
+                if self.web is not None:
+                    await self.web.close()
                 await self._close_all()
             self._closed.set()
             self._events.call("close")

@@ -45,10 +45,13 @@ from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.statemachine import run_apply_job
 from zmqraft.core.storage.executor import StorageExecutor
+from zmqraft.core.webmonitor import web_address
 
 import gevent
 import gevent.event
 import gevent.queue
+
+from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.gevent")
 
@@ -113,6 +116,11 @@ class ZmqRaft:
         self._watching = False
         self.error: BaseException | None = None
         self.label: str | None = peer.options.get("label")
+        address = web_address(peer.options)
+        self.web: WebMonitorServer | None = None
+        if address is not None:
+            secret = str(peer.options.get("secret") or "").encode()
+            self.web = WebMonitorServer(self._events, address, label=self.label, secret=secret)
 
     # ================================================================ public
 
@@ -154,6 +162,8 @@ class ZmqRaft:
         self._greenlets = [gevent.spawn(self._serve), *self._workers]
         if self.peer.install_path is not None:
             self._greenlets.append(gevent.spawn(self._compaction_watcher))
+        if self.web is not None:
+            self.web.start()
         log.info("%s: listening at %s", self.id, self.url)
         return self
 
@@ -255,6 +265,8 @@ class ZmqRaft:
         finally:
             self._closing = True
             self._stop_reading()
+            if self.web is not None:
+                self.web.close()
             for queue in (self._storage_q, self._apply_q):
                 queue.put_nowait(_Stop())
             for greenlet in self._greenlets[3:]:  # the compaction watcher only sleeps

@@ -1,0 +1,151 @@
+"""The web monitor of an asyncio peer: aiohttp serving ``zmqraft.core.webmonitor``.
+
+The core decides what every request gets; this module only speaks HTTP.  Event streams
+(``GET /monitor``) each have a queue: the peer's role and configuration changes are pushed
+into it, and a state message goes out whenever a second passes without one.  ``/peer``
+lookups ask the other peer's ROUTER with a single-peer client.  When the port is taken the
+server retries every second, as the original does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+from typing import Any
+
+from aiohttp import web
+from zmqraft.client import AsyncPeerClient, ClientError
+from zmqraft.client.serving import webmonitor_page, webmonitor_ssl
+from zmqraft.core.raft.node import ConfigChanged, StateChanged
+from zmqraft.core.runtime import PeerEvents
+from zmqraft.core.webmonitor import (
+    PEER_URL_RETRIES,
+    PEER_URL_TIMEOUT,
+    STATE_INTERVAL,
+    PeerLookup,
+    Response,
+    Stream,
+    WebAddress,
+    WebMonitor,
+    text,
+)
+
+log = logging.getLogger("zmqraft.asyncio.webmonitor")
+
+BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
+
+
+class WebMonitorServer:
+    def __init__(self, events: PeerEvents, address: WebAddress, *, label: str | None, secret: bytes) -> None:
+        self.monitor = WebMonitor(events.server, address, label=label, page=webmonitor_page())
+        events.monitor = self.monitor
+        events.watchers.append(self._on_event)
+        self.secret = secret
+        self._streams: set[asyncio.Queue[bytes | None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._bind_task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return self.monitor.url
+
+    async def start(self) -> None:
+        """Listen (in the background while the port is taken)."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._bind_task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        address = self.monitor.address
+        assert self._runner is not None
+        context = webmonitor_ssl(address)
+        while True:
+            site = web.TCPSite(self._runner, address.host, address.port, ssl_context=context)
+            try:
+                await site.start()
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
+                    return
+                await asyncio.sleep(BIND_RETRY)
+                continue
+            log.info("web monitor at %s (listening on %s:%s)", self.url, address.host, address.port)
+            self.listening.set()
+            return
+
+    async def close(self) -> None:
+        if self._bind_task is not None:
+            self._bind_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bind_task
+        for queue in list(self._streams):
+            queue.put_nowait(None)  # ends the stream
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ---- events of the peer
+
+    def _on_event(self, event: StateChanged | ConfigChanged) -> None:
+        message = (
+            self.monitor.state_message() if isinstance(event, StateChanged) else self.monitor.config_message()
+        )
+        for queue in self._streams:
+            queue.put_nowait(message)
+
+    # ---- requests
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        result = self.monitor.handle(request.method, request.path, request.query, request.headers)
+        if isinstance(result, PeerLookup):
+            result = self.monitor.peer_found(result, await self._lookup(result))
+        if isinstance(result, Response):
+            return web.Response(
+                status=result.status,
+                body=b"" if request.method == "HEAD" else result.body,
+                headers={"Content-Type": result.content_type, **dict(result.headers)},
+            )
+        if isinstance(result, Stream):
+            return await self._stream(request, result)
+        return await self._asset(result)
+
+    async def _asset(self, path: str) -> web.StreamResponse:
+        r = text(404)  # no assets directory: the page is self-contained
+        return web.Response(status=r.status, body=r.body, headers={"Content-Type": r.content_type})
+
+    async def _lookup(self, lookup: PeerLookup) -> str | None:
+        async with AsyncPeerClient(lookup.url, secret=self.secret, timeout=PEER_URL_TIMEOUT) as client:
+            for _ in range(PEER_URL_RETRIES):
+                try:
+                    frames = await client.request(b"W")
+                except ClientError as exc:
+                    log.debug("web monitor of %s: %s", lookup.peer_id, exc)
+                    continue
+                if frames:
+                    return frames[0].decode("utf-8", "replace")
+        return None
+
+    async def _stream(self, request: web.Request, stream: Stream) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers=dict(stream.headers))
+        await response.prepare(request)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._streams.add(queue)
+        try:
+            await response.write(self.monitor.open_message())
+            while True:
+                try:
+                    message: Any = await asyncio.wait_for(queue.get(), STATE_INTERVAL)
+                except TimeoutError:
+                    message = self.monitor.state_message()
+                if message is None:
+                    break
+                await response.write(message)
+        except ConnectionError:
+            pass  # the browser went away
+        finally:
+            self._streams.discard(queue)
+        return response

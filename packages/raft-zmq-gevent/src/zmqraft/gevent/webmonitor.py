@@ -1,0 +1,159 @@
+"""The web monitor of a gevent peer: ``gevent.pywsgi`` serving ``zmqraft.core.webmonitor``.
+
+The core decides what every request gets; this module only speaks WSGI.  Event streams
+(``GET /monitor``) are generators reading a queue each: the peer's role and configuration
+changes are pushed into it, and a state message goes out whenever a second passes without
+one.  ``/peer`` lookups ask the other peer's ROUTER with a single-peer client on a
+``zmq.green`` context, so the hub keeps running.  When the port is taken the server retries
+every second, as the original does.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import zmq.green
+from zmqraft.client import ClientError, PeerClient
+from zmqraft.client.serving import webmonitor_page, webmonitor_ssl
+from zmqraft.core.raft.node import ConfigChanged, StateChanged
+from zmqraft.core.runtime import PeerEvents
+from zmqraft.core.webmonitor import (
+    PEER_URL_RETRIES,
+    PEER_URL_TIMEOUT,
+    STATE_INTERVAL,
+    PeerLookup,
+    Response,
+    Stream,
+    WebAddress,
+    WebMonitor,
+    text,
+)
+
+import gevent
+import gevent.queue
+from gevent.pywsgi import WSGIServer
+
+log = logging.getLogger("zmqraft.gevent.webmonitor")
+
+BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class WebMonitorServer:
+    def __init__(self, events: PeerEvents, address: WebAddress, *, label: str | None, secret: bytes) -> None:
+        self.monitor = WebMonitor(events.server, address, label=label, page=webmonitor_page())
+        events.monitor = self.monitor
+        events.watchers.append(self._on_event)
+        self.secret = secret
+        self._streams: set[gevent.queue.Queue[bytes | None]] = set()
+        self._server: WSGIServer | None = None
+        self._binder: gevent.Greenlet | None = None
+        self._ctx: Any = None  # the zmq.green context of /peer lookups
+
+    @property
+    def url(self) -> str:
+        return self.monitor.url
+
+    def start(self) -> None:
+        """Listen (in the background while the port is taken)."""
+        self._binder = gevent.spawn(self._listen)
+
+    def _listen(self) -> None:
+        address = self.monitor.address
+        context = webmonitor_ssl(address)
+        while True:
+            ssl_args = {"ssl_context": context} if context is not None else {}
+            server = WSGIServer((address.host, address.port), self._app, log=None, **ssl_args)
+            try:
+                server.start()
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
+                    return
+                gevent.sleep(BIND_RETRY)
+                continue
+            self._server = server
+            log.info("web monitor at %s (listening on %s:%s)", self.url, address.host, address.port)
+            return
+
+    def close(self) -> None:
+        if self._binder is not None:
+            self._binder.kill()
+        for queue in list(self._streams):
+            queue.put_nowait(None)  # ends the stream
+        if self._server is not None:
+            self._server.stop(timeout=1)
+        if self._ctx is not None:
+            self._ctx.term()
+
+    # ---- events of the peer
+
+    def _on_event(self, event: StateChanged | ConfigChanged) -> None:
+        message = (
+            self.monitor.state_message() if isinstance(event, StateChanged) else self.monitor.config_message()
+        )
+        for queue in self._streams:
+            queue.put_nowait(message)
+
+    # ---- requests
+
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        headers = {
+            key[5:].replace("_", "-"): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        result = self.monitor.handle(method, environ.get("PATH_INFO", "/"), query, headers)
+        if isinstance(result, PeerLookup):
+            result = self.monitor.peer_found(result, self._lookup(result))
+        if isinstance(result, str):
+            result = text(404)  # no assets directory: the page is self-contained
+        if isinstance(result, Stream):
+            start_response("200 OK", list(result.headers))
+            return self._stream()
+        length = str(len(result.body))
+        start_response(
+            _status_line(result),
+            [("Content-Type", result.content_type), ("Content-Length", length), *result.headers],
+        )
+        return [] if method == "HEAD" else [result.body]
+
+    def _lookup(self, lookup: PeerLookup) -> str | None:
+        if self._ctx is None:
+            self._ctx = zmq.green.Context()
+        peer = PeerClient(lookup.url, secret=self.secret, timeout=PEER_URL_TIMEOUT, context=self._ctx)
+        with peer as client:
+            for _ in range(PEER_URL_RETRIES):
+                try:
+                    frames = client.request(b"W")
+                except ClientError as exc:
+                    log.debug("web monitor of %s: %s", lookup.peer_id, exc)
+                    continue
+                if frames:
+                    return frames[0].decode("utf-8", "replace")
+        return None
+
+    def _stream(self) -> Iterator[bytes]:
+        queue: gevent.queue.Queue[bytes | None] = gevent.queue.Queue()
+        self._streams.add(queue)
+        try:
+            yield self.monitor.open_message()
+            while True:
+                try:
+                    message = queue.get(timeout=STATE_INTERVAL)
+                except gevent.queue.Empty:
+                    message = self.monitor.state_message()
+                if message is None:
+                    return
+                yield message
+        finally:
+            self._streams.discard(queue)
+
+
+def _status_line(response: Response) -> str:
+    return f"{response.status} {HTTPStatus(response.status).phrase}"
