@@ -1,5 +1,6 @@
-"""A three-peer cluster of real processes (``python -m zmqraft.asyncio``) on 127.0.0.1 with a
-client keeping 64 RequestUpdates in flight for about 10 s.
+"""A three-peer cluster of real processes (``python -m zmqraft.<runtime>``) on 127.0.0.1 with
+a client keeping 64 RequestUpdates in flight for about 10 s, once per server runtime; the
+runtimes after the first are also reported as a ratio to it (same machine, same run).
 
 Reports committed updates per second (every durable write fsync'd: each peer's log append and
 the broadcast state machine's state.pers) and each peer's resident memory (VmRSS from
@@ -8,7 +9,8 @@ the broadcast state machine's state.pers) and each peer's resident memory (VmRSS
 Environment: ``ZMQRAFT_BENCH_SECONDS`` (default 10), ``ZMQRAFT_BENCH_INFLIGHT`` (64),
 ``ZMQRAFT_BENCH_SIZE`` (update data bytes, 100), ``ZMQRAFT_BENCH_DIR`` (where the data goes),
 ``ZMQRAFT_BENCH_CACHE_MAX`` (requestIdCacheMax for the peers, unset = the default),
-``ZMQRAFT_BENCH_KEEP=1`` (keep the data and the peers' output).
+``ZMQRAFT_BENCH_KEEP=1`` (keep the data and the peers' output), ``ZMQRAFT_BENCH_RUNTIMES``
+(comma-separated, default ``asyncio,gevent``; the first is the baseline).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def rss_kib(pid: int) -> int:
 
 
 class Bench:
-    def __init__(self, root: Path, cache_max: int | None = None) -> None:
+    def __init__(self, root: Path, cache_max: int | None = None, runtime: str = "asyncio") -> None:
         ports = _ports(6)
         self.urls = {str(n + 1): f"tcp://127.0.0.1:{ports[2 * n]}" for n in range(3)}
         raft: dict[str, object] = {
@@ -73,7 +75,7 @@ class Bench:
         config.write_text(json.dumps({"raft": raft}))
         self.procs = {
             p: subprocess.Popen(
-                [sys.executable, "-m", "zmqraft.asyncio", "-c", str(config), p],
+                [sys.executable, "-m", f"zmqraft.{runtime}", "-c", str(config), p],
                 stdout=open(root / f"peer-{p}.log", "wb"),  # noqa: SIM115
                 stderr=subprocess.STDOUT,
             )
@@ -175,12 +177,21 @@ class Bench:
 
 
 def main() -> None:
+    runtimes = os.environ.get("ZMQRAFT_BENCH_RUNTIMES", "asyncio,gevent").split(",")
+    rates = {runtime: measure(runtime) for runtime in runtimes}
+    baseline = runtimes[0]
+    for runtime in runtimes[1:]:
+        print(f"{runtime}: {rates[runtime] / rates[baseline]:.2f} x {baseline}")
+
+
+def measure(runtime: str) -> float:
+    """One cluster of ``runtime`` peers; returns its committed updates per second."""
     seconds = float(os.environ.get("ZMQRAFT_BENCH_SECONDS", "10"))
     inflight = int(os.environ.get("ZMQRAFT_BENCH_INFLIGHT", "64"))
     size = int(os.environ.get("ZMQRAFT_BENCH_SIZE", "100"))
     cache_max = os.environ.get("ZMQRAFT_BENCH_CACHE_MAX")
     root = Path(tempfile.mkdtemp(prefix="zmqraft-bench-", dir=os.environ.get("ZMQRAFT_BENCH_DIR")))
-    bench = Bench(root, int(cache_max) if cache_max else None)
+    bench = Bench(root, int(cache_max) if cache_max else None, runtime)
     try:
         bench.leader()
         bench.run(1.0, inflight, size)  # warm-up
@@ -190,7 +201,7 @@ def main() -> None:
         after = {p: rss_kib(proc.pid) for p, proc in bench.procs.items()}
         cpu = {p: cpu_seconds(proc.pid) - cpu[p] for p, proc in bench.procs.items()}
         print(
-            f"3 peers, {inflight} updates in flight, {size}-byte updates, fsync on every write: "
+            f"{runtime}: 3 peers, {inflight} updates in flight, {size}-byte updates, fsync on every write: "
             f"{done / elapsed:,.0f} updates/s ({done} in {elapsed:.1f} s, mean latency {latency:.1f} ms)"
         )
         for p in bench.procs:
@@ -200,6 +211,7 @@ def main() -> None:
             )
         if bench.leader_changes:
             print(f"  (the leader changed {bench.leader_changes} times during the run)")
+        return done / elapsed
     finally:
         bench.close()
         if os.environ.get("ZMQRAFT_BENCH_KEEP"):

@@ -73,10 +73,10 @@ class Peer:
     pub: str
     config: Path
     log_path: Path
-    www: str | None = None  # the web monitor's url (Cluster(web=True))
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     runtime: str = "asyncio"  # the server package it runs: zmqraft.asyncio or zmqraft.gevent
+    www: str | None = None  # the web monitor's url (Cluster(web=True))
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"peer {self.id} already running"
@@ -143,7 +143,7 @@ class Cluster:
             pub = f"tcp://127.0.0.1:{ports[3 * n + 1]}"
             www = f"http://127.0.0.1:{ports[3 * n + 2]}" if web else None
             log_path = root / f"peer-{peer_id}.log"
-            self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, www, runtime=runtime)
+            self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, runtime=runtime, www=www)
         # a secret of its own: on a shared machine, a peer that took over a port another
         # cluster's peer used would otherwise accept that cluster's AppendEntries
         raft: dict[str, Any] = {
