@@ -31,7 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import zmq
@@ -45,7 +45,8 @@ from zmqraft.core.statemachine import run_apply_job
 from zmqraft.core.storage.executor import StorageExecutor
 from zmqraft.core.webmonitor import web_address
 
-from .webmonitor import WebMonitorServer
+if TYPE_CHECKING:
+    from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
 
@@ -110,6 +111,8 @@ class ZmqRaft:
         address = web_address(peer.options)
         self.web: WebMonitorServer | None = None
         if address is not None:
+            from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
+
             secret = str(peer.options.get("secret") or "").encode()
             self.web = WebMonitorServer(self._events, address, label=self.label, secret=secret)
 

@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from zmqraft.client.serving import PeerSockets
@@ -51,7 +51,8 @@ import gevent
 import gevent.event
 import gevent.queue
 
-from .webmonitor import WebMonitorServer
+if TYPE_CHECKING:
+    from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.gevent")
 
@@ -119,6 +120,8 @@ class ZmqRaft:
         address = web_address(peer.options)
         self.web: WebMonitorServer | None = None
         if address is not None:
+            from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
+
             secret = str(peer.options.get("secret") or "").encode()
             self.web = WebMonitorServer(self._events, address, label=self.label, secret=secret)
 
