@@ -1,6 +1,6 @@
 """The gevent runtime in-process: build(), start and close, the context manager, listeners,
 user state machines (blocking and not), custom client requests, failures, the write in flight
-at shutdown.  Real sockets on 127.0.0.1; the test talks to the peer with ``zmqraft.client``
+at shutdown, a slow disk under a live leader, a Subscriber on a green context.  Real sockets on 127.0.0.1; the test talks to the peer with ``zmqraft.client``
 on a ``zmq.green`` context, so waiting for an answer lets the peer's greenlets run (no
 monkey-patching)."""
 
@@ -16,9 +16,11 @@ import gevent
 import pytest
 import zmq
 import zmq.green
-from zmqraft.client import Client, RequestTimeoutError
+from zmqraft.client import Client, Entry, RequestTimeoutError, Subscriber
 from zmqraft.core.config import OptionsError
+from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType, entry_type
+from zmqraft.core.protocol.reqid import new_request_id
 from zmqraft.core.raft.node import Role
 from zmqraft.core.server import ClientRequest
 from zmqraft.core.statemachine import Reply, SnapshotReader, StateMachine
@@ -261,3 +263,76 @@ def test_close_from_a_listener_does_not_deadlock(tmp_path: Path) -> None:
     holder.append(raft)
     raft.start()
     assert raft.wait_closed(5) and raft.error is None
+
+
+def test_a_slow_disk_does_not_depose_a_live_leader(tmp_path: Path) -> None:
+    """Every log append takes 0.4 s (longer than the 0.2-0.3 s election timeout) while a
+    client keeps writing: the first leader must stay the leader (appends run in the hub's
+    threadpool, so the slow disk never blocks the peers' heartbeats)."""
+    addresses = ports(6)
+    peers = [[str(n + 1), f"tcp://127.0.0.1:{addresses[n]}"] for n in range(3)]
+    elected: list[tuple[str, int]] = []
+
+    def on_state(peer_id: str) -> Any:
+        return lambda role, term: elected.append((peer_id, term)) if role is Role.LEADER else None
+
+    def slow(append: Any) -> Any:
+        def slow_append(first_index: int, entries: Any) -> None:
+            time.sleep(0.4)
+            append(first_index, entries)
+
+        return slow_append
+
+    rafts: list[ZmqRaft] = []
+    ctx = zmq.green.Context()
+    try:
+        for n, (peer_id, _url) in enumerate(peers):
+            raft = build(
+                {
+                    "id": peer_id,
+                    "peers": peers,
+                    "data": {"path": str(tmp_path / peer_id)},
+                    "broadcast": {"url": f"tcp://127.0.0.1:{addresses[3 + n]}"},
+                    "listeners": {"state": on_state(peer_id)},
+                }
+            )
+            raft.peer.log.append = slow(raft.peer.log.append)  # type: ignore[method-assign]
+            rafts.append(raft.start())
+        wait_until("a leader", lambda: bool(elected), 10.0)
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(dict(peers)[elected[0][0]])
+        try:
+            for _ in range(30):  # 3 s of writes, 32 at a time
+                for _ in range(32):
+                    rid = new_request_id(time.time())
+                    sock.send_multipart(m.RequestUpdate(rid, b"x" * 100).encode(b""))
+                gevent.sleep(0.1)
+        finally:
+            sock.close(0)
+    finally:
+        for raft in rafts:
+            raft.close()
+        ctx.term()
+    assert elected == elected[:1], f"leaders elected: {elected}"
+
+
+def test_subscriber_under_gevent(tmp_path: Path, green_client: Callable[[str], Client]) -> None:
+    """A ``Subscriber`` on a ``zmq.green`` context reads while another greenlet writes."""
+    options = single(tmp_path)
+    url = options["peers"][0][1]
+    ctx = zmq.green.Context()
+    with build(options):
+        client = green_client(url)
+        writer = gevent.spawn(lambda: [client.request_update(f"g{n}".encode()) for n in range(50)])
+        got: list[bytes] = []
+        with Subscriber([url], peers=[["1", url]], context=ctx) as sub:
+            deadline = time.monotonic() + 15.0
+            while len(got) < 50:
+                assert time.monotonic() < deadline, f"only {len(got)} entries"
+                item = sub.read(timeout=1.0)
+                if isinstance(item, Entry):
+                    got.append(item.data)
+        indexes = writer.get(timeout=10)
+    ctx.term()
+    assert got == [f"g{n}".encode() for n in range(50)] and len(indexes) == 50
