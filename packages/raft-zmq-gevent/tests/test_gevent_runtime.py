@@ -1,8 +1,8 @@
 """The gevent runtime in-process: build(), start and close, the context manager, listeners,
 user state machines (blocking and not), custom client requests, failures, the write in flight
-at shutdown, a slow disk under a live leader, a Subscriber on a green context.  Real sockets on 127.0.0.1; the test talks to the peer with ``zmqraft.client``
-on a ``zmq.green`` context, so waiting for an answer lets the peer's greenlets run (no
-monkey-patching)."""
+at shutdown, a slow disk under a live leader, a Subscriber on a green context.  Real sockets
+on 127.0.0.1; the test talks to the peer with ``zmqraft.client`` on a ``zmq.green`` context,
+so waiting for an answer lets the peer's greenlets run (no monkey-patching)."""
 
 from __future__ import annotations
 
