@@ -1,7 +1,8 @@
 """Fixtures of the integration tests (the harness itself is ``raft_harness``).
 
-Every integration test that makes clusters runs once per server runtime (``runtime``:
-asyncio and gevent); other users of ``cluster_factory`` (the client tests) get asyncio peers.
+Every test under ``tests/`` (integration, faults) that makes clusters runs once per server
+runtime (``runtime``: asyncio and gevent); other users of ``cluster_factory`` (the client
+tests) get asyncio peers.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from raft_harness import Cluster
 RUNTIMES = ("asyncio", "gevent")
 
 
+TESTS = Path(__file__).resolve().parents[1]  # the repository's tests/
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "cluster_factory" in metafunc.fixturenames and Path(str(metafunc.definition.path)).parent == HERE:
+    if "cluster_factory" in metafunc.fixturenames and TESTS in Path(str(metafunc.definition.path)).parents:
         metafunc.parametrize("runtime", RUNTIMES)
-
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
