@@ -41,6 +41,25 @@ from zmqraft.core.client import (
 log = logging.getLogger("zmqraft.client")
 
 clock = time.monotonic
+# plain ints: pyzmq's enum flags cost an Enum operation per use on the hot path
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE = int(zmq.SNDMORE) | _NOBLOCK
+
+
+def _send(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
+    """A whole message or nothing: a DEALER refuses (zmq.Again) before the first frame."""
+    send = sock.send
+    for frame in frames[:-1]:
+        send(frame, _MORE)
+    send(frames[-1], _NOBLOCK)
+
+# The original's DEALER takes 2 (one socket round-robins over every peer).  With one DEALER
+# per peer, a deep queue lets 64 updates in flight reach the leader in one batch (0.63 -> 0.89
+# of a raw DEALER's rate, bench/bench_client.py); what a dead peer's queue holds is re-sent
+# elsewhere with the same request ids, and answers nobody waits for are dropped.
+HIGHWATERMARK = 1000
 SEND_QUEUE_LIMIT = 10000  # messages queued per peer beyond the socket's SNDHWM
 
 
@@ -66,7 +85,7 @@ class Sockets:
         self,
         context: zmq.Context[Any] | None,
         *,
-        highwatermark: int = 2,
+        highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
     ) -> None:
         self.context: zmq.Context[Any] = context if context is not None else zmq.Context.instance()
@@ -124,7 +143,7 @@ class Sockets:
             queue.append(frames)
             return
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            _send(sock, frames)
         except zmq.Again:
             self.queues.setdefault(url, deque()).append(frames)
 
@@ -135,7 +154,7 @@ class Sockets:
             sock = self.dealers.get(url)
             while queue and sock is not None:
                 try:
-                    sock.send_multipart(queue[0], zmq.NOBLOCK)
+                    _send(sock, queue[0])
                 except zmq.Again:
                     break
                 queue.popleft()
@@ -167,25 +186,18 @@ class Sockets:
             log.debug("subscribed to %s", url)
 
     def receive_all(self, endpoint: Endpoint, now: float) -> int:
-        """Feed every waiting message to the endpoint; returns how many there were."""
+        """Feed every waiting message to the endpoint; returns how many there were.  (Asking
+        ``EVENTS`` first costs a fraction of the ``zmq.Again`` an empty receive raises.)"""
         count = 0
         for sock in list(self.dealers.values()):
-            while True:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+            while sock.getsockopt(_EVENTS) & _POLLIN:
                 count += 1
-                endpoint.receive(frames, now)
+                endpoint.receive(sock.recv_multipart(_NOBLOCK), now)
         sub = self.sub
         if sub is not None and isinstance(endpoint, SubscriberProtocol):
-            while True:
-                try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+            while sub.getsockopt(_EVENTS) & _POLLIN:
                 count += 1
-                endpoint.receive_broadcast(frames, now)
+                endpoint.receive_broadcast(sub.recv_multipart(_NOBLOCK), now)
         return count
 
     def close(self) -> None:

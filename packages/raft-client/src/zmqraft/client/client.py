@@ -26,7 +26,7 @@ from zmqraft.core.client import (
     Operation,
 )
 
-from ._driver import AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
 
 T = TypeVar("T")
 Timeout = float | None | EllipsisType
@@ -47,7 +47,7 @@ class _Base:
         rpc_timeout: float | None = None,
         election_grace_delay: float = 0.3,
         heartbeat: float | None = None,
-        highwatermark: int = 2,
+        highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
         context: zmq.Context[Any] | None = None,
     ) -> None:

@@ -30,7 +30,7 @@ from zmqraft.core.client import (
     SubscriberProtocol,
 )
 
-from ._driver import AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
 
 log = logging.getLogger("zmqraft.client.subscriber")
 
@@ -77,7 +77,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         timeout: float = 0.5,
         broadcast_timeout: float = 1.0,
         election_grace_delay: float = 0.3,
-        highwatermark: int = 2,
+        highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
         context: zmq.Context[Any] | None = None,
         on_pulse: Callable[[Pulse], None] | None = None,

@@ -874,10 +874,12 @@ class ClientProtocol:
 
     def get_timer(self) -> float | None:
         """The next time ``handle_timer`` must be called, or None."""
-        times = [op.expires for op in self._ops if op.expires is not None and not op.done]
-        if self._heartbeat_due is not None:
-            times.append(self._heartbeat_due)
-        return min(times) if times else None
+        wake = self._heartbeat_due
+        for op in self._ops:  # (finished operations have left ``_ops``)
+            expires = op.expires
+            if expires is not None and (wake is None or expires < wake):
+                wake = expires
+        return wake
 
     def frames_to_send(self) -> list[tuple[str, list[bytes]]]:
         """``(peer url, frames)`` for the DEALER connected to that URL, in order."""
