@@ -24,7 +24,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import zmq
 from zmqraft.core.client import (
@@ -46,6 +46,10 @@ _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE) | _NOBLOCK
+
+
+def _has_input(sock: zmq.Socket[Any]) -> bool:
+    return bool(cast(int, sock.getsockopt(_EVENTS)) & _POLLIN)
 
 
 def _send(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
@@ -190,12 +194,12 @@ class Sockets:
         ``EVENTS`` first costs a fraction of the ``zmq.Again`` an empty receive raises.)"""
         count = 0
         for sock in list(self.dealers.values()):
-            while sock.getsockopt(_EVENTS) & _POLLIN:
+            while _has_input(sock):
                 count += 1
                 endpoint.receive(sock.recv_multipart(_NOBLOCK), now)
         sub = self.sub
         if sub is not None and isinstance(endpoint, SubscriberProtocol):
-            while sub.getsockopt(_EVENTS) & _POLLIN:
+            while _has_input(sub):
                 count += 1
                 endpoint.receive_broadcast(sub.recv_multipart(_NOBLOCK), now)
         return count

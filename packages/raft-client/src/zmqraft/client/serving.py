@@ -9,7 +9,7 @@ package already (for config files).  What an event *means* is shared in the core
 * ``send_frames``: how the core's frames leave them.
 * ``server_parser``, ``setup_logging``, ``server_options``: the ``zmq-raft`` command line
   (spec server-and-tools.md §c.1), the same for every runtime;
-* ``webmonitor_page``, ``webmonitor_ssl``: what the runtimes' web monitor servers load.
+* ``web_monitor``, ``webmonitor_ssl``: what the runtimes' web monitor servers serve.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 import zmq
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import peer_entry
+from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.server import Channel, ChannelKind, PeerServer
-from zmqraft.core.webmonitor import WebAddress, WebMonitorError
+from zmqraft.core.webmonitor import WebAddress, WebMonitor, WebMonitorError, web_address
 
 from .config_files import read_config
 
@@ -276,12 +277,24 @@ __all__ = [
     "server_options",
     "server_parser",
     "setup_logging",
+    "web_monitor",
     "webmonitor_page",
     "webmonitor_ssl",
 ]
 
 
 # ---- the web monitor ----------------------------------------------------------------------
+
+
+def web_monitor(events: PeerEvents, options: Mapping[str, Any]) -> WebMonitor | None:
+    """The peer's web monitor when ``webmonitor.enable`` (wired into ``events``: it answers
+    ``W`` requests); a runtime serves it over HTTP."""
+    address = web_address(options)
+    if address is None:
+        return None
+    monitor = WebMonitor(events.server, address, label=options.get("label"), page=webmonitor_page())
+    events.monitor = monitor
+    return monitor
 
 
 def webmonitor_page() -> bytes:

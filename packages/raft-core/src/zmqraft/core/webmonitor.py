@@ -25,7 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .cluster import ClusterConfig
-from .raft.node import Role
+from .raft.node import ConfigChanged, Role, StateChanged
 from .server import ClientRequest, PeerServer
 
 STATE_INTERVAL = 1.0  # seconds between state messages on an event stream
@@ -188,6 +188,10 @@ class WebMonitor:
 
     def config_message(self) -> bytes:
         return sse(self.status(), event="config")
+
+    def event_message(self, event: StateChanged | ConfigChanged) -> bytes:
+        """What event streams get when the peer's role or configuration changes."""
+        return self.state_message() if isinstance(event, StateChanged) else self.config_message()
 
     # ---- requests
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from zmqraft.client import AsyncPeerClient, ClientError
-from zmqraft.client.serving import webmonitor_page, webmonitor_ssl
+from zmqraft.client.serving import webmonitor_ssl
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.webmonitor import (
@@ -27,7 +27,6 @@ from zmqraft.core.webmonitor import (
     PeerLookup,
     Response,
     Stream,
-    WebAddress,
     WebMonitor,
     text,
 )
@@ -38,9 +37,8 @@ BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
 
 
 class WebMonitorServer:
-    def __init__(self, events: PeerEvents, address: WebAddress, *, label: str | None, secret: bytes) -> None:
-        self.monitor = WebMonitor(events.server, address, label=label, page=webmonitor_page())
-        events.monitor = self.monitor
+    def __init__(self, monitor: WebMonitor, events: PeerEvents, secret: bytes) -> None:
+        self.monitor = monitor
         events.watchers.append(self._on_event)
         self.secret = secret
         self._streams: set[asyncio.Queue[bytes | None]] = set()
@@ -91,9 +89,7 @@ class WebMonitorServer:
     # ---- events of the peer
 
     def _on_event(self, event: StateChanged | ConfigChanged) -> None:
-        message = (
-            self.monitor.state_message() if isinstance(event, StateChanged) else self.monitor.config_message()
-        )
+        message = self.monitor.event_message(event)
         for queue in self._streams:
             queue.put_nowait(message)
 

@@ -39,13 +39,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.serving import PeerSockets
+from zmqraft.client.serving import PeerSockets, web_monitor
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.statemachine import run_apply_job
 from zmqraft.core.storage.executor import StorageExecutor
-from zmqraft.core.webmonitor import web_address
 
 import gevent
 import gevent.event
@@ -117,13 +116,12 @@ class ZmqRaft:
         self._watching = False
         self.error: BaseException | None = None
         self.label: str | None = peer.options.get("label")
-        address = web_address(peer.options)
         self.web: WebMonitorServer | None = None
-        if address is not None:
+        monitor = web_monitor(self._events, peer.options)
+        if monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            secret = str(peer.options.get("secret") or "").encode()
-            self.web = WebMonitorServer(self._events, address, label=self.label, secret=secret)
+            self.web = WebMonitorServer(monitor, self._events, str(peer.options.get("secret") or "").encode())
 
     # ================================================================ public
 

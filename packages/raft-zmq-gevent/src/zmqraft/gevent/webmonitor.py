@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import zmq.green
 from zmqraft.client import ClientError, PeerClient
-from zmqraft.client.serving import webmonitor_page, webmonitor_ssl
+from zmqraft.client.serving import webmonitor_ssl
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.webmonitor import (
@@ -29,7 +29,6 @@ from zmqraft.core.webmonitor import (
     PeerLookup,
     Response,
     Stream,
-    WebAddress,
     WebMonitor,
     text,
 )
@@ -45,9 +44,8 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class WebMonitorServer:
-    def __init__(self, events: PeerEvents, address: WebAddress, *, label: str | None, secret: bytes) -> None:
-        self.monitor = WebMonitor(events.server, address, label=label, page=webmonitor_page())
-        events.monitor = self.monitor
+    def __init__(self, monitor: WebMonitor, events: PeerEvents, secret: bytes) -> None:
+        self.monitor = monitor
         events.watchers.append(self._on_event)
         self.secret = secret
         self._streams: set[gevent.queue.Queue[bytes | None]] = set()
@@ -94,9 +92,7 @@ class WebMonitorServer:
     # ---- events of the peer
 
     def _on_event(self, event: StateChanged | ConfigChanged) -> None:
-        message = (
-            self.monitor.state_message() if isinstance(event, StateChanged) else self.monitor.config_message()
-        )
+        message = self.monitor.event_message(event)
         for queue in self._streams:
             queue.put_nowait(message)
 
