@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from zmqraft.core.client import (
     BroadcastTimeout,
     ClientClosedError,
+    ClientError,
     ClientProtocol,
     ClusterBusyError,
     Completed,
@@ -1210,3 +1213,41 @@ def test_peer_subscriber_retries_an_unanswered_url_request() -> None:
     s.fire_sub()  # the silence timer asks again
     ((url, req),) = s.sent()
     assert url == U2 and isinstance(req, m.ClientDispatch)
+
+
+# ---- garbage from the network never escapes as an exception -------------------------------------
+
+frames_strategy = st.lists(st.binary(max_size=24), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(replies=st.lists(frames_strategy, max_size=6), broadcasts=st.lists(frames_strategy, max_size=6))
+def test_random_replies_and_broadcasts_are_dropped_not_raised(
+    replies: list[list[bytes]], broadcasts: list[list[bytes]]
+) -> None:
+    """Every pending operation's request id gets random frames after it (and random
+    broadcasts arrive): the protocols drop what they cannot use, never raise, and still
+    work afterwards."""
+    s = started(last=2)
+    ops = [
+        s.sub.request_update(b"u", s.now, WALL),
+        s.p.request_log_info(s.now),
+        s.p.config_update([("1", U1)], s.now, WALL),
+        s.p.request_entries(s.now, 0, 5),
+    ]
+    sent = s.sent()
+    rids = [req.request_id for _url, req in sent]
+    for n, frames in enumerate(replies):
+        s.p.receive([rids[n % len(rids)], *frames], s.now)
+    for frames in broadcasts:
+        s.sub.receive_broadcast(frames, s.now)
+    s.sub.take(s.now)
+    s.fire_sub()  # timers still run
+    s.sub.take(s.now)
+    for op in ops:  # each either ended with a ClientError or is still pending
+        if op.done and op.error is not None:
+            assert isinstance(op.error, ClientError)
+    fresh = s.p.request_log_info(s.now, url=U1)  # and the client still works
+    req = [r for url, r in s.sent() if isinstance(r, m.RequestLogInfo) and url == U1][-1]
+    s.feed(log_info(req.request_id, True, "1"))
+    assert fresh.result().is_leader
