@@ -5,12 +5,15 @@ directory; a client keeps updates in flight to the leader and prints what happen
 election, committed indexes, a fail-over (the leader is killed with SIGKILL half-way, a new
 one takes over, the old one restarts from its files and catches up) and, at the end, every
 peer's log state.  Ctrl-C stops everything cleanly.  The client is ``zmqraft.client.AsyncClient``
-with 16 concurrent ``request_update`` calls.
+with 16 concurrent ``request_update`` calls.  Every peer serves its web monitor (the URLs are
+printed; ``--duration`` keeps the cluster up long enough to look).  ``--runtime gevent`` or
+``mixed`` (peer 1 on asyncio, 2 and 3 on gevent) needs zmq-raft-gevent installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -43,17 +46,28 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+RUNTIMES = {
+    "asyncio": ("asyncio", "asyncio", "asyncio"),
+    "gevent": ("gevent", "gevent", "gevent"),
+    "mixed": ("asyncio", "gevent", "gevent"),
+}
+
+
 class DemoCluster:
-    def __init__(self, root: Path, verbose: bool) -> None:
+    def __init__(self, root: Path, verbose: bool, runtime: str = "asyncio") -> None:
         self.root = root
-        ports = _free_ports(6)
-        self.urls = {str(n): f"tcp://127.0.0.1:{ports[2 * n - 2]}" for n in (1, 2, 3)}
-        pubs = {str(n): f"tcp://127.0.0.1:{ports[2 * n - 1]}" for n in (1, 2, 3)}
-        peers = [{"id": p, "url": u, "pub": pubs[p]} for p, u in self.urls.items()]
+        ports = _free_ports(9)
+        ids = ("1", "2", "3")
+        self.urls = {p: f"tcp://127.0.0.1:{ports[3 * n]}" for n, p in enumerate(ids)}
+        pubs = {p: f"tcp://127.0.0.1:{ports[3 * n + 1]}" for n, p in enumerate(ids)}
+        self.www = {p: f"http://127.0.0.1:{ports[3 * n + 2]}" for n, p in enumerate(ids)}
+        self.runtimes = dict(zip(ids, RUNTIMES[runtime], strict=True))
+        peers = [{"id": p, "url": u, "pub": pubs[p], "www": self.www[p]} for p, u in self.urls.items()]
         # a secret of its own, so that nothing else on this machine talks to the demo's peers
         self.secret = os.urandom(6).hex()
         data = {"path": str(root), "appendIdToPath": True}
-        config = {"raft": {"peers": peers, "data": data, "secret": self.secret}}
+        web = {"enable": True, "bind": {"host": "127.0.0.1"}}
+        config = {"raft": {"peers": peers, "data": data, "secret": self.secret, "webmonitor": web}}
         self.config = root / "config.json"
         self.config.write_text(json.dumps(config, indent=2))
         self.verbose = verbose
@@ -63,7 +77,8 @@ class DemoCluster:
         return self.root / f"peer-{peer_id}.log"
 
     def start(self, peer_id: str) -> None:
-        args = [sys.executable, "-m", "zmqraft.asyncio", "-c", str(self.config), peer_id]
+        module = f"zmqraft.{self.runtimes[peer_id]}"
+        args = [sys.executable, "-m", module, "-c", str(self.config), peer_id]
         if self.verbose:
             args.insert(-1, "-v")
         with open(self.log_path(peer_id), "ab") as out:
@@ -223,12 +238,18 @@ async def _show_peers(client: AsyncClient, cluster: DemoCluster) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runtime != "asyncio" and importlib.util.find_spec("zmqraft.gevent") is None:
+        _say("zmq-raft demo: --runtime gevent or mixed needs the zmq-raft-gevent package")
+        return 2
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zmq-raft-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    cluster = DemoCluster(root, args.verbose)
+    cluster = DemoCluster(root, args.verbose, args.runtime)
     _say(f"zmq-raft demo: 3 peers, data in {root}")
     for peer_id, url in cluster.urls.items():
-        _say(f"  peer {peer_id} at {url} (output: {cluster.log_path(peer_id)})")
+        _say(
+            f"  peer {peer_id} at {url} on {cluster.runtimes[peer_id]}, web monitor {cluster.www[peer_id]}/ "
+            f"(output: {cluster.log_path(peer_id)})"
+        )
     try:
         anyio.run(_demo, cluster, args)
         return 0
@@ -253,6 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dir", help="data directory (default: a temporary one, removed at the end)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging in the peers' output")
+    p.add_argument(
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default="asyncio",
+        help="the peers' runtime; mixed: peer 1 on asyncio, 2 and 3 on gevent",
+    )
     return run(p.parse_args(argv))
 
 
