@@ -244,12 +244,13 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zmq-raft-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     cluster = DemoCluster(root, args.verbose, args.runtime)
-    _say(f"zmq-raft demo: 3 peers, data in {root}")
+    _say(f"zmq-raft demo: 3 peers, data in {root}, secret {cluster.secret}")
     for peer_id, url in cluster.urls.items():
         _say(
             f"  peer {peer_id} at {url} on {cluster.runtimes[peer_id]}, web monitor {cluster.www[peer_id]}/ "
             f"(output: {cluster.log_path(peer_id)})"
         )
+    _say(f"  (zr-monitor -k {cluster.secret} {cluster.urls['1'][len('tcp://'):]} watches it from a terminal)")
     try:
         anyio.run(_demo, cluster, args)
         return 0
