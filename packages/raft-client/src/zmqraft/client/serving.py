@@ -19,6 +19,7 @@ import importlib.resources
 import logging
 import signal
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,8 @@ log = logging.getLogger("zmqraft.server")
 #: signals that close a peer gracefully (the original's list)
 CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2)
 
+_monotonic = time.monotonic
+_wall = time.time
 RECV_BATCH = 1000  # messages taken from one socket before the outputs are drained
 ROUTER_LINGER_MS = 2000  # replies already queued still leave after close
 PUB_LINGER_MS = 2000
@@ -152,8 +155,12 @@ class PeerSockets:
             self.watch(sock)
             log.debug("%s: connected to %s at %s", self.id, peer_id, url)
 
-    def receive(self, server: PeerServer, now: float, wall: float) -> int:
-        """Feed what waits on the sockets to ``server`` (a bounded batch per socket)."""
+    def receive(self, server: PeerServer) -> int:
+        """Feed what waits on the sockets to ``server`` (a bounded batch per socket), each
+        message with the time it is read at: if this process was stopped (SIGSTOP, a
+        stalled VM) in the middle of a batch, what arrived meanwhile must not be stamped with
+        the time it stopped at, or a follower would re-arm its election timer in the past and
+        campaign against the leader it just heard from."""
         received = 0
         router = self.router
         assert router is not None
@@ -163,7 +170,7 @@ class PeerSockets:
             except zmq.Again:
                 break
             received += 1
-            server.receive_router(frames[0], frames[1:], now, wall)
+            server.receive_router(frames[0], frames[1:], _monotonic(), _wall())
         for peer_id, (_url, sock) in list(self.dealers.items()):
             for _ in range(RECV_BATCH):
                 try:
@@ -171,7 +178,7 @@ class PeerSockets:
                 except zmq.Again:
                     break
                 received += 1
-                server.receive_peer(peer_id, frames, now, wall)
+                server.receive_peer(peer_id, frames, _monotonic(), _wall())
         return received
 
     def readable(self) -> bool:

@@ -230,10 +230,8 @@ class ZmqRaft:
         began = time.monotonic()
         try:
             while True:
-                now = time.monotonic()
-                wall = time.time()
-                received = sockets.receive(self.server, now, wall)
-                sent = self._drain(now, wall)
+                received = sockets.receive(self.server)
+                sent = self._drain(time.monotonic(), time.time())
                 if not received and not sent and not sockets.readable():
                     break
         except Exception as exc:

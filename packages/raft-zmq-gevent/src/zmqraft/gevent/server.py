@@ -286,10 +286,8 @@ class ZmqRaft:
         sockets = self.sockets
         began = time.monotonic()
         while True:
-            now = time.monotonic()
-            wall = time.time()
-            received = sockets.receive(self.server, now, wall)
-            sent = self._drain(now, wall)
+            received = sockets.receive(self.server)
+            sent = self._drain(time.monotonic(), time.time())
             if not received and not sent and not sockets.readable():
                 break
         busy = time.monotonic() - began
