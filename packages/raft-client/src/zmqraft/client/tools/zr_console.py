@@ -25,17 +25,15 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import datetime as dt
 import gzip
 import importlib
 import os
 import shlex
-import struct
 import sys
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +57,11 @@ from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
 from ._common import UsageError, parse_peer_spec, peer_str, resolve_hosts
+from ._console_data import flood_item, unpack
+from ._console_engine import Engine, Job
+from ._console_history import HISTORY_FILE, load_history, trim_history_file
 from .zr_config import wait_final_config
 
-HISTORY_FILE = ".zr_console_history"
-HISTORY_LINES = 1000
-DATE_EXT = 0x0D
 TIMEOUT = 5.0
 
 
@@ -76,28 +74,6 @@ def version() -> str:
         return "?"
 
 
-# ---- msgpack with Dates (storage.md §0) --------------------------------------------------------
-
-
-def pack_date(when: float) -> msgpack.ExtType:
-    return msgpack.ExtType(DATE_EXT, struct.pack(">Bd", 0xCB, when * 1000.0))
-
-
-def _ext(code: int, data: bytes) -> Any:
-    if code == DATE_EXT and len(data) == 9 and data[0] == 0xCB:
-        ms = struct.unpack(">d", data[1:])[0]
-        return dt.datetime.fromtimestamp(ms / 1000.0, dt.UTC)
-    return msgpack.ExtType(code, data)
-
-
-def unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext)
-
-
-def flood_item(iteration: int, data: str, when: float) -> bytes:
-    return msgpack.packb({"iteration": iteration, "data": data, "time": pack_date(when)}, use_bin_type=True)
-
-
 # ---- the console ----------------------------------------------------------------------------
 
 
@@ -106,62 +82,6 @@ class Command:
     run: Callable[[list[str]], None]
     usage: str
     help: str
-
-
-class Job:
-    """A task on the ``Engine``: ``finished`` is set once it ended and its cleanup ran."""
-
-    def __init__(self) -> None:
-        self.task: asyncio.Task[Any] | None = None
-        self.finished = threading.Event()
-
-
-class Engine:
-    """One asyncio loop in a daemon thread.  Subscribers and flooding run as its tasks: one
-    thread owns their sockets, so flooding can write through the subscriber while it reads."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="zr-console-engine", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any], cleanup: Callable[[], None] | None = None) -> Job:
-        """Start ``coro`` on the loop; ``cleanup`` runs there after it ends, however it ends
-        (even when cancelled before its first step)."""
-        job = Job()
-
-        def done(_task: asyncio.Task[Any]) -> None:
-            try:
-                if cleanup is not None:
-                    cleanup()
-            except Exception as err:
-                print(f"cleanup failed: {err}", file=sys.stderr)
-            finally:
-                job.finished.set()
-
-        def start() -> None:
-            job.task = self.loop.create_task(coro)
-            job.task.add_done_callback(done)
-
-        self.loop.call_soon_threadsafe(start)
-        return job
-
-    def cancel(self, job: Job | None, timeout: float = TIMEOUT) -> None:
-        """Cancel ``job`` and wait until it has ended and cleaned up."""
-        if job is None:
-            return
-
-        def cancel() -> None:
-            if job.task is not None:
-                job.task.cancel()
-
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(cancel)
-        job.finished.wait(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(TIMEOUT)
 
 
 class Console:
@@ -782,63 +702,6 @@ class Console:
 
 
 # ---- the loop ---------------------------------------------------------------------------------
-
-
-def load_history(path: str) -> Any:
-    from prompt_toolkit.history import FileHistory
-
-    class TrimmedHistory(FileHistory):
-        """FileHistory without consecutive duplicates, keeping the newest 1000 lines."""
-
-        def load_history_strings(self) -> Any:
-            seen: list[str] = []
-            for line in super().load_history_strings():  # newest first
-                if line not in seen:
-                    seen.append(line)
-                if len(seen) >= HISTORY_LINES:
-                    break
-            return iter(seen)
-
-        def store_string(self, string: str) -> None:
-            if self.get_strings() and self.get_strings()[-2:-1] == [string]:
-                return
-            super().store_string(string)
-
-    return TrimmedHistory(path)
-
-
-def trim_history_file(path: str | Path, keep: int = HISTORY_LINES) -> int:
-    """Rewrite a prompt_toolkit history file with its newest ``keep`` distinct lines (the
-    newest copy of a repeated line stays); returns how many entries remain.  prompt_toolkit
-    only ever appends, so without this the file grows forever."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return 0
-    entries: list[tuple[str, list[str]]] = []  # (the "# time" line, the "+" lines)
-    for line in text.splitlines():
-        if line.startswith("#"):
-            entries.append((line, []))
-        elif line.startswith("+"):
-            if not entries:
-                entries.append(("#", []))
-            entries[-1][1].append(line)
-    kept: list[tuple[str, list[str]]] = []
-    seen: set[tuple[str, ...]] = set()
-    for stamp, lines in reversed(entries):
-        key = tuple(lines)
-        if not lines or key in seen:
-            continue
-        seen.add(key)
-        kept.append((stamp, lines))
-        if len(kept) >= keep:
-            break
-    kept.reverse()
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"\n{stamp}\n" + "".join(f"{line}\n" for line in lines) for stamp, lines in kept))
-    os.replace(tmp, path)
-    return len(kept)
 
 
 def interactive(console: Console, history: str) -> None:
