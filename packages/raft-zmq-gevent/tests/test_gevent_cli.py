@@ -7,27 +7,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from test_gevent_runtime import ports
 from zmqraft.client import Client
 from zmqraft.gevent.cli import main
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    found = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return found
 
 
 def command() -> list[str]:
