@@ -16,7 +16,7 @@ from zmqraft.core.protocol.messages import (
     RequestVote,
     RequestVoteReply,
 )
-from zmqraft.core.raft.node import HardState, RaftError, RaftNode, Role
+from zmqraft.core.raft.node import HardState, RaftError, RaftNode, Role, StateChanged
 from zmqraft.core.raft.options import RaftOptions
 from zmqraft.core.storage.executor import StorageExecutor
 from zmqraft.core.storage.memory import MemoryLog, MemoryState
@@ -274,3 +274,14 @@ def test_a_refused_higher_term_candidate_does_not_postpone_our_own_candidacy() -
     assert h.node.term == 5 and h.node._election_deadline == deadline
     h.node.step_request_vote(RequestVote(2, "c", 6, 1, 1), "r", 0.2)  # up to date: granted
     assert h.node._election_deadline != deadline
+
+
+def test_an_unchanged_state_is_told_once() -> None:
+    """Answering a vote re-enters FOLLOWER: the runtimes hear of a state change only once."""
+    h = Harness("b")
+    h.node.take_events()
+    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "r", 0.1)
+    h.node.step_request_vote(RequestVote(2, "a", 1, 0, 0), "r", 0.12)  # a re-sent request
+    h.node.step_request_vote(RequestVote(3, "c", 1, 0, 0), "r", 0.14)  # refused: same term
+    states = [e for e in h.node.take_events() if isinstance(e, StateChanged)]
+    assert states == [StateChanged(Role.FOLLOWER, 1, None)]

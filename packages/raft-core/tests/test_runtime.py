@@ -67,7 +67,7 @@ def _update(ep: Endpoint, data: bytes) -> list[bytes]:
     return m.RequestUpdate(ep.ids.next(WALL), data).encode(b"")
 
 
-def test_states_are_told_once_and_failing_listeners_do_not_stop_the_peer(
+def test_states_reach_the_machine_listeners_and_watchers_and_failing_listeners_do_not_stop_the_peer(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ep = Endpoint(SOLE)
@@ -81,12 +81,12 @@ def test_states_are_told_once_and_failing_listeners_do_not_stop_the_peer(
     pe, _ = events(ep, machine, state=broken)
     watched: list[object] = []
     pe.watchers.append(watched.append)
-    leader = StateChanged(Role.LEADER, 3, "a")
+    follower, leader = StateChanged(Role.FOLLOWER, 3, None), StateChanged(Role.LEADER, 3, "a")
     with caplog.at_level(logging.ERROR, logger="test.runtime"):
+        pe.handle(follower)
         pe.handle(leader)
-        pe.handle(leader)  # the core repeats unchanged states: told once
-    assert machine.states == [(Role.LEADER, 3)] and seen == [(Role.LEADER, 3)]
-    assert watched == [leader]
+    assert machine.states == [(Role.FOLLOWER, 3), (Role.LEADER, 3)] == seen
+    assert watched == [follower, leader]
     assert "the state listener failed" in caplog.text
 
 

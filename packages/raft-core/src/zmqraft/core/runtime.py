@@ -51,7 +51,6 @@ class PeerEvents:
         self.log = log
         self.monitor = monitor
         self.watchers: list[Callable[[StateChanged | ConfigChanged], None]] = []
-        self._last_state: StateChanged | None = None
 
     @property
     def id(self) -> str:
@@ -77,10 +76,6 @@ class PeerEvents:
     def handle(self, event: Any) -> None:
         log = self.log
         if isinstance(event, StateChanged):
-            # the core repeats an unchanged state (e.g. once per RequestVote it answers)
-            if event == self._last_state:
-                return
-            self._last_state = event
             log.info(
                 "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
             )

@@ -216,6 +216,7 @@ class RaftNode:
 
         self._msg_ids: dict[str, int] = {}
         self._election_deadline: float | None = None
+        self._last_state: StateChanged | None = None  # the last state told (events)
         self._votes = _Votes()
         self._vote_msgs: dict[str, tuple[int, RequestVote, float]] = {}  # peer -> (id, msg, resend at)
         self._progress: dict[str, Progress] = {}
@@ -739,9 +740,12 @@ class RaftNode:
         self._events.append(RaftError(message))
 
     def _emit_state(self) -> None:
-        self._events.append(
-            StateChanged(self.role, self.term, self.leader_id if self.role is not Role.LEADER else self.id)
-        )
+        """Tell of a role, term or leader change (once: answering a vote re-enters FOLLOWER)."""
+        leader = self.leader_id if self.role is not Role.LEADER else self.id
+        state = StateChanged(self.role, self.term, leader)
+        if state != self._last_state:
+            self._last_state = state
+            self._events.append(state)
 
     def _set_term(self, term: int, voted_for: str | None) -> None:
         if term != self.term or voted_for != self.voted_for:
