@@ -24,13 +24,14 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import zmq
 from zmqraft.core.client import (
     ClientProtocol,
     Completed,
     ItemsReady,
+    Operation,
     PeersChanged,
     Phase,
     Readable,
@@ -39,6 +40,7 @@ from zmqraft.core.client import (
 )
 
 log = logging.getLogger("zmqraft.client")
+T = TypeVar("T")
 
 clock = time.monotonic
 # plain ints: pyzmq's enum flags cost an Enum operation per use on the hot path
@@ -274,6 +276,17 @@ class SyncDriver:
                 wake = deadline if wake is None else min(wake, deadline)
             wait_ms = None if wake is None else max(0, int((wake - now) * 1000) + 1)
             self._poll(wait_ms)
+
+    def run_op(self, op: Operation[T]) -> T:
+        """Drive until ``op`` is done: its result, or its error raised.  Interrupted
+        (KeyboardInterrupt, gevent.Timeout, ...), the request is forgotten."""
+        try:
+            self.run_until(lambda: op.done)
+        except BaseException:
+            if not op.done:
+                client_of(self.endpoint).cancel(op, clock())
+            raise
+        return op.result()
 
     def _poll(self, wait_ms: int | None) -> None:
         waiting = self.sockets.waiting_to_send()

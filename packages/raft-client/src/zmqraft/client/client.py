@@ -112,6 +112,76 @@ class _Base:
         if self._proto.closed:
             raise ClientClosedError()
 
+    # ---- the operations (the blocking and asyncio methods only wait for them differently)
+
+    def _config_op(self, timeout: Timeout, url: str | None) -> Operation[ConfigInfo]:
+        self._check_open()
+        return self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+
+    def _log_info_op(self, any_peer: bool, timeout: Timeout, url: str | None) -> Operation[LogInfo]:
+        self._check_open()
+        return self._proto.request_log_info(
+            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
+        )
+
+    def _update_op(
+        self, data: bytes, request_id: bytes | str | None, timeout: Timeout, url: str | None
+    ) -> Operation[int]:
+        self._check_open()
+        return self._proto.request_update(
+            data,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
+        )
+
+    def _config_update_op(
+        self, peers: Any, request_id: bytes | str | None, timeout: Timeout, url: str | None
+    ) -> Operation[int]:
+        self._check_open()
+        return self._proto.config_update(
+            peers,
+            clock(),
+            time.time(),
+            request_id=request_id,
+            timeout=self._timeout(timeout),
+            url=self._pin(url),
+        )
+
+    def _entries_stream(
+        self,
+        prev_index: int,
+        count: int | None,
+        snapshot_offset: int | None,
+        timeout: Timeout,
+        high_water: int | None,
+        url: str | None,
+    ) -> EntriesStream:
+        self._check_open()
+        return self._proto.request_entries(
+            clock(),
+            prev_index,
+            count,
+            snapshot_offset=snapshot_offset,
+            timeout=self._timeout(timeout),
+            high_water=high_water,
+            url=self._pin(url),
+        )
+
+    def _broadcast_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
+        self._check_open()
+        return self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+
+    def _custom_op(
+        self, msg_type: bytes, args: tuple[bytes, ...], timeout: Timeout, url: str | None, to_leader: bool
+    ) -> Operation[list[bytes]]:
+        self._check_open()
+        return self._proto.request(
+            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
+        )
+
 
 # ---- blocking -----------------------------------------------------------------------------
 
@@ -153,20 +223,12 @@ class Client(_Base):
         self._sockets.close()
 
     def _run(self, op: Operation[T]) -> T:
-        try:
-            self._driver.run_until(lambda: op.done)
-        except BaseException:
-            if not op.done:  # KeyboardInterrupt, gevent.Timeout, ...: forget the request
-                self._proto.cancel(op, clock())
-            raise
-        return op.result()
+        return self._driver.run_op(op)
 
     def request_config(self, *, timeout: Timeout = ..., url: str | None = None) -> ConfigInfo:
         """The cluster's configuration as its leader reports it (``leader_id``, ``peers``,
         ``urls``).  With ``url``: ask that peer only, once."""
-        self._check_open()
-        op = self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
-        return self._run(op)
+        return self._run(self._config_op(timeout, url))
 
     def request_log_info(
         self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
@@ -174,11 +236,7 @@ class Client(_Base):
         """The leader's log state (``commit_index``, ``last_applied``, ``first_index``,
         ``last_index``, ``term``, ``leader_id``, ...); ``any_peer``: whoever answers first;
         ``url``: that peer only, once."""
-        self._check_open()
-        op = self._proto.request_log_info(
-            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
-        )
-        return self._run(op)
+        return self._run(self._log_info_op(any_peer, timeout, url))
 
     def request_update(
         self,
@@ -194,16 +252,7 @@ class Client(_Base):
         once.  ``ExpiredRequestError`` if the leader finds the id too old or too new.
         ``url``: send it to that peer only, once (``NotLeaderError`` if it does not lead).
         """
-        self._check_open()
-        op = self._proto.request_update(
-            data,
-            clock(),
-            time.time(),
-            request_id=request_id,
-            timeout=self._timeout(timeout),
-            url=self._pin(url),
-        )
-        return self._run(op)
+        return self._run(self._update_op(data, request_id, timeout, url))
 
     def config_update(
         self,
@@ -217,16 +266,7 @@ class Client(_Base):
         index of the joint configuration entry.  Raises ``ConfigUpdateError`` (rejected
         list), ``ClusterBusyError`` (a change is in progress) or ``ExpiredRequestError``;
         ``url``: that peer only, once."""
-        self._check_open()
-        op = self._proto.config_update(
-            peers,
-            clock(),
-            time.time(),
-            request_id=request_id,
-            timeout=self._timeout(timeout),
-            url=self._pin(url),
-        )
-        return self._run(op)
+        return self._run(self._config_update_op(peers, request_id, timeout, url))
 
     def request_entries(
         self,
@@ -246,25 +286,12 @@ class Client(_Base):
         may wait unread before the stream pauses (4 MiB); ``url``: from that peer only (the
         iteration raises ``NotLeaderError``/``RequestTimeoutError`` with ``.resume``
         instead of moving on)."""
-        self._check_open()
-        stream = self._proto.request_entries(
-            clock(),
-            prev_index,
-            count,
-            snapshot_offset=snapshot_offset,
-            timeout=self._timeout(timeout),
-            high_water=high_water,
-            url=self._pin(url),
-        )
+        stream = self._entries_stream(prev_index, count, snapshot_offset, timeout, high_water, url)
         return Entries(self, stream)
 
     def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """The leader's broadcast (PUB) URL; ``url``: that peer's, once."""
-        self._check_open()
-        op = self._proto.request_broadcast_url(
-            clock(), timeout=self._timeout(timeout), url=self._pin(url)
-        )
-        return self._run(op)
+        return self._run(self._broadcast_url_op(timeout, url))
 
     def request(
         self,
@@ -276,11 +303,7 @@ class Client(_Base):
     ) -> list[bytes]:
         """A custom request for the state machine (ClientDispatch): the frames of the first
         reply.  Retried on other peers after a timeout, so make the handler idempotent."""
-        self._check_open()
-        op = self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
-        )
-        return self._run(op)
+        return self._run(self._custom_op(msg_type, args, timeout, url, to_leader))
 
 
 class _OnePeer:
@@ -414,19 +437,13 @@ class AsyncClient(_Base):
 
     async def request_config(self, *, timeout: Timeout = ..., url: str | None = None) -> ConfigInfo:
         """See ``Client.request_config``."""
-        self._check_open()
-        op = self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
-        return await self._run(op)
+        return await self._run(self._config_op(timeout, url))
 
     async def request_log_info(
         self, *, any_peer: bool = False, timeout: Timeout = ..., url: str | None = None
     ) -> LogInfo:
         """See ``Client.request_log_info``."""
-        self._check_open()
-        op = self._proto.request_log_info(
-            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
-        )
-        return await self._run(op)
+        return await self._run(self._log_info_op(any_peer, timeout, url))
 
     async def request_update(
         self,
@@ -437,16 +454,7 @@ class AsyncClient(_Base):
         url: str | None = None,
     ) -> int:
         """See ``Client.request_update``."""
-        self._check_open()
-        op = self._proto.request_update(
-            data,
-            clock(),
-            time.time(),
-            request_id=request_id,
-            timeout=self._timeout(timeout),
-            url=self._pin(url),
-        )
-        return await self._run(op)
+        return await self._run(self._update_op(data, request_id, timeout, url))
 
     async def config_update(
         self,
@@ -457,16 +465,7 @@ class AsyncClient(_Base):
         url: str | None = None,
     ) -> int:
         """See ``Client.config_update``."""
-        self._check_open()
-        op = self._proto.config_update(
-            peers,
-            clock(),
-            time.time(),
-            request_id=request_id,
-            timeout=self._timeout(timeout),
-            url=self._pin(url),
-        )
-        return await self._run(op)
+        return await self._run(self._config_update_op(peers, request_id, timeout, url))
 
     def request_entries(
         self,
@@ -479,25 +478,12 @@ class AsyncClient(_Base):
         url: str | None = None,
     ) -> AsyncEntries:
         """See ``Client.request_entries`` (use ``async for``)."""
-        self._check_open()
-        stream = self._proto.request_entries(
-            clock(),
-            prev_index,
-            count,
-            snapshot_offset=snapshot_offset,
-            timeout=self._timeout(timeout),
-            high_water=high_water,
-            url=self._pin(url),
-        )
+        stream = self._entries_stream(prev_index, count, snapshot_offset, timeout, high_water, url)
         return AsyncEntries(self, stream)
 
     async def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """See ``Client.request_broadcast_url``."""
-        self._check_open()
-        op = self._proto.request_broadcast_url(
-            clock(), timeout=self._timeout(timeout), url=self._pin(url)
-        )
-        return await self._run(op)
+        return await self._run(self._broadcast_url_op(timeout, url))
 
     async def request(
         self,
@@ -508,11 +494,7 @@ class AsyncClient(_Base):
         to_leader: bool = True,
     ) -> list[bytes]:
         """See ``Client.request``."""
-        self._check_open()
-        op = self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
-        )
-        return await self._run(op)
+        return await self._run(self._custom_op(msg_type, args, timeout, url, to_leader))
 
 
 class AsyncPeerClient(_OnePeer, AsyncClient):

@@ -226,13 +226,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         driver = self._sync_driver()
         self._check_open()
         op = self._proto.request_update(data, clock(), time.time(), request_id=request_id, timeout=timeout)
-        try:
-            driver.run_until(lambda: op.done)
-        except BaseException:
-            if not op.done:
-                self._proto.client.cancel(op, clock())
-            raise
-        return op.result()
+        return driver.run_op(op)
 
     def _check_open(self) -> None:
         if self._closed:
