@@ -247,15 +247,34 @@ class LogInfoOperation(Operation[LogInfo]):
             proto._retry_after_answer(self, now, r.leader_id)
 
 
-class UpdateOperation(Operation[int]):
-    name = "requestUpdate"
+class _LeaderWrite(Operation[int]):
+    """An update or a membership change: the caller's request id on every attempt (the
+    leader applies it once); "accepted" answers come before the final one."""
+
     fixed_rid = True
+
+    def __init__(self, deadline: float | None, request_id: bytes, url: str | None) -> None:
+        super().__init__(deadline, url)
+        self.rid = request_id
+
+    def _interim(self, proto: ClientProtocol, now: float, accepted: bool, leader_id: str | None) -> None:
+        if self.phase is not Phase.SENT:
+            return  # a late answer to an earlier attempt: only final answers matter now
+        if accepted:
+            self.redirects = 0
+            self.expires = now + proto.timeout  # wait on (every "accepted" refreshes)
+        else:
+            proto._end_attempt(self)
+            proto._not_leader(self, leader_id, now)
+
+
+class UpdateOperation(_LeaderWrite):
+    name = "requestUpdate"
 
     def __init__(
         self, deadline: float | None, request_id: bytes, data: bytes, url: str | None = None
     ) -> None:
-        super().__init__(deadline, url)
-        self.rid = request_id
+        super().__init__(deadline, request_id, url)
         self.data = data
 
     def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
@@ -269,23 +288,15 @@ class UpdateOperation(Operation[int]):
             proto._finish(self, reply.index, now)
         elif status is m.UpdateStatus.EXPIRED:
             proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
-        elif self.phase is not Phase.SENT:
-            return  # a late answer to an earlier attempt: only final answers matter now
-        elif status is m.UpdateStatus.ACCEPTED:
-            self.redirects = 0
-            self.expires = now + proto.timeout  # accepted: wait on (every [true] refreshes)
         else:
-            proto._end_attempt(self)
-            proto._not_leader(self, reply.leader_id, now)
+            self._interim(proto, now, status is m.UpdateStatus.ACCEPTED, reply.leader_id)
 
 
-class ConfigUpdateOperation(Operation[int]):
+class ConfigUpdateOperation(_LeaderWrite):
     name = "configUpdate"
-    fixed_rid = True
 
     def __init__(self, deadline: float | None, request_id: bytes, peers: Any, url: str | None = None) -> None:
-        super().__init__(deadline, url)
-        self.rid = request_id
+        super().__init__(deadline, request_id, url)
         self.peers = peers
 
     def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
@@ -302,14 +313,8 @@ class ConfigUpdateOperation(Operation[int]):
             proto._fail(self, ClusterBusyError(), now)
         elif status is m.ConfigUpdateStatus.EXPIRED:
             proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
-        elif self.phase is not Phase.SENT:
-            return
-        elif status is m.ConfigUpdateStatus.ACCEPTED:
-            self.redirects = 0
-            self.expires = now + proto.timeout
         else:
-            proto._end_attempt(self)
-            proto._not_leader(self, reply.leader_id, now)
+            self._interim(proto, now, status is m.ConfigUpdateStatus.ACCEPTED, reply.leader_id)
 
 
 class BroadcastUrlOperation(Operation[str]):
