@@ -19,9 +19,11 @@ import importlib.resources
 import logging
 import signal
 import ssl
+import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import zmq
@@ -34,6 +36,7 @@ from zmqraft.core.webmonitor import WebAddress, WebMonitor, WebMonitorError, web
 from .config_files import read_config
 
 log = logging.getLogger("zmqraft.server")
+T = TypeVar("T")
 
 #: signals that close a peer gracefully (the original's list)
 CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2)
@@ -240,6 +243,37 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger("zmqraft").setLevel(logging.DEBUG)
 
 
+def run_server(
+    args: argparse.Namespace, build: Callable[[dict[str, Any]], T], serve: Callable[[T], int]
+) -> int:
+    """The command line's life, the same for every runtime: logging, the options, ``build``
+    (an error is a RAFT INIT ERROR, status 1), ``serve`` until closed, "bye bye"."""
+    setup_logging(args.verbose)
+    try:
+        raft = build(server_options(args))
+    except Exception:
+        init_error()
+        return 1
+    status = serve(raft)
+    print("bye bye", flush=True)
+    return status
+
+
+def init_error() -> None:
+    """The peer could not start (the original's banner, then the traceback)."""
+    print("RAFT INIT ERROR", file=sys.stderr)
+    traceback.print_exc()
+
+
+def exit_status(error: BaseException | None) -> int:
+    """The exit status of a peer that closed, after ``error`` if any (shown as a RAFT ERROR)."""
+    if error is None:
+        return 0
+    print("RAFT ERROR", file=sys.stderr)
+    traceback.print_exception(error)
+    return 1
+
+
 def _www(options: dict[str, Any], url: str) -> None:
     parts = urlsplit(url if "//" in url else f"//{url}")
     web = options["webmonitor"]
@@ -279,6 +313,9 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 __all__ = [
     "CLOSING_SIGNALS",
     "PeerSockets",
+    "exit_status",
+    "init_error",
+    "run_server",
     "send",
     "send_frames",
     "server_options",

@@ -10,11 +10,10 @@ import argparse
 import logging
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 
 import anyio
-from zmqraft.client.serving import CLOSING_SIGNALS, server_options, server_parser, setup_logging
+from zmqraft.client.serving import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
 
 from .builder import build
 from .server import ZmqRaft
@@ -41,34 +40,19 @@ async def _serve(raft: ZmqRaft) -> int:
         try:
             await tg.start(raft.serve)
         except Exception:
-            print("RAFT INIT ERROR", file=sys.stderr)
-            traceback.print_exc()
+            init_error()
             tg.cancel_scope.cancel()
             return 1
         print(f"server listening at: {raft.url}", flush=True)
         await raft.wait_closed()
         tg.cancel_scope.cancel()
-    if raft.error is not None:
-        print("RAFT ERROR", file=sys.stderr)
-        traceback.print_exception(raft.error)
-        return 1
-    return 0
+    return exit_status(raft.error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["demo"]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["demo"]:
         from .demo import main as demo_main
 
-        return demo_main(args_list[1:])
-    args = parser().parse_args(args_list)
-    setup_logging(args.verbose)
-    try:
-        raft = build(server_options(args))
-    except Exception:
-        print("RAFT INIT ERROR", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    status = anyio.run(_serve, raft)
-    print("bye bye", flush=True)
-    return status
+        return demo_main(args[1:])
+    return run_server(parser().parse_args(args), build, lambda raft: anyio.run(_serve, raft))

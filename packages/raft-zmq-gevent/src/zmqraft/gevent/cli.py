@@ -11,10 +11,9 @@ import argparse
 import logging
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 
-from zmqraft.client.serving import CLOSING_SIGNALS, server_options, server_parser, setup_logging
+from zmqraft.client.serving import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
 
 import gevent
 
@@ -37,8 +36,7 @@ def _serve(raft: ZmqRaft) -> int:
     try:
         raft.start()
     except Exception:
-        print("RAFT INIT ERROR", file=sys.stderr)
-        traceback.print_exc()
+        init_error()
         return 1
     # gevent runs each handler in a new greenlet of the hub, outside the peer's own
     handlers = [gevent.signal_handler(signum, _on_signal, raft, signum) for signum in CLOSING_SIGNALS]
@@ -48,22 +46,8 @@ def _serve(raft: ZmqRaft) -> int:
     finally:
         for handler in handlers:
             handler.cancel()
-    if raft.error is not None:
-        print("RAFT ERROR", file=sys.stderr)
-        traceback.print_exception(raft.error)
-        return 1
-    return 0
+    return exit_status(raft.error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    setup_logging(args.verbose)
-    try:
-        raft = build(server_options(args))
-    except Exception:
-        print("RAFT INIT ERROR", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    status = _serve(raft)
-    print("bye bye", flush=True)
-    return status
+    return run_server(parser().parse_args(list(sys.argv[1:] if argv is None else argv)), build, _serve)
