@@ -3,6 +3,7 @@ pyzmq or a command line, which raft-core must not have; both runtimes depend on 
 package already (for config files).  What an event *means* is shared in the core
 (``zmqraft.core.runtime``).
 
+* ``RuntimePeer``: the base of both runtimes' peers (all but how they wait);
 * ``PeerSockets``: a peer's ROUTER, one DEALER per other peer and its PUB: opened,
   re-connected to match the configuration, drained into the core and closed the same way
   by every runtime (each only says how it watches a socket for input);
@@ -27,10 +28,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import zmq
+from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import peer_entry
+from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.server import Channel, ChannelKind, PeerServer
+from zmqraft.core.storage.executor import StorageExecutor
 from zmqraft.core.webmonitor import WebAddress, WebMonitor, WebMonitorError, web_address
 
 from .config_files import read_config
@@ -217,6 +221,87 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     return int(sock.getsockopt(zmq.EVENTS))
 
 
+class RuntimePeer:
+    """What a runtime's peer (``zmqraft.asyncio.ZmqRaft``, ``zmqraft.gevent.ZmqRaft``) is made
+    of, whatever it waits with: the assembled core, its sockets, what its events mean, its
+    storage executor and web monitor.  A runtime adds how it waits: ``_watch``/``_unwatch``
+    (wake the pump when a socket may have input) and ``_store``/``_apply`` (hand a job to
+    its storage / state-machine worker)."""
+
+    def __init__(
+        self,
+        peer: AssembledPeer,
+        log: logging.Logger,
+        *,
+        listeners: Mapping[str, Callable[..., Any] | None] | None = None,
+        dealer_hwm: int | None = None,
+    ) -> None:
+        self.peer = peer
+        self.server = peer.server
+        self.state_machine = peer.state_machine
+        self.listeners = dict(listeners if listeners is not None else peer.options.get("listeners") or {})
+        self.label: str | None = peer.options.get("label")
+        self.error: BaseException | None = None
+        opts = peer.raft_options
+        # The original sends one RPC at a time on a DEALER with SNDHWM 1; the core pipelines
+        # up to max_inflight_messages AppendEntries per follower, so the DEALER must hold that
+        # many (a message over the limit is dropped and retransmitted by the core).
+        self.dealer_hwm = dealer_hwm or opts.max_inflight_messages + 2
+        self._executor = StorageExecutor(peer.log, peer.persistence)
+        self.sockets = PeerSockets(
+            self.server.id,
+            dealer_hwm=self.dealer_hwm,
+            reconnect_ivl=opts.rpc_timeout,
+            watch=self._watch,
+            unwatch=self._unwatch,
+        )
+        self._events = PeerEvents(
+            self.server, self.state_machine, peer.log, self.listeners, self.sockets.connect_peers, log
+        )
+        self.monitor = web_monitor(self._events, peer.options)  # served by the runtime, if any
+
+    @property
+    def id(self) -> str:
+        return self.server.id
+
+    @property
+    def url(self) -> str:
+        """The address clients and peers reach this peer at."""
+        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
+
+    @property
+    def secret(self) -> bytes:
+        return str(self.peer.options.get("secret") or "").encode()
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages a full queue (or a peer without a connection) dropped."""
+        return self.sockets.dropped_sends
+
+    def _open_sockets(self) -> None:
+        self.sockets.open(self.peer.router_bind, self.state_machine.broadcast_bind, self.server.node.config)
+
+    def _drain(self, now: float, wall: float) -> int:
+        """Jobs, then events, then frames; returns the messages sent."""
+        self._events.drain(now, wall, self._store, self._apply)
+        return self._send_outputs()
+
+    def _send_outputs(self) -> int:
+        return self.sockets.send(self.server)
+
+    def _watch(self, sock: zmq.Socket[bytes]) -> None:
+        raise NotImplementedError
+
+    def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
+        raise NotImplementedError
+
+    def _store(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def _apply(self, job: ApplyJob) -> None:
+        raise NotImplementedError
+
+
 # ---- the command line ---------------------------------------------------------------------
 
 
@@ -313,6 +398,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 __all__ = [
     "CLOSING_SIGNALS",
     "PeerSockets",
+    "RuntimePeer",
     "exit_status",
     "init_error",
     "run_server",

@@ -39,12 +39,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.serving import PeerSockets, web_monitor
+from zmqraft.client.serving import RuntimePeer
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
-from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.statemachine import run_apply_job
-from zmqraft.core.storage.executor import StorageExecutor
 
 import gevent
 import gevent.event
@@ -68,7 +66,7 @@ class _Stop:
     """Wakes an idle worker at shutdown."""
 
 
-class ZmqRaft:
+class ZmqRaft(RuntimePeer):
     """One peer: the sockets and greenlets around an ``AssembledPeer`` (see ``build``).
 
     ``start()`` opens the sockets and spawns the greenlets; ``close()`` shuts down gracefully
@@ -82,27 +80,8 @@ class ZmqRaft:
         listeners: dict[str, Callable[..., Any] | None] | None = None,
         dealer_hwm: int | None = None,
     ) -> None:
-        self.peer = peer
-        self.server = peer.server
-        self.state_machine = peer.state_machine
-        self.listeners = dict(listeners if listeners is not None else peer.options.get("listeners") or {})
-        opts = peer.raft_options
-        # The core pipelines up to max_inflight_messages AppendEntries per follower, so the
-        # DEALER must hold that many (over the limit it drops, and the core retransmits).
-        self.dealer_hwm = dealer_hwm or opts.max_inflight_messages + 2
-        self._executor = StorageExecutor(peer.log, peer.persistence)
         self._hub: Any = None  # gevent's hub and its threadpool, of the thread that starts us
         self._pool: Any = None
-        self.sockets = PeerSockets(
-            self.server.id,
-            dealer_hwm=self.dealer_hwm,
-            reconnect_ivl=opts.rpc_timeout,
-            watch=self._watch,
-            unwatch=self._unwatch,
-        )
-        self._events = PeerEvents(
-            self.server, self.state_machine, peer.log, self.listeners, self.sockets.connect_peers, log
-        )
         self._watchers: dict[int, Any] = {}  # socket FD -> the hub's io watcher
         self._wake = gevent.event.Event()
         self._close_requested = gevent.event.Event()
@@ -114,30 +93,14 @@ class ZmqRaft:
         self._closing = False
         self._started = False
         self._watching = False
-        self.error: BaseException | None = None
-        self.label: str | None = peer.options.get("label")
+        super().__init__(peer, log, listeners=listeners, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
-        monitor = web_monitor(self._events, peer.options)
-        if monitor is not None:
+        if self.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            self.web = WebMonitorServer(monitor, self._events, str(peer.options.get("secret") or "").encode())
+            self.web = WebMonitorServer(self.monitor, self._events, self.secret)
 
     # ================================================================ public
-
-    @property
-    def id(self) -> str:
-        return self.server.id
-
-    @property
-    def url(self) -> str:
-        """The address clients and peers reach this peer at."""
-        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
-
-    @property
-    def dropped_sends(self) -> int:
-        """Messages a full queue (or a peer without a connection) dropped."""
-        return self.sockets.dropped_sends
 
     @property
     def closed(self) -> bool:
@@ -197,9 +160,6 @@ class ZmqRaft:
         self.close()
 
     # ================================================================ sockets
-
-    def _open_sockets(self) -> None:
-        self.sockets.open(self.peer.router_bind, self.state_machine.broadcast_bind, self.server.node.config)
 
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         fd = sock.fileno()
@@ -294,13 +254,11 @@ class ZmqRaft:
         if busy > SLOW_PUMP:
             log.warning("%s: the hub was busy for %.0f ms in one round", self.id, busy * 1000)
 
-    def _drain(self, now: float, wall: float) -> int:
-        """Jobs, then events, then frames (see the module docstring); returns frames sent."""
-        self._events.drain(now, wall, self._storage_q.put_nowait, self._apply_q.put_nowait)
-        return self._send_outputs()
+    def _store(self, job: Job) -> None:
+        self._storage_q.put_nowait(job)
 
-    def _send_outputs(self) -> int:
-        return self.sockets.send(self.server)
+    def _apply(self, job: ApplyJob) -> None:
+        self._apply_q.put_nowait(job)
 
     # ================================================================ workers
 
