@@ -34,6 +34,7 @@ from zmqraft.core.config import peer_entry
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.server import Channel, ChannelKind, PeerServer
+from zmqraft.core.storage.base import SnapshotMeta
 from zmqraft.core.storage.executor import StorageExecutor
 from zmqraft.core.webmonitor import WebAddress, WebMonitor, WebMonitorError, web_address
 
@@ -221,6 +222,14 @@ def _events(sock: zmq.Socket[bytes]) -> int:
     return int(sock.getsockopt(zmq.EVENTS))
 
 
+SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
+SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
+
+
+class PollInstallPath:
+    """The compaction watcher's request to the storage worker (it never runs beside a write)."""
+
+
 class RuntimePeer:
     """What a runtime's peer (``zmqraft.asyncio.ZmqRaft``, ``zmqraft.gevent.ZmqRaft``) is made
     of, whatever it waits with: the assembled core, its sockets, what its events mean, its
@@ -259,6 +268,39 @@ class RuntimePeer:
             self.server, self.state_machine, peer.log, self.listeners, self.sockets.connect_peers, log
         )
         self.monitor = web_monitor(self._events, peer.options)  # served by the runtime, if any
+        self._log = log
+        self._watching = peer.install_path is not None  # the compaction install path
+
+    @property
+    def watch_interval(self) -> float:
+        """Seconds between looks at the compaction install path."""
+        return int(self.peer.options["data"]["compact"]["watchInterval"]) / 1000.0
+
+    def _write(self, job: Job) -> None:
+        """Run a storage job (in a worker thread); a slow disk is warned about."""
+        began = time.monotonic()
+        self._executor.run(job)
+        took = time.monotonic() - began
+        if took > SLOW_STORAGE:
+            self._log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
+
+    def _poll_install_path(self) -> SnapshotMeta | Exception | None:
+        """Install a snapshot dropped at the install path, if any (in a worker thread)."""
+        try:
+            meta: SnapshotMeta | None = self.peer.log.poll_install_path()  # type: ignore[attr-defined]
+        except Exception as exc:
+            return exc
+        return meta
+
+    def _polled(self, result: SnapshotMeta | Exception | None) -> None:
+        """Tell the core what ``_poll_install_path`` did (on the loop); a refused snapshot
+        stops the watching."""
+        if isinstance(result, Exception):
+            self._log.error("%s: compaction snapshot refused, no longer watching: %s", self.id, result)
+            self._watching = False
+        elif result is not None:
+            self._log.info("%s: compaction snapshot installed: %s", self.id, result)
+            self.server.snapshot_installed(time.monotonic())
 
     @property
     def id(self) -> str:
@@ -398,6 +440,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 __all__ = [
     "CLOSING_SIGNALS",
     "PeerSockets",
+    "PollInstallPath",
     "RuntimePeer",
     "exit_status",
     "init_error",

@@ -37,7 +37,7 @@ import anyio
 import zmq
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from zmqraft.client.serving import RuntimePeer
+from zmqraft.client.serving import SLOW_PUMP, PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
@@ -46,14 +46,6 @@ if TYPE_CHECKING:
     from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
-
-SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
-SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
-
-
-class _Poll:
-    """The compaction watcher's request to the storage worker."""
-
 
 class ZmqRaft(RuntimePeer):
     """One peer: the sockets and workers around an ``AssembledPeer`` (see ``build``).
@@ -72,8 +64,8 @@ class ZmqRaft(RuntimePeer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._storage_tx: MemoryObjectSendStream[Job | _Poll]
-        self._storage_rx: MemoryObjectReceiveStream[Job | _Poll]
+        self._storage_tx: MemoryObjectSendStream[Job | PollInstallPath]
+        self._storage_rx: MemoryObjectReceiveStream[Job | PollInstallPath]
         self._apply_tx: MemoryObjectSendStream[ApplyJob]
         self._apply_rx: MemoryObjectReceiveStream[ApplyJob]
         self._storage_tx, self._storage_rx = anyio.create_memory_object_stream(math.inf)
@@ -82,7 +74,6 @@ class ZmqRaft(RuntimePeer):
         self._closed = anyio.Event()
         self._closing = False
         self._started = False
-        self._watching = False
         super().__init__(peer, log, listeners=listeners, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
         if self.monitor is not None:
@@ -237,29 +228,18 @@ class ZmqRaft(RuntimePeer):
     async def _storage_worker(self) -> None:
         """One storage job (or compaction poll) at a time, each in a worker thread."""
         async for item in self._storage_rx:
+            if isinstance(item, PollInstallPath):
+                with anyio.CancelScope(shield=True):
+                    self._polled(await anyio.to_thread.run_sync(self._poll_install_path))
+                continue
             with anyio.CancelScope(shield=True):  # a started fsync is always finished
                 try:
-                    if isinstance(item, Job):
-                        began = time.monotonic()
-                        await anyio.to_thread.run_sync(self._executor.run, item)
-                        took = time.monotonic() - began
-                        if took > SLOW_STORAGE:
-                            log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
-                    else:
-                        meta = await anyio.to_thread.run_sync(self.peer.log.poll_install_path)  # type: ignore[attr-defined]
-                        if meta is not None:
-                            log.info("%s: compaction snapshot installed: %s", self.id, meta)
-                            self.server.snapshot_installed(time.monotonic())
+                    await anyio.to_thread.run_sync(self._write, item)
                 except Exception as exc:
-                    if isinstance(item, _Poll):
-                        log.error("%s: compaction snapshot refused, no longer watching: %s", self.id, exc)
-                        self._watching = False
-                        continue
                     log.exception("%s: storage failed", self.id)
                     self.close(exc)
                     return
-            if isinstance(item, Job):
-                self.server.complete_job(item, time.monotonic(), time.time())
+            self.server.complete_job(item, time.monotonic(), time.time())
             if self._closing:
                 self._send_outputs()
             else:
@@ -282,8 +262,6 @@ class ZmqRaft(RuntimePeer):
                 self._pump()
 
     async def _compaction_watcher(self) -> None:
-        interval = int(self.peer.options["data"]["compact"]["watchInterval"]) / 1000.0
-        self._watching = True
         while self._watching:
-            await anyio.sleep(interval)
-            self._storage_tx.send_nowait(_Poll())
+            await anyio.sleep(self.watch_interval)
+            self._storage_tx.send_nowait(PollInstallPath())

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.serving import RuntimePeer
+from zmqraft.client.serving import SLOW_PUMP, PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
@@ -53,13 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zmqraft.gevent")
 
-SLOW_PUMP = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
-SLOW_STORAGE = 0.15  # seconds: a write this slow holds acknowledgements near election timeouts
 _READ = 1  # the hub loop's READ event (libev and libuv alike)
-
-
-class _Poll:
-    """The compaction watcher's request to the storage worker."""
 
 
 class _Stop:
@@ -86,13 +80,12 @@ class ZmqRaft(RuntimePeer):
         self._wake = gevent.event.Event()
         self._close_requested = gevent.event.Event()
         self._closed = gevent.event.Event()
-        self._storage_q: gevent.queue.Queue[Job | _Poll | _Stop] = gevent.queue.Queue()
+        self._storage_q: gevent.queue.Queue[Job | PollInstallPath | _Stop] = gevent.queue.Queue()
         self._apply_q: gevent.queue.Queue[ApplyJob | _Stop] = gevent.queue.Queue()
         self._greenlets: list[gevent.Greenlet] = []  # serve, workers, watcher
         self._workers: list[gevent.Greenlet] = []
         self._closing = False
         self._started = False
-        self._watching = False
         super().__init__(peer, log, listeners=listeners, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
         if self.monitor is not None:
@@ -268,32 +261,17 @@ class ZmqRaft(RuntimePeer):
             item = self._storage_q.get()
             if isinstance(item, _Stop) or self._closing:
                 return
+            if isinstance(item, PollInstallPath):
+                self._polled(self._pool.apply(self._poll_install_path))
+                continue
             try:
-                if isinstance(item, Job):
-                    began = time.monotonic()
-                    self._pool.apply(self._executor.run, (item,))
-                    took = time.monotonic() - began
-                    if took > SLOW_STORAGE:
-                        log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
-                    self.server.complete_job(item, time.monotonic(), time.time())
-                else:
-                    self._poll_install_path()
+                self._pool.apply(self._write, (item,))
             except Exception as exc:
                 log.exception("%s: storage failed", self.id)
                 self.close(exc, wait=False)
                 return
+            self.server.complete_job(item, time.monotonic(), time.time())
             self._wake.set()  # the serving greenlet sends what this released
-
-    def _poll_install_path(self) -> None:
-        try:
-            meta = self._pool.apply(self.peer.log.poll_install_path)  # type: ignore[attr-defined]
-        except Exception as exc:
-            log.error("%s: compaction snapshot refused, no longer watching: %s", self.id, exc)
-            self._watching = False
-            return
-        if meta is not None:
-            log.info("%s: compaction snapshot installed: %s", self.id, meta)
-            self.server.snapshot_installed(time.monotonic())
 
     def _apply_worker(self) -> None:
         """One batch of committed entries at a time, applied in a threadpool thread."""
@@ -312,8 +290,6 @@ class ZmqRaft(RuntimePeer):
             self._wake.set()
 
     def _compaction_watcher(self) -> None:
-        interval = int(self.peer.options["data"]["compact"]["watchInterval"]) / 1000.0
-        self._watching = True
         while self._watching and not self._closing:
-            gevent.sleep(interval)
-            self._storage_q.put_nowait(_Poll())
+            gevent.sleep(self.watch_interval)
+            self._storage_q.put_nowait(PollInstallPath())
