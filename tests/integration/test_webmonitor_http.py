@@ -100,6 +100,7 @@ def test_web_monitor(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     # a W request to the ROUTER: the monitor's url (what /peer asks other peers)
     with PeerClient(cluster.peers["2"].url, secret=cluster.secret, timeout=2.0) as client:
         assert client.request(b"W") == [www["2"].encode()]
+        assert client.request_webmonitor_url() == www["2"]
     with PeerClient(cluster.peers[leader].url, secret=cluster.secret, timeout=2.0) as client:
         index = client.request_update(b"something to commit")
 

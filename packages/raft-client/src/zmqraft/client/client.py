@@ -174,6 +174,10 @@ class _Base:
         self._check_open()
         return self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
 
+    def _webmonitor_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
+        self._check_open()
+        return self._proto.request_webmonitor_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+
     def _custom_op(
         self, msg_type: bytes, args: tuple[bytes, ...], timeout: Timeout, url: str | None, to_leader: bool
     ) -> Operation[list[bytes]]:
@@ -292,6 +296,11 @@ class Client(_Base):
     def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """The leader's broadcast (PUB) URL; ``url``: that peer's, once."""
         return self._run(self._broadcast_url_op(timeout, url))
+
+    def request_webmonitor_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
+        """A peer's web monitor URL (``W``); ``url``: that peer's, once.  Peers without a web
+        monitor do not answer."""
+        return self._run(self._webmonitor_url_op(timeout, url))
 
     def request(
         self,
@@ -484,6 +493,10 @@ class AsyncClient(_Base):
     async def request_broadcast_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
         """See ``Client.request_broadcast_url``."""
         return await self._run(self._broadcast_url_op(timeout, url))
+
+    async def request_webmonitor_url(self, *, timeout: Timeout = ..., url: str | None = None) -> str:
+        """See ``Client.request_webmonitor_url``."""
+        return await self._run(self._webmonitor_url_op(timeout, url))
 
     async def request(
         self,

@@ -25,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 from .cluster import ClusterConfig
+from .protocol import messages as m
 from .raft.node import ConfigChanged, Role, StateChanged
 from .server import ClientRequest, PeerServer
 
@@ -250,9 +251,10 @@ class WebMonitor:
 
     def answer(self, request: ClientRequest) -> bool:
         """Answer a ``W`` request with this monitor's URL; False for any other request."""
-        if request.type != b"W":
+        if request.type != m.REQUEST_WEBMONITOR_URL:
             return False
-        self.server.reply(request.routing_id, [request.request_id, self.url.encode()])
+        reply = m.RequestWebmonitorUrlReply(request.request_id, self.url)
+        self.server.reply(request.routing_id, reply.encode())
         return True
 
 

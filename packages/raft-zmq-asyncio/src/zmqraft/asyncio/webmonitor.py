@@ -117,12 +117,9 @@ class WebMonitorServer:
         async with AsyncPeerClient(lookup.url, secret=self.secret, timeout=PEER_URL_TIMEOUT) as client:
             for _ in range(PEER_URL_RETRIES):
                 try:
-                    frames = await client.request(b"W")
+                    return await client.request_webmonitor_url()
                 except ClientError as exc:
                     log.debug("web monitor of %s: %s", lookup.peer_id, exc)
-                    continue
-                if frames:
-                    return frames[0].decode("utf-8", "replace")
         return None
 
     async def _stream(self, request: web.Request, stream: Stream) -> web.StreamResponse:

@@ -126,12 +126,9 @@ class WebMonitorServer:
         with peer as client:
             for _ in range(PEER_URL_RETRIES):
                 try:
-                    frames = client.request(b"W")
+                    return client.request_webmonitor_url()
                 except ClientError as exc:
                     log.debug("web monitor of %s: %s", lookup.peer_id, exc)
-                    continue
-                if frames:
-                    return frames[0].decode("utf-8", "replace")
         return None
 
     def _stream(self) -> Iterator[bytes]:

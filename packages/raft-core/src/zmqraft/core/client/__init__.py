@@ -40,6 +40,7 @@ from .protocol import (
     Phase,
     Readable,
     UpdateOperation,
+    WebmonitorUrlOperation,
 )
 from .subscriber import (
     BROADCAST_TIMEOUT,
@@ -91,4 +92,5 @@ __all__ = [
     "SubscriberEvent",
     "SubscriberProtocol",
     "UpdateOperation",
+    "WebmonitorUrlOperation",
 ]

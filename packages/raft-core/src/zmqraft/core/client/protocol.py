@@ -338,6 +338,21 @@ class BroadcastUrlOperation(Operation[str]):
             proto._wait(self, now, discover=True)  # "ask the leader again" (protocol.md §9.6)
 
 
+class WebmonitorUrlOperation(Operation[str]):
+    """``W`` (protocol.md §9.6.1): the answering peer's web monitor URL (peers without one do
+    not answer: that is a timeout)."""
+
+    name = "requestWebmonitorUrl"
+
+    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
+        return m.RequestWebmonitorUrl(rid).encode(ident)
+
+    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
+        reply = m.RequestWebmonitorUrlReply.decode(frames)
+        proto._end_attempt(self)
+        proto._finish(self, reply.url, now)
+
+
 class CustomOperation(Operation[list[bytes]]):
     """A ClientDispatch request for the state machine; the result is the first reply's frames
     after the request id.  It may be delivered more than once (retries)."""
@@ -767,6 +782,12 @@ class ClientProtocol:
         """The leader's broadcast (PUB) URL."""
         return self._start(BroadcastUrlOperation(self._deadline(now, timeout), url), now)
 
+    def request_webmonitor_url(
+        self, now: float, *, timeout: float | None = None, url: str | None = None
+    ) -> WebmonitorUrlOperation:
+        """A peer's web monitor URL (``url``: that peer's)."""
+        return self._start(WebmonitorUrlOperation(self._deadline(now, timeout), url), now)
+
     def request(
         self,
         msg_type: bytes,
@@ -1159,4 +1180,5 @@ __all__ = [
     "Phase",
     "Readable",
     "UpdateOperation",
+    "WebmonitorUrlOperation",
 ]
