@@ -323,6 +323,20 @@ class RuntimePeer:
     def _open_sockets(self) -> None:
         self.sockets.open(self.peer.router_bind, self.state_machine.broadcast_bind, self.server.node.config)
 
+    def _round(self) -> None:
+        """Drain every socket, feed the core, drain its outputs; until nothing moves (DESIGN.md
+        property 5).  Reading ``EVENTS`` at the end also re-arms ZeroMQ's edge-triggered FD."""
+        sockets = self.sockets
+        began = time.monotonic()
+        while True:
+            received = sockets.receive(self.server)
+            sent = self._drain(time.monotonic(), time.time())
+            if not received and not sent and not sockets.readable():
+                break
+        busy = time.monotonic() - began
+        if busy > SLOW_PUMP:
+            self._log.warning("%s: the event loop was busy for %.0f ms in one round", self.id, busy * 1000)
+
     def _drain(self, now: float, wall: float) -> int:
         """Jobs, then events, then frames; returns the messages sent."""
         self._events.drain(now, wall, self._store, self._apply)

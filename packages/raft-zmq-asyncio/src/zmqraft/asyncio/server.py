@@ -37,7 +37,7 @@ import anyio
 import zmq
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from zmqraft.client.serving import SLOW_PUMP, PollInstallPath, RuntimePeer
+from zmqraft.client.serving import PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
@@ -173,25 +173,16 @@ class ZmqRaft(RuntimePeer):
     # ================================================================ the pump
 
     def _pump(self) -> None:
-        """Drain every socket, feed the core, drain its outputs; until nothing moves."""
+        """One round (``RuntimePeer._round``), then the timer re-armed."""
         if self._closing:
             return
-        sockets = self.sockets
-        began = time.monotonic()
         try:
-            while True:
-                received = sockets.receive(self.server)
-                sent = self._drain(time.monotonic(), time.time())
-                if not received and not sent and not sockets.readable():
-                    break
+            self._round()
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
             self.close(exc)
             return
         self._arm_timer()
-        busy = time.monotonic() - began
-        if busy > SLOW_PUMP:
-            log.warning("%s: the event loop was busy for %.0f ms in one round", self.id, busy * 1000)
 
     def _store(self, job: Job) -> None:
         self._storage_tx.send_nowait(job)

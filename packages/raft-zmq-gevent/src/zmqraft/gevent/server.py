@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.serving import SLOW_PUMP, PollInstallPath, RuntimePeer
+from zmqraft.client.serving import PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.raft.node import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
@@ -197,7 +197,7 @@ class ZmqRaft(RuntimePeer):
         server = self.server
         try:
             while True:
-                self._pump()
+                self._round()
                 if self._close_requested.is_set():
                     break
                 deadline = server.get_timer()
@@ -233,19 +233,6 @@ class ZmqRaft(RuntimePeer):
                     self._close_all()
                 finally:
                     self._finish()
-
-    def _pump(self) -> None:
-        """Drain every socket, feed the core, drain its outputs; until nothing moves."""
-        sockets = self.sockets
-        began = time.monotonic()
-        while True:
-            received = sockets.receive(self.server)
-            sent = self._drain(time.monotonic(), time.time())
-            if not received and not sent and not sockets.readable():
-                break
-        busy = time.monotonic() - began
-        if busy > SLOW_PUMP:
-            log.warning("%s: the hub was busy for %.0f ms in one round", self.id, busy * 1000)
 
     def _store(self, job: Job) -> None:
         self._storage_q.put_nowait(job)
