@@ -351,6 +351,18 @@ class RuntimePeer:
     def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
         raise NotImplementedError
 
+    def _close_files(self) -> None:
+        """Close the sockets (the ROUTER and PUB keep their LINGER), then the state machine,
+        the log and the persistence.  The runtime then terms ``sockets.ctx`` off its loop."""
+        self.sockets.close()
+        try:
+            self.state_machine.close()
+        finally:
+            self.peer.log.close()
+            close = getattr(self.peer.persistence, "close", None)
+            if close is not None:
+                close()
+
     def _store(self, job: Job) -> None:
         raise NotImplementedError
 

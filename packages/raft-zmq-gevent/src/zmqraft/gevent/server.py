@@ -173,14 +173,9 @@ class ZmqRaft(RuntimePeer):
         self.sockets.stop_reading()
 
     def _close_all(self) -> None:
-        self.sockets.close()
         try:
-            self.state_machine.close()
+            self._close_files()
         finally:
-            self.peer.log.close()
-            close = getattr(self.peer.persistence, "close", None)
-            if close is not None:
-                close()
             ctx = self.sockets.ctx
             if ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
                 self._pool.apply(ctx.term)
