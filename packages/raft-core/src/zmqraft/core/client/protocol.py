@@ -1121,7 +1121,7 @@ class ClientProtocol:
         tried = ", ".join(op.tried) or ", ".join(self.urls)
         if op.pinned_url is not None:
             text = f"{op.name}: no answer from {op.pinned_url}"
-        elif isinstance(op, EntriesStream | UpdateOperation | ConfigUpdateOperation | BroadcastUrlOperation):
+        elif isinstance(op, EntriesStream | _LeaderWrite | BroadcastUrlOperation):
             text = f"{op.name}: no leader answered before the deadline (tried {tried})"
         else:
             text = f"{op.name}: no answer before the deadline (tried {tried})"
