@@ -11,8 +11,9 @@ import pytest
 from test_server import SOLE, THREE, WALL, Endpoint
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import create_options, validate_options
+from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.protocol import messages as m
-from zmqraft.core.raft.node import ApplyJob, ConfigChanged, Job, Role, StateChanged
+from zmqraft.core.raft.node import ConfigChanged, Role, StateChanged
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.server import ClientRequest
 from zmqraft.core.statemachine import Reply, StateMachine

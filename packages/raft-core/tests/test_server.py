@@ -11,10 +11,11 @@ import random
 from collections import defaultdict
 
 from zmqraft.core.cluster import ClusterConfig
+from zmqraft.core.jobs import ApplyJob
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType, encode_entry, entry_term
 from zmqraft.core.protocol.reqid import RequestIdGenerator
-from zmqraft.core.raft.node import ApplyJob, Role
+from zmqraft.core.raft.node import Role
 from zmqraft.core.raft.options import RaftOptions
 from zmqraft.core.server import ChannelKind, ClientRequest, PeerServer, hard_state_from
 from zmqraft.core.storage.base import SnapshotMeta

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from zmqraft.core.jobs import ApplyJob
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType, encode_entry
-from zmqraft.core.raft.node import ApplyJob
 from zmqraft.core.server import ClientRequest
 from zmqraft.core.statemachine import (
     BroadcastStateMachine,

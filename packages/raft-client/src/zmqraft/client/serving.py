@@ -31,7 +31,7 @@ import zmq
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import peer_entry
-from zmqraft.core.raft.node import ApplyJob, Job
+from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.server import Channel, ChannelKind, PeerServer
 from zmqraft.core.storage.base import SnapshotMeta

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .cluster import ClusterConfig
-from .raft.node import ApplyJob, ConfigChanged, ConfigCommitted, Job, RaftError, StateChanged
+from .jobs import ApplyJob, Job
+from .raft.node import ConfigChanged, ConfigCommitted, RaftError, StateChanged
 from .server import ClientRequest, PeerServer
 from .statemachine import StateMachine, dispatch_client_request, run_apply_job
 from .storage.base import LogStorage

@@ -32,22 +32,21 @@ from typing import Any, TypeAlias
 
 from .catchup import CatchUp
 from .cluster import ClusterConfig, ConfigError
+from .jobs import ApplyJob, Job
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
 from .protocol.reqid import RequestIdGenerator
 from .raft.node import (
-    ApplyJob,
     ConfigChanged,
     ConfigCommitted,
     HardState,
-    Job,
     Outgoing,
     RaftNode,
     Role,
     StateChanged,
 )
 from .raft.options import RaftOptions
-from .rdb import is_fresh
+from .request_ids import is_fresh
 from .storage.base import LogStorage
 
 log = logging.getLogger("zmqraft.server")

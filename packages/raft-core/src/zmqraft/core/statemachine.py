@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
+from .jobs import ApplyJob
 from .protocol import messages as m
-from .raft.node import ApplyJob, Role
+from .raft.node import Role
 from .server import ClientRequest, PeerServer
 from .storage.base import LogStorage, SnapshotMeta, StateStorage
 

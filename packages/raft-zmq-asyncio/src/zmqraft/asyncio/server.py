@@ -39,7 +39,7 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from zmqraft.client.serving import PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
-from zmqraft.core.raft.node import ApplyJob, Job
+from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
 
 if TYPE_CHECKING:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from zmqraft.client.serving import PollInstallPath, RuntimePeer
 from zmqraft.core.builder import AssembledPeer
-from zmqraft.core.raft.node import ApplyJob, Job
+from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.statemachine import run_apply_job
 
 import gevent

@@ -11,24 +11,10 @@ formed with, so reads below it are safe while a job runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ..jobs import LogWrite
 from ..protocol.entry import entry_term
 from ..storage.base import LogStorage, SnapshotMeta
-
-
-@dataclass(slots=True)
-class LogWrite:
-    """What one storage job does to the log: drop everything after ``truncate_to`` (if set),
-    then append ``entries`` at ``first_index``."""
-
-    truncate_to: int | None
-    first_index: int
-    entries: list[bytes]
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + len(self.entries) - 1
 
 
 class RaftLog:

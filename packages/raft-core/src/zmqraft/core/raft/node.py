@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any
 
 from ..cluster import ClusterConfig
+from ..jobs import ApplyJob, Job, SnapshotChunk
 from ..protocol.entry import (
     EntryType,
     checkpoint_entry,
@@ -49,9 +50,9 @@ from ..protocol.messages import (
     RequestVoteReply,
 )
 from ..protocol.reqid import RequestIdGenerator
-from ..rdb import RequestIdCache
+from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
-from .log import LogWrite, RaftLog
+from .log import RaftLog
 from .options import RaftOptions
 from .progress import Inflight, Progress
 
@@ -75,61 +76,6 @@ class Outgoing:
     peer: str | None = None
     route: Any = None
     wait_job: int = 0  # may leave once storage job ``wait_job`` is durable
-
-
-@dataclass(slots=True)
-class SnapshotChunk:
-    meta: SnapshotMeta
-    offset: int
-    data: bytes
-    install: bool  # the last chunk: install the snapshot after writing it
-
-
-@dataclass(slots=True)
-class Job:
-    """One storage job; the runtime performs the parts in this order, fsyncs, then calls
-    ``storage_done(job, now)``."""
-
-    number: int
-    state: dict[str, Any] | None = None  # raft.pers update (original key names)
-    log: LogWrite | None = None
-    snapshot: SnapshotChunk | None = None
-
-    def __str__(self) -> str:
-        """A stable one-line rendering, shared by logs and the scenario tests."""
-        parts = []
-        if self.state:
-            parts.append("state " + " ".join(f"{k}={v}" for k, v in sorted(self.state.items())))
-        if self.log is not None:
-            write = self.log
-            cut = "" if write.truncate_to is None else f"after truncating to {write.truncate_to}"
-            if write.entries:
-                parts.append(f"entries {write.first_index}..{write.last_index}" + (f" {cut}" if cut else ""))
-            elif cut:
-                parts.append(cut)
-        if self.snapshot is not None:
-            chunk = self.snapshot
-            what = "install" if chunk.install else "chunk"
-            meta = chunk.meta
-            parts.append(f"snapshot {what} {meta.index}/{meta.term} @{chunk.offset}+{len(chunk.data)}")
-        return f"job {self.number}: " + "; ".join(parts)
-
-
-@dataclass(slots=True)
-class ApplyJob:
-    """Committed entries ``first_index..`` (and first the snapshot, if given) for the state
-    machine; acknowledged with ``apply_done(job, last_applied, now)``."""
-
-    first_index: int
-    entries: list[bytes]
-    snapshot: SnapshotMeta | None = None
-    term: int = 0
-
-    @property
-    def last_index(self) -> int:
-        if self.entries:
-            return self.first_index + len(self.entries) - 1
-        return self.snapshot.index if self.snapshot else self.first_index - 1
 
 
 @dataclass(frozen=True, slots=True)

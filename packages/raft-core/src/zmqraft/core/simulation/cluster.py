@@ -20,10 +20,11 @@ from functools import partial
 from typing import Any
 
 from ..cluster import ClusterConfig
+from ..jobs import ApplyJob, Job
 from ..protocol import messages as m
 from ..protocol.entry import EntryType, LogEntry
 from ..protocol.reqid import RequestIdGenerator
-from ..raft.node import ApplyJob, ConfigCommitted, Job, RaftError, Role, StateChanged
+from ..raft.node import ConfigCommitted, RaftError, Role, StateChanged
 from ..raft.options import RaftOptions
 from ..server import Channel, ChannelKind, PeerServer, hard_state_from
 from ..storage.base import SnapshotMeta

@@ -15,7 +15,7 @@ from ..cluster import ClusterConfig
 from ..protocol.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from ..raft.node import RaftNode, Role
 from ..raft.progress import Inflight, Progress
-from ..rdb import RequestIdCache
+from ..request_ids import RequestIdCache
 
 Patches = dict[str, Callable[..., Any]]
 

@@ -7,7 +7,7 @@ log truncation and append, then snapshot chunks; all durable when ``run`` return
 
 from __future__ import annotations
 
-from ..raft.node import Job
+from ..jobs import Job
 from .base import LogStorage, SnapshotMeta, SnapshotWriter, StateStorage
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
-from ..rdb import scan_request_ids
+from ..request_ids import scan_request_ids
 from .base import LogStorage, SnapshotMeta, SnapshotWriter, StateStorage, StorageError
 from .batching import group_sizes
 

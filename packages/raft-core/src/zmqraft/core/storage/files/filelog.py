@@ -27,7 +27,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 
 from ...protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
-from ...rdb import scan_request_ids
+from ...request_ids import scan_request_ids
 from ..base import SnapshotMeta, StorageError
 from ..batching import group_sizes
 from .fsutil import backup_name, fsync_dir, mkdir_p, remove_stale_temps, temp_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zmqraft.core.rdb import RequestIdCache, is_expired, is_fresh, scan_request_ids
+from zmqraft.core.request_ids import RequestIdCache, is_expired, is_fresh, scan_request_ids
 
 HOUR_MS = 3_600_000
 
