@@ -1,4 +1,4 @@
-"""The peer endpoint (PeerServer) driven frame by frame: client RPCs, RequestEntries
+"""The peer endpoint (PeerServer, through its PeerDriver) driven frame by frame: client RPCs, RequestEntries
 pipelines, debouncing, bad input and the broadcast state machine's messages.
 
 Storage and apply jobs are performed synchronously with the in-memory storage, so every test
@@ -11,15 +11,15 @@ import random
 from collections import defaultdict
 
 from zmqraft.core.cluster import ClusterConfig
-from zmqraft.core.jobs import ApplyJob
+from zmqraft.core.driver import PeerDriver
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType, encode_entry, entry_term
 from zmqraft.core.protocol.reqid import RequestIdGenerator
 from zmqraft.core.raft.node import Role
 from zmqraft.core.raft.options import RaftOptions
-from zmqraft.core.server import ChannelKind, ClientRequest, PeerServer, hard_state_from
+from zmqraft.core.server import ClientRequest, PeerServer, hard_state_from
+from zmqraft.core.statemachine import SnapshotReader, StateMachine
 from zmqraft.core.storage.base import SnapshotMeta
-from zmqraft.core.storage.executor import StorageExecutor
 from zmqraft.core.storage.memory import MemoryLog, MemoryState
 
 WALL = 1_800_000_000.0
@@ -27,21 +27,40 @@ SOLE = (("a", "tcp://127.0.0.1:9001"),)
 THREE = (*SOLE, ("b", "tcp://127.0.0.1:9002"), ("c", "tcp://127.0.0.1:9003"))
 
 
+class Counting(StateMachine):
+    """Records what it is fed; applied inside the driver's round (it does not block)."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[bytes] = []
+
+    def apply_entries(
+        self, entries: list[bytes], next_index: int, term: int, snapshot: SnapshotReader | None = None
+    ) -> int:
+        self.entries.extend(entries)
+        if entries:
+            return next_index + len(entries) - 1
+        return snapshot.index if snapshot is not None else next_index - 1
+
+
 class Endpoint:
-    """One PeerServer with synchronous storage and a state machine that just counts."""
+    """One peer (a PeerDriver around a PeerServer) with synchronous storage and a state
+    machine that records what it is fed."""
 
     def __init__(self, peers: tuple[tuple[str, str], ...] = SOLE, me: str = "a", secret: bytes = b"") -> None:
         self.log = MemoryLog()
         self.state = MemoryState()
         self.state.update({"peers": ClusterConfig(peers).to_json()})
-        self.executor = StorageExecutor(self.log, self.state)
         self.now = 0.0
         self.secret = secret
         self.ids = RequestIdGenerator(random.Random(7), hostname="test", pid=1)
         self.router: dict[bytes, list[list[bytes]]] = defaultdict(list)
         self.peer_out: dict[str, list[list[bytes]]] = defaultdict(list)
         self.pub: list[list[bytes]] = []
-        self.applied: list[bytes] = []
+        self.machine = Counting()
+        self.events: list[object] = []  # what the driver handled, in order
         self.server = PeerServer(
             me,
             self.log,
@@ -52,23 +71,28 @@ class Endpoint:
             rng=random.Random(1),
             secret=secret,
         )
+        self.driver = PeerDriver(self.server, self.machine, self.log, self.state)
         self.pump()
 
+    @property
+    def applied(self) -> list[bytes]:
+        return self.machine.entries
+
     def pump(self) -> None:
-        while (job := self.server.next_job()) is not None:
-            if isinstance(job, ApplyJob):
-                self.applied.extend(job.entries)
-                self.server.complete_job(job, self.now, WALL, job.last_index)
-            else:
-                self.executor.run(job)
-                self.server.complete_job(job, self.now, WALL)
-        for channel, frames in self.server.frames_to_send():
-            if channel.kind is ChannelKind.ROUTER:
-                self.router[channel.address].append(frames)
-            elif channel.kind is ChannelKind.PEER:
-                self.peer_out[channel.address].append(frames)
-            else:
-                self.pub.append(frames)
+        """Rounds until no work is left, each storage job done at once."""
+        for _ in range(1000):
+            out = self.driver.round(self.now, WALL)
+            for work in out.work:
+                self.driver.complete(work, work.run(), self.now, WALL)
+            for address, frames in out.router:
+                self.router[address].append(frames)
+            for peer_id, frames in out.peers:
+                self.peer_out[peer_id].append(frames)
+            self.pub.extend(out.pub)
+            self.events.extend(out.events)
+            if not out.work:
+                return
+        raise AssertionError("the driver keeps handing out work")
 
     def send(self, frames: list[bytes], routing: bytes = b"client") -> list[list[bytes]]:
         """Feed one ROUTER message; return (and forget) the replies it produced."""
@@ -321,10 +345,8 @@ def test_peer_messages_from_unknown_peers_are_dropped() -> None:
 def test_custom_types_become_client_request_events() -> None:
     ep = Endpoint()
     assert ep.send([b"\x01", b"zz", b"", b"arg"]) == []
-    event = ep.server.next_event()
-    while event is not None and not isinstance(event, ClientRequest):
-        event = ep.server.next_event()
-    assert event == ClientRequest(b"client", b"\x01", b"zz", (b"arg",))
+    requests = [e for e in ep.events if isinstance(e, ClientRequest)]
+    assert requests == [ClientRequest(b"client", b"\x01", b"zz", (b"arg",))]
 
 
 def test_leader_publishes_applied_entries_then_heartbeats() -> None:
@@ -402,8 +424,8 @@ def test_idle_entry_streams_expire_and_the_watermark_refuses_new_ones() -> None:
     ep.advance(4.0)
     assert len(ep.server._streams) == 1  # ttl 5 s, swept every 2 s
     ep.advance(3.1)
-    assert ep.server._streams == {}
-    ep.server.options = RaftOptions(request_entries_high_watermark=1)
+    assert len(ep.server._streams) == 0
+    ep.server.options = ep.server._streams.options = RaftOptions(request_entries_high_watermark=1)
     for n in range(3):
         ep.send(m.RequestEntries(b"\x02", 0).encode(b""), routing=b"w%d" % n)
     # the check is `active > watermark`, as the original's: two streams open, the third is refused
@@ -420,7 +442,7 @@ def test_the_last_snapshot_chunk_is_sent_once_when_earlier_chunks_are_acknowledg
     # the acknowledgement of the first chunk arrives after the last chunk went out
     ack = m.RequestEntries(b"\x05", 0, None, first.snapshot_offset + len(first.chunk)).encode(b"")
     assert ep.send(ack) == []
-    assert ep.server._streams == {}
+    assert len(ep.server._streams) == 0
     after = entries_replies(ep.send(m.RequestEntries(b"\x05", 30).encode(b"")))
     assert after[0].entries[0] == ep.log.entries(31, 31)[0]
 

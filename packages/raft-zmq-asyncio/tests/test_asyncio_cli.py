@@ -1,4 +1,4 @@
-"""zmq-raft's init errors (the option precedence is tested with zmqraft.client.serving)."""
+"""zmq-raft's init errors (the option precedence is tested with zmqraft.core.command_line)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``zmq-raft-gevent``: a single peer from the command line (a real process) and init errors
-(the option precedence both runtimes share is tested with ``zmqraft.client.serving``)."""
+(the option precedence both runtimes share is tested with ``zmqraft.core.command_line``)."""
 
 from __future__ import annotations
 

@@ -82,6 +82,24 @@ class AssembledPeer:
         return self.server.node.config.urls.get(self.id)
 
     @property
+    def others(self) -> dict[str, str]:
+        """The other peers of the current configuration: peer id -> url."""
+        return dict(self.server.node.config.others(self.id))
+
+    @property
+    def secret(self) -> bytes:
+        """The cluster's shared secret (the ident frame of every request)."""
+        return str(self.options.get("secret") or "").encode()
+
+    @property
+    def dealer_hwm(self) -> int:
+        """The send queue of a DEALER to another peer.  The original sends one RPC at a time
+        (SNDHWM 1); the core pipelines up to ``max_inflight_messages`` AppendEntries per
+        follower, so the DEALER must hold that many (one over the limit is dropped and
+        retransmitted by the core)."""
+        return self.raft_options.max_inflight_messages + 2
+
+    @property
     def router_bind(self) -> str:
         bind = self.options["router"].get("bind") or self.url
         if not bind:

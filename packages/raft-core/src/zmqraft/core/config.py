@@ -14,7 +14,7 @@ Three steps, in the order every command-line tool applies them:
    ``RaftOptions`` (seconds).
 
 Reading the config file itself (JSON, TOML, YAML, Hjson, a Python module) is the tools' job:
-``zmqraft.client.config_files``.  Option keys keep the original's camelCase names, including
+``zmqraft.core.config_files``.  Option keys keep the original's camelCase names, including
 the misspelt ``requestEntriesHighWatermak``.
 """
 

@@ -1,22 +1,19 @@
-"""The peer endpoint the runtimes drive: frames in, frames, jobs and events out.
+"""The peer endpoint: frames in; frames, jobs and events out.  Runtimes do not touch it
+directly: the peer driver (``zmqraft.core.driver``) owns it and the order of a round.
 
-After aioquic's connection object: a runtime feeds every inbound ZeroMQ message to
-``receive_router`` (the ROUTER socket: clients and other peers' requests) or
-``receive_peer`` (replies on the DEALER connected to one peer), calls ``handle_timer`` when
-``get_timer()`` has passed, and then drains, in this order,
-
-1. ``next_job()``: storage work (``Job``, to be run off the event loop, then
-   ``complete_job``) and state-machine work (``ApplyJob``);
-2. ``frames_to_send()``: ``(Channel, frames)`` pairs for the ROUTER, a peer's DEALER or
-   the PUB socket;
-3. ``next_event()``: role/term/leader and configuration changes, custom client requests for
-   the state machine, errors.
+After aioquic's connection object: every inbound ZeroMQ message goes to ``receive_router``
+(the ROUTER socket: clients and other peers' requests) or ``receive_peer`` (replies on the
+DEALER connected to one peer); ``handle_timer`` runs when ``get_timer()`` has passed; then
+``next_job()`` gives storage work (``Job``) and state-machine work (``ApplyJob``), each
+acknowledged with ``complete_job``; ``next_event()`` role, configuration and custom client
+request events; ``take_frames()`` the frames per socket kind.
 
 This module owns what sits between the wire and the Raft node (spec/protocol.md §7–§9):
 the cluster ident check, decoding (a malformed message is counted and dropped, never
-fatal), debouncing of AppendEntries/InstallSnapshot, the client RPCs with the request-id
-idempotency rules, ConfigUpdate, the RequestEntries pipelines and the broadcast state
-machine's publishing rules.
+fatal), debouncing of AppendEntries/InstallSnapshot and the client RPCs with the request-id
+idempotency rules and ConfigUpdate.  The RequestEntries pipelines
+(``entries_pipelines``) and the broadcast state machine's publishing (``broadcast``) are
+modules of their own.
 """
 
 from __future__ import annotations
@@ -25,13 +22,14 @@ import base64
 import logging
 import random
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from .broadcast import BroadcastPublisher
 from .catchup import CatchUp
 from .cluster import ClusterConfig, ConfigError
+from .entries_pipelines import EntriesPipelines
 from .jobs import ApplyJob, Job
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
@@ -52,24 +50,11 @@ from .storage.base import LogStorage
 log = logging.getLogger("zmqraft.server")
 
 PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT}
-SNAPSHOT_CHUNK = 65536
 STREAM_SWEEP_INTERVAL = 2.0
 
 PeerRequest: TypeAlias = m.RequestVote | m.AppendEntries | m.InstallSnapshot
 PeerReply: TypeAlias = m.RequestVoteReply | m.AppendEntriesReply | m.InstallSnapshotReply
 ReplyDecoder: TypeAlias = Callable[[m.Frames], PeerReply]
-
-
-class ChannelKind(Enum):
-    ROUTER = "router"
-    PEER = "peer"
-    PUB = "pub"
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    kind: ChannelKind
-    address: Any = None  # ROUTER: routing id bytes; PEER: peer id
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,25 +83,6 @@ class _Debounce:
     routing_id: bytes
     msg_id: int
     reply: list[bytes] | None = None
-
-
-@dataclass(slots=True)
-class _Stream:
-    """One RequestEntries pipeline (spec/protocol.md §9.5)."""
-
-    routing_id: bytes
-    request_id: bytes
-    prev_index: int
-    last: int  # effective last index L (entries) or the snapshot index
-    next: int  # next entry index to send, or next snapshot byte offset
-    expires: float
-    snapshot: bool = False
-    outstanding: deque[int] = field(default_factory=deque)  # last index / end offset per message
-    finished: bool = False
-    throttled: bool = False
-    # messages are the log's own batches (the original's grouping, spec/storage.md §6.7);
-    # everything up to the leader's last applied index is durable, so storage holds it
-    batches: Iterator[list[bytes]] = field(default_factory=lambda: iter(()))
 
 
 @dataclass(slots=True)
@@ -162,7 +128,11 @@ class PeerServer:
             request_id_generator,
         )
         self.node.wall_ms = wall_ms
-        self._out: list[tuple[Channel, list[bytes]]] = []
+        # frames per socket kind: (routing id, frames) on the ROUTER, (peer id, frames) on
+        # that peer's DEALER, broadcasts on the PUB
+        self._router_out: list[tuple[bytes, list[bytes]]] = []
+        self._peer_out: list[tuple[str, list[bytes]]] = []
+        self._pub_out: list[list[bytes]] = []
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
         self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
@@ -170,12 +140,12 @@ class PeerServer:
         # the id may leave the request-id cache (TTL sweep) before the entry is applied
         self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
-        self._streams: dict[bytes, _Stream] = {}
+        self._streams = EntriesPipelines(self.options, self.reply)
         self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
         self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
-        self._broadcast = broadcast
-        self._bcast_interval = broadcast_heartbeat_interval
-        self._bcast_due: float | None = None
+        self._broadcast = BroadcastPublisher(
+            self.ident, broadcast_heartbeat_interval, self._queue_broadcast, enabled=broadcast
+        )
         self._apply_job: ApplyJob | None = None
         self._catch_up: CatchUp | None = None
         if CatchUp.wanted(self.node):
@@ -218,8 +188,8 @@ class PeerServer:
         deadline = self.node.next_deadline()
         if deadline is not None:
             candidates.append(deadline)
-        if self._bcast_due is not None:
-            candidates.append(self._bcast_due)
+        if self._broadcast.due is not None:
+            candidates.append(self._broadcast.due)
         return min(candidates)
 
     def handle_timer(self, now: float, wall: float) -> None:
@@ -232,14 +202,11 @@ class PeerServer:
             self._send_peer(*catch_up.start(now))
         if now >= self._next_stream_sweep:
             self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
-            for key in [k for k, s in self._streams.items() if s.expires <= now]:
-                del self._streams[key]
+            self._streams.sweep(now)
         if now >= self._next_rid_sweep:
             self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
             self.node.request_ids.sweep(self.node.wall_ms)
-        if self._bcast_due is not None and now >= self._bcast_due:
-            self._publish(())
-            self._bcast_due = now + self._bcast_interval
+        self._broadcast.tick(self.node, now)
         self._flush(now)
 
     def next_job(self) -> Job | ApplyJob | None:
@@ -262,14 +229,17 @@ class PeerServer:
         else:
             self._apply_job = None
             self.node.apply_done(job, job.last_index if last_applied is None else last_applied, now)
-            if self.node.role is Role.LEADER:
-                self._publish(tuple(job.entries))
-                self._bcast_due = now + self._bcast_interval
+            self._broadcast.applied(self.node, job.entries, now)
             self._answer_applied_updates()
         self._flush(now)
 
-    def frames_to_send(self) -> list[tuple[Channel, list[bytes]]]:
-        out, self._out = self._out, []
+    def take_frames(
+        self,
+    ) -> tuple[list[tuple[bytes, list[bytes]]], list[tuple[str, list[bytes]]], list[list[bytes]]]:
+        """The frames queued since the last call, per socket kind: (routing id, frames) for
+        the ROUTER, (peer id, frames) for that peer's DEALER, frames for the PUB."""
+        out = self._router_out, self._peer_out, self._pub_out
+        self._router_out, self._peer_out, self._pub_out = [], [], []
         return out
 
     def next_event(self) -> Any:
@@ -277,7 +247,7 @@ class PeerServer:
 
     def reply(self, routing_id: bytes, frames: list[bytes]) -> None:
         """Send a reply on the ROUTER (used by state machines for custom requests)."""
-        self._out.append((Channel(ChannelKind.ROUTER, routing_id), frames))
+        self._router_out.append((routing_id, frames))
 
     def snapshot_installed(self, now: float) -> None:
         """The runtime installed a compaction snapshot from the watched install path."""
@@ -315,7 +285,7 @@ class PeerServer:
         elif isinstance(msg, m.ConfigUpdate):
             self._config_update(routing_id, msg, now)
         elif isinstance(msg, m.RequestEntries):
-            self._request_entries(routing_id, msg, now)
+            self._streams.request(self.node, routing_id, msg, now)
         elif isinstance(msg, m.ClientDispatch):
             self._events.append(ClientRequest(routing_id, msg.request_id, msg.type, msg.args))
 
@@ -490,139 +460,13 @@ class PeerServer:
                 )
             )
 
-    # ---------------------------------------------------------------- RequestEntries
-
-    def _request_entries(self, routing_id: bytes, msg: m.RequestEntries, now: float) -> None:
-        node = self.node
-        if node.role is not Role.LEADER:
-            self.reply(
-                routing_id,
-                m.RequestEntriesReply(msg.request_id, m.EntriesStatus.NOT_LEADER, node.leader_id).encode(),
-            )
-            return
-        key = routing_id + b"\x00" + msg.request_id
-        stream = self._streams.get(key)
-        if stream is not None:
-            if msg.count == 0:
-                del self._streams[key]
-                return
-            if self._follow_up(stream, msg, now):
-                self._pump(key, stream)
-                return
-            del self._streams[key]
-        if msg.count == 0 or len(self._streams) > self.options.request_entries_high_watermark:
-            return
-        expires = now + self.options.request_entries_ttl
-        if msg.prev_index + 1 < node.log.first_index:
-            snap = node.log.snapshot
-            offset = msg.snapshot_offset or 0
-            if snap.size == 0 or offset >= snap.size:
-                if offset > snap.size:
-                    self._send_chunk(routing_id, msg.request_id, snap.size, b"")
-                return
-            stream = _Stream(
-                routing_id, msg.request_id, msg.prev_index, snap.index, offset, expires, snapshot=True
-            )
-        else:
-            last = node.last_applied
-            if msg.count is not None and msg.prev_index + msg.count <= last:
-                last = msg.prev_index + msg.count
-            if msg.prev_index + 1 > last:
-                self.reply(
-                    routing_id,
-                    m.RequestEntriesReply(msg.request_id, m.EntriesStatus.LAST, None, last).encode(),
-                )
-                return
-            stream = _Stream(routing_id, msg.request_id, msg.prev_index, last, msg.prev_index + 1, expires)
-            stream.batches = node.log.storage.entry_batches(msg.prev_index + 1, last)
-        self._streams[key] = stream
-        self._pump(key, stream)
-
-    def _follow_up(self, stream: _Stream, msg: m.RequestEntries, now: float) -> bool:
-        if not stream.outstanding:
-            return False
-        if stream.snapshot:
-            if msg.prev_index != stream.prev_index or msg.prev_index >= stream.last:
-                return False
-            if msg.snapshot_offset is not None and msg.snapshot_offset != stream.outstanding[0]:
-                return False
-        elif msg.prev_index != stream.outstanding[0]:
-            return False
-        stream.outstanding.popleft()
-        stream.throttled = False
-        stream.expires = now + self.options.request_entries_ttl
-        return True
-
-    def _pump(self, key: bytes, stream: _Stream) -> None:
-        node = self.node
-        opts = self.options
-        if stream.snapshot:
-            snap = node.log.snapshot
-            if snap.index != stream.last:
-                del self._streams[key]  # replaced by a compaction; the client restarts
-                return
-            while not stream.finished and len(stream.outstanding) < opts.request_entries_snapshot_pipelines:
-                chunk = node.log.storage.read_snapshot(
-                    stream.next, min(SNAPSHOT_CHUNK, snap.size - stream.next)
-                )
-                self._send_chunk(stream.routing_id, stream.request_id, stream.next, chunk)
-                stream.next += len(chunk)
-                stream.outstanding.append(stream.next)
-                stream.finished = stream.next >= snap.size or not chunk
-            if stream.finished and len(stream.outstanding) <= 1:
-                # kept until the non-final chunks are acknowledged: an acknowledgement that
-                # found no stream would start a new one and send the last chunk twice; the
-                # client then continues with prevIndex = snapshot index
-                del self._streams[key]
-            return
-        while (
-            not stream.finished
-            and not stream.throttled
-            and len(stream.outstanding) < opts.request_entries_pipelines
-        ):
-            entries = next(stream.batches, None)
-            if not entries:
-                break
-            last = stream.next + len(entries) - 1
-            status = m.EntriesStatus.LAST if last >= stream.last else m.EntriesStatus.MORE
-            self.reply(
-                stream.routing_id,
-                m.RequestEntriesReply(stream.request_id, status, None, last, tuple(entries)).encode(),
-            )
-            stream.next = last + 1
-            stream.outstanding.append(last)
-            stream.finished = status is m.EntriesStatus.LAST
-            if len(entries) == 1 and len(entries[0]) > opts.request_entries_entry_size_limit_pipeline:
-                stream.throttled = True
-        if stream.finished and len(stream.outstanding) <= 1:
-            self._streams.pop(key, None)
-
-    def _send_chunk(self, routing_id: bytes, request_id: bytes, offset: int, chunk: bytes) -> None:
-        snap = self.node.log.snapshot
-        self.reply(
-            routing_id,
-            m.RequestEntriesReply(
-                request_id,
-                m.EntriesStatus.SNAPSHOT_CHUNK,
-                None,
-                snap.index,
-                snapshot_offset=offset,
-                snapshot_size=snap.size,
-                snapshot_term=snap.term,
-                chunk=chunk,
-            ).encode(),
-        )
-
     # ================================================================ outputs
 
-    def _publish(self, entries: tuple[bytes, ...]) -> None:
-        if not self._broadcast or self.node.role is not Role.LEADER:
-            return
-        msg = m.StateBroadcast(self.ident, self.node.term, self.node.last_applied, entries)
-        self._out.append((Channel(ChannelKind.PUB), msg.encode()))
+    def _queue_broadcast(self, frames: list[bytes]) -> None:
+        self._pub_out.append(frames)
 
     def _send_peer(self, peer_id: str, frames: list[bytes]) -> None:
-        self._out.append((Channel(ChannelKind.PEER, peer_id), frames))
+        self._peer_out.append((peer_id, frames))
 
     def _flush(self, now: float) -> None:
         """Turn the node's outputs into frames and events."""
@@ -655,7 +499,7 @@ class PeerServer:
             kinds[msg.msg_id] = _REPLY_CLASS[type(msg)]
             while len(kinds) > 1024:
                 kinds.popitem(last=False)
-            self._out.append((Channel(ChannelKind.PEER, out.peer), frames))
+            self._peer_out.append((out.peer, frames))
             return
         route: Route = out.route
         frames = msg.encode()
@@ -663,13 +507,12 @@ class PeerServer:
             slot = self._debounce.get(route.sender)
             if slot is not None and slot.routing_id == route.routing_id and slot.msg_id == route.msg_id:
                 slot.reply = frames
-        self._out.append((Channel(ChannelKind.ROUTER, route.routing_id), frames))
+        self._router_out.append((route.routing_id, frames))
 
     def _on_state(self, event: StateChanged, now: float) -> None:
+        self._broadcast.role_changed(event.role is Role.LEADER, now)
         if event.role is Role.LEADER:
-            self._bcast_due = now
             return
-        self._bcast_due = None
         leader = self.node.leader_id
         for rid, (routing_id, _) in self._waiting_updates.items():
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))

@@ -17,8 +17,10 @@ Content-Length is the byte length; ``bind.port`` is honoured together with ``bin
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import posixpath
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -266,6 +268,36 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+# ---- what a peer serves -----------------------------------------------------------------
+
+
+def web_monitor(server: PeerServer, options: Mapping[str, Any]) -> WebMonitor | None:
+    """The peer's web monitor when ``webmonitor.enable`` (the driver hands it ``W`` requests
+    and configuration changes; a runtime serves it over HTTP)."""
+    address = web_address(options)
+    if address is None:
+        return None
+    return WebMonitor(server, address, label=options.get("label"), page=webmonitor_page())
+
+
+def webmonitor_page() -> bytes:
+    """The web monitor's page, packaged with raft-core (``zmqraft/core/static``)."""
+    return importlib.resources.files("zmqraft.core").joinpath("static/webmonitor.html").read_bytes()
+
+
+def webmonitor_ssl(address: WebAddress) -> ssl.SSLContext | None:
+    """For ``webmonitor.bind.proto: https``: ``bind.cert`` and ``bind.key`` are PEM files (the
+    original passes PEM text to Node's https server; files are what Python's ssl takes)."""
+    if address.proto != "https":
+        return None
+    cert, key = address.tls.get("cert"), address.tls.get("key")
+    if not cert:
+        raise WebMonitorError("webmonitor.bind.cert (a PEM file) is needed for https")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
 __all__ = [
     "PEER_URL_RETRIES",
     "PEER_URL_TIMEOUT",
@@ -280,4 +312,7 @@ __all__ = [
     "sse",
     "text",
     "web_address",
+    "web_monitor",
+    "webmonitor_page",
+    "webmonitor_ssl",
 ]

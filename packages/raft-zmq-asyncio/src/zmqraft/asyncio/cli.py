@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 import anyio
-from zmqraft.client.serving import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
+from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
 
 from .builder import build
 from .server import ZmqRaft
@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def _close_on_signals(raft: ZmqRaft) -> None:
-    with anyio.open_signal_receiver(*CLOSING_SIGNALS) as signals:
+    with anyio.open_signal_receiver(*(signal.Signals[name] for name in CLOSING_SIGNALS)) as signals:
         async for signum in signals:
             log.info("%s received: closing", signal.Signals(signum).name)
             raft.close()

@@ -1,24 +1,15 @@
-"""The asyncio runtime: ZeroMQ sockets, a timer and two worker threads around a ``PeerServer``.
+"""The asyncio runtime: how a peer waits on asyncio.  Everything that decides is the core's
+``PeerDriver`` (``zmqraft.core.driver``); the sockets are ``zmqraft.client.sockets``'s
+``PeerSockets``, shared with the gevent runtime.  This module only waits:
 
-Theory of operation.  Everything that decides lives in the core (``zmqraft.core.server``; what
-its events mean: ``zmqraft.core.runtime``); the sockets are ``zmqraft.client.serving``'s
-``PeerSockets``, shared with the gevent runtime.  This module only waits and moves data:
-
-* inbound: the ROUTER (clients and other peers' requests) and one DEALER per other peer
-  (their replies) are watched with ``loop.add_reader(socket.FD)``.  ZeroMQ signals that FD
-  edge-triggered, so a wake-up drains every socket with non-blocking receives until all are
-  empty, feeds the whole batch to the core and only then drains the core's outputs once
-  (DESIGN.md property 5); the loop repeats until a round finds nothing, which also re-arms
-  the edge after our own sends;
-* outputs, in this order: jobs (storage jobs go to the storage worker, apply jobs to the
-  state-machine worker), events (role and configuration changes: DEALERs are connected or
-  closed to match the configuration before frames to a new peer are sent), frames;
-* one timer, ``loop.call_later``, re-armed from ``server.get_timer()`` after every batch;
-* storage: one worker task hands each ``Job`` to a thread (``anyio.to_thread``) and waits for
-  it: one job in flight, and the core puts everything that arrived meanwhile into the next
-  job (group commit).  A job in flight is shielded from cancellation, so a shutdown waits
-  for its fsync;
-* shutdown (``close()``): stop reading, let the workers finish the job in flight, send what
+* inbound: the ROUTER and every DEALER are watched with ``loop.add_reader(socket.FD)``; a
+  wake-up runs ``sockets.pump``, which drains every socket into the driver and acts on its
+  rounds until nothing moves;
+* one timer, ``loop.call_later``, re-armed from ``driver.next_deadline()`` after each pump;
+* work: each lane (storage, apply) is a task that runs one ``Work`` at a time in a worker
+  thread (``anyio.to_thread``), reports it with ``driver.complete`` and pumps.  Work in
+  flight is shielded from cancellation, so a shutdown waits for its fsync;
+* shutdown (``close()``): stop reading, let the lanes finish the work in flight, send what
   that releases, close the sockets (the ROUTER and PUB linger 2 s for replies already
   queued), then the state machine, the log and the persistence.
 """
@@ -37,17 +28,20 @@ import anyio
 import zmq
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from zmqraft.client.serving import PollInstallPath, RuntimePeer
+from zmqraft.client.sockets import PeerSockets, pump
 from zmqraft.core.builder import AssembledPeer
-from zmqraft.core.jobs import ApplyJob, Job
-from zmqraft.core.statemachine import run_apply_job
+from zmqraft.core.driver import Lane, PeerDriver, Work
+from zmqraft.core.server import PeerServer
 
 if TYPE_CHECKING:
     from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
 
-class ZmqRaft(RuntimePeer):
+Lanes = dict[Lane, MemoryObjectSendStream[Work]]
+
+
+class ZmqRaft:
     """One peer: the sockets and workers around an ``AssembledPeer`` (see ``build``).
 
     Use ``async with raft:`` (starts it; leaving the block closes it gracefully) or run
@@ -61,25 +55,56 @@ class ZmqRaft(RuntimePeer):
         listeners: dict[str, Callable[..., Any] | None] | None = None,
         dealer_hwm: int | None = None,
     ) -> None:
+        self.peer = peer
+        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
+        self.state_machine = peer.state_machine
+        self.error: BaseException | None = None
+        self.sockets = PeerSockets(
+            peer.id,
+            dealer_hwm=dealer_hwm or peer.dealer_hwm,
+            reconnect_ivl=peer.raft_options.rpc_timeout,
+            watch=self._watch,
+            unwatch=self._unwatch,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._storage_tx: MemoryObjectSendStream[Job | PollInstallPath]
-        self._storage_rx: MemoryObjectReceiveStream[Job | PollInstallPath]
-        self._apply_tx: MemoryObjectSendStream[ApplyJob]
-        self._apply_rx: MemoryObjectReceiveStream[ApplyJob]
-        self._storage_tx, self._storage_rx = anyio.create_memory_object_stream(math.inf)
-        self._apply_tx, self._apply_rx = anyio.create_memory_object_stream(math.inf)
+        self._lanes: Lanes = {}
+        self._receivers: dict[Lane, MemoryObjectReceiveStream[Work]] = {}
+        for lane in Lane:
+            self._lanes[lane], self._receivers[lane] = anyio.create_memory_object_stream[Work](math.inf)
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._closing = False
         self._started = False
-        super().__init__(peer, log, listeners=listeners, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
-        if self.monitor is not None:
+        if self.driver.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            self.web = WebMonitorServer(self.monitor, self._events, self.secret)
+            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret)
+
+    @property
+    def id(self) -> str:
+        return self.peer.id
+
+    @property
+    def server(self) -> PeerServer:
+        """The peer's endpoint (``server.node`` is its Raft node: role, term, log)."""
+        return self.peer.server
+
+    @property
+    def secret(self) -> bytes:
+        return self.peer.secret
+
+    @property
+    def url(self) -> str:
+        """The address clients and peers reach this peer at."""
+        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages a full queue (or a peer without a connection) dropped."""
+        return self.sockets.dropped_sends
 
     # ================================================================ public
 
@@ -114,12 +139,11 @@ class ZmqRaft(RuntimePeer):
         self._started = True
         self._loop = asyncio.get_running_loop()
         try:
-            self._open_sockets()
+            peer = self.peer
+            self.sockets.open(peer.router_bind, self.state_machine.broadcast_bind, peer.others)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._storage_worker)
-                tg.start_soon(self._apply_worker)
-                if self.peer.install_path is not None:
-                    tg.start_soon(self._compaction_watcher)
+                for lane in Lane:
+                    tg.start_soon(self._lane, self._receivers[lane])
                 self._pump()
                 if self.web is not None:
                     await self.web.start()
@@ -128,8 +152,8 @@ class ZmqRaft(RuntimePeer):
                 await self._close_requested.wait()
                 self._closing = True
                 self._stop_reading()
-                tg.cancel_scope.cancel()  # the workers finish the job they are in first
-            self._send_outputs()  # what the last durable job released
+                tg.cancel_scope.cancel()  # the lanes finish the work they are in first
+            self.sockets.send(self.driver.round(time.monotonic(), time.time()))  # what it released
         finally:
             self._closing = True
             self._stop_reading()
@@ -138,7 +162,7 @@ class ZmqRaft(RuntimePeer):
                     await self.web.close()
                 await self._close_all()
             self._closed.set()
-            self._events.call("close")
+            self.driver.close()
             log.info("%s: closed", self.id)
 
     # ================================================================ sockets
@@ -159,34 +183,35 @@ class ZmqRaft(RuntimePeer):
 
     async def _close_all(self) -> None:
         try:
-            self._close_files()
+            self.sockets.close()
+            self.peer.close()
         finally:
             ctx = self.sockets.ctx
             if ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
                 await anyio.to_thread.run_sync(ctx.term)
 
-    # ================================================================ the pump
+    # ================================================================ waiting
 
     def _pump(self) -> None:
-        """One round (``RuntimePeer._round``), then the timer re-armed."""
+        """Drain, act, re-arm the timer (see ``zmqraft.client.sockets.pump``)."""
         if self._closing:
             return
         try:
-            self._round()
+            pump(self.sockets, self.driver, self._start)
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
             self.close(exc)
             return
+        if self.driver.failure is not None:
+            self.close(self.driver.failure)
+            return
         self._arm_timer()
 
-    def _store(self, job: Job) -> None:
-        self._storage_tx.send_nowait(job)
-
-    def _apply(self, job: ApplyJob) -> None:
-        self._apply_tx.send_nowait(job)
+    def _start(self, work: Work) -> None:
+        self._lanes[work.lane].send_nowait(work)
 
     def _arm_timer(self) -> None:
-        deadline = self.server.get_timer()
+        deadline = self.driver.next_deadline()
         if deadline == self._timer_at and self._timer is not None:
             return
         if self._timer is not None:
@@ -202,52 +227,23 @@ class ZmqRaft(RuntimePeer):
         if self._closing:
             return
         try:
-            self.server.handle_timer(time.monotonic(), time.time())
+            self.driver.handle_timer(time.monotonic(), time.time())
         except Exception as exc:
             log.exception("%s: fatal error in a timer", self.id)
             self.close(exc)
             return
         self._pump()
 
-    # ================================================================ workers
-
-    async def _storage_worker(self) -> None:
-        """One storage job (or compaction poll) at a time, each in a worker thread."""
-        async for item in self._storage_rx:
-            if isinstance(item, PollInstallPath):
-                with anyio.CancelScope(shield=True):
-                    self._polled(await anyio.to_thread.run_sync(self._poll_install_path))
-                continue
+    async def _lane(self, works: MemoryObjectReceiveStream[Work]) -> None:
+        """One work item at a time, each in a worker thread; a failure closes the peer."""
+        async for work in works:
             with anyio.CancelScope(shield=True):  # a started fsync is always finished
-                try:
-                    await anyio.to_thread.run_sync(self._write, item)
-                except Exception as exc:
-                    log.exception("%s: storage failed", self.id)
-                    self.close(exc)
-                    return
-            self.server.complete_job(item, time.monotonic(), time.time())
+                outcome = await anyio.to_thread.run_sync(work.run)
+            self.driver.complete(work, outcome, time.monotonic(), time.time())
+            if self.driver.failure is not None:
+                self.close(self.driver.failure)
+                return
             if self._closing:
-                self._send_outputs()
+                self.sockets.send(self.driver.round(time.monotonic(), time.time()))
             else:
                 self._pump()
-
-    async def _apply_worker(self) -> None:
-        machine = self.state_machine
-        async for job in self._apply_rx:
-            with anyio.CancelScope(shield=True):
-                try:
-                    last = await anyio.to_thread.run_sync(run_apply_job, machine, job, self.peer.log)
-                except Exception as exc:
-                    log.exception("%s: the state machine failed", self.id)
-                    self.close(exc)
-                    return
-            self.server.complete_job(job, time.monotonic(), time.time(), last)
-            if self._closing:
-                self._send_outputs()
-            else:
-                self._pump()
-
-    async def _compaction_watcher(self) -> None:
-        while self._watching:
-            await anyio.sleep(self.watch_interval)
-            self._storage_tx.send_nowait(PollInstallPath())

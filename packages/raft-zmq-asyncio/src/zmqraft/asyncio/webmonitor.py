@@ -17,9 +17,8 @@ from typing import Any
 
 from aiohttp import web
 from zmqraft.client import AsyncPeerClient, ClientError
-from zmqraft.client.serving import webmonitor_ssl
+from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
-from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.webmonitor import (
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
@@ -29,6 +28,7 @@ from zmqraft.core.webmonitor import (
     Stream,
     WebMonitor,
     text,
+    webmonitor_ssl,
 )
 
 log = logging.getLogger("zmqraft.asyncio.webmonitor")
@@ -37,9 +37,9 @@ BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
 
 
 class WebMonitorServer:
-    def __init__(self, monitor: WebMonitor, events: PeerEvents, secret: bytes) -> None:
+    def __init__(self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes) -> None:
         self.monitor = monitor
-        events.watchers.append(self._on_event)
+        watchers.append(self._on_event)  # the driver's: role and configuration changes
         self.secret = secret
         self._streams: set[asyncio.Queue[bytes | None]] = set()
         self._runner: web.AppRunner | None = None

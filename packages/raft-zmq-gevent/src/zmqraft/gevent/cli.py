@@ -1,6 +1,6 @@
 """``zmq-raft-gevent [options] [id]``: run one peer on gevent (spec server-and-tools.md §c.1).
 
-The same flags, option precedence (``zmqraft.client.serving``), banners and exit codes as
+The same flags, option precedence (``zmqraft.core.command_line``), banners and exit codes as
 ``zmq-raft`` (the asyncio server).  Without arguments: a single peer ``local`` at
 tcp://127.0.0.1:8047 with its data in ./raft (the builder's defaults).
 """
@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from zmqraft.client.serving import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
+from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
 
 import gevent
 
@@ -39,7 +39,7 @@ def _serve(raft: ZmqRaft) -> int:
         init_error()
         return 1
     # gevent runs each handler in a new greenlet of the hub, outside the peer's own
-    handlers = [gevent.signal_handler(signum, _on_signal, raft, signum) for signum in CLOSING_SIGNALS]
+    handlers = [gevent.signal_handler(signum, _on_signal, raft, signum) for signum in _closing_signals()]
     try:
         print(f"server listening at: {raft.url}", flush=True)
         raft.wait_closed()
@@ -47,6 +47,10 @@ def _serve(raft: ZmqRaft) -> int:
         for handler in handlers:
             handler.cancel()
     return exit_status(raft.error)
+
+
+def _closing_signals() -> list[signal.Signals]:
+    return [signal.Signals[name] for name in CLOSING_SIGNALS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,25 +1,18 @@
-"""The gevent runtime: ZeroMQ sockets, one greenlet and two workers around a ``PeerServer``.
+"""The gevent runtime: how a peer waits on gevent.  Everything that decides is the core's
+``PeerDriver`` (``zmqraft.core.driver``); the sockets are ``zmqraft.client.sockets``'s
+``PeerSockets``, shared with the asyncio runtime.  This module only waits:
 
-Theory of operation.  Everything that decides lives in the core (``zmqraft.core.server``; what
-its events mean: ``zmqraft.core.runtime``); the sockets are ``zmqraft.client.serving``'s
-``PeerSockets``, shared with the asyncio runtime.  This module only waits and moves data:
-
-* inbound: the ROUTER (clients and other peers' requests) and one DEALER per other peer
-  (their replies).  A hub ``io`` watcher on each socket's ``zmq.FD`` only sets a wake-up
-  event; the serving greenlet then drains every socket with non-blocking receives until all
-  are empty, feeds the whole batch to the core and only then drains the core's outputs once
-  (DESIGN.md property 5).  A round repeats until it finds nothing and ``zmq.EVENTS`` shows no
-  input, which also re-arms ZeroMQ's edge-triggered FD after our own sends;
-* outputs, in this order: jobs (storage jobs go to the storage worker, apply jobs to the
-  state-machine worker), events (DEALERs are connected or closed to match the configuration
-  before frames to a new peer are sent), frames;
+* inbound: a hub ``io`` watcher on each socket's ``zmq.FD`` only sets a wake-up event; the
+  serving greenlet then runs ``sockets.pump``, which drains every socket into the driver
+  and acts on its rounds until nothing moves and ``zmq.EVENTS`` shows no input (which also
+  re-arms ZeroMQ's edge-triggered FD after our own sends);
 * one timer: the serving greenlet waits for the wake-up event at most until
-  ``server.get_timer()``;
-* storage: a worker greenlet hands each ``Job`` to a thread of the hub's threadpool and waits
-  for it, so an fsync never blocks the hub: one job in flight, and the core puts everything
-  that arrived meanwhile into the next job (group commit).  Workers are never killed: a
-  shutdown waits for the job in flight;
-* shutdown (``close()``): stop reading, let the workers finish the job in flight, send what
+  ``driver.next_deadline()``;
+* work: each lane (storage, apply) is a greenlet that hands one ``Work`` at a time to a
+  thread of the hub's threadpool, so an fsync never blocks the hub, reports it with
+  ``driver.complete`` and wakes the serving greenlet.  Lanes are never killed: a shutdown
+  waits for the work in flight;
+* shutdown (``close()``): stop reading, let the lanes finish the work in flight, send what
   that releases, close the sockets (the ROUTER and PUB linger 2 s for replies already
   queued), then the state machine, the log and the persistence.
 
@@ -39,10 +32,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.serving import PollInstallPath, RuntimePeer
+from zmqraft.client.sockets import PeerSockets, pump
 from zmqraft.core.builder import AssembledPeer
-from zmqraft.core.jobs import ApplyJob, Job
-from zmqraft.core.statemachine import run_apply_job
+from zmqraft.core.driver import Lane, PeerDriver, Work
+from zmqraft.core.server import PeerServer
 
 import gevent
 import gevent.event
@@ -60,7 +53,7 @@ class _Stop:
     """Wakes an idle worker at shutdown."""
 
 
-class ZmqRaft(RuntimePeer):
+class ZmqRaft:
     """One peer: the sockets and greenlets around an ``AssembledPeer`` (see ``build``).
 
     ``start()`` opens the sockets and spawns the greenlets; ``close()`` shuts down gracefully
@@ -80,18 +73,52 @@ class ZmqRaft(RuntimePeer):
         self._wake = gevent.event.Event()
         self._close_requested = gevent.event.Event()
         self._closed = gevent.event.Event()
-        self._storage_q: gevent.queue.Queue[Job | PollInstallPath | _Stop] = gevent.queue.Queue()
-        self._apply_q: gevent.queue.Queue[ApplyJob | _Stop] = gevent.queue.Queue()
-        self._greenlets: list[gevent.Greenlet] = []  # serve, workers, watcher
+        self._lanes: dict[Lane, gevent.queue.Queue[Work | _Stop]] = {
+            lane: gevent.queue.Queue() for lane in Lane
+        }
+        self._greenlets: list[gevent.Greenlet] = []  # serve, lanes
         self._workers: list[gevent.Greenlet] = []
         self._closing = False
         self._started = False
-        super().__init__(peer, log, listeners=listeners, dealer_hwm=dealer_hwm)
+        self.peer = peer
+        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
+        self.state_machine = peer.state_machine
+        self.error: BaseException | None = None
+        self.sockets = PeerSockets(
+            peer.id,
+            dealer_hwm=dealer_hwm or peer.dealer_hwm,
+            reconnect_ivl=peer.raft_options.rpc_timeout,
+            watch=self._watch,
+            unwatch=self._unwatch,
+        )
         self.web: WebMonitorServer | None = None
-        if self.monitor is not None:
+        if self.driver.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            self.web = WebMonitorServer(self.monitor, self._events, self.secret)
+            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret)
+
+    @property
+    def id(self) -> str:
+        return self.peer.id
+
+    @property
+    def server(self) -> PeerServer:
+        """The peer's endpoint (``server.node`` is its Raft node: role, term, log)."""
+        return self.peer.server
+
+    @property
+    def secret(self) -> bytes:
+        return self.peer.secret
+
+    @property
+    def url(self) -> str:
+        """The address clients and peers reach this peer at."""
+        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages a full queue (or a peer without a connection) dropped."""
+        return self.sockets.dropped_sends
 
     # ================================================================ public
 
@@ -108,17 +135,16 @@ class ZmqRaft(RuntimePeer):
         self._hub = gevent.get_hub()  # of the thread that runs the peer
         self._pool = self._hub.threadpool
         try:
-            self._open_sockets()
+            peer = self.peer
+            self.sockets.open(peer.router_bind, self.state_machine.broadcast_bind, peer.others)
         except BaseException:
             self._closing = True
             self._stop_reading()
             self._close_all()
             self._finish()
             raise
-        self._workers = [gevent.spawn(self._storage_worker), gevent.spawn(self._apply_worker)]
+        self._workers = [gevent.spawn(self._lane, queue) for queue in self._lanes.values()]
         self._greenlets = [gevent.spawn(self._serve), *self._workers]
-        if self.peer.install_path is not None:
-            self._greenlets.append(gevent.spawn(self._compaction_watcher))
         if self.web is not None:
             self.web.start()
         log.info("%s: listening at %s", self.id, self.url)
@@ -174,7 +200,8 @@ class ZmqRaft(RuntimePeer):
 
     def _close_all(self) -> None:
         try:
-            self._close_files()
+            self.sockets.close()
+            self.peer.close()
         finally:
             ctx = self.sockets.ctx
             if ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)
@@ -182,32 +209,34 @@ class ZmqRaft(RuntimePeer):
 
     def _finish(self) -> None:
         self._closed.set()
-        self._events.call("close")
+        self.driver.close()
         log.info("%s: closed", self.id)
 
     # ================================================================ the serving greenlet
 
     def _serve(self) -> None:
-        """Pump on every wake-up and at the core's deadline until ``close()``; then shut down."""
-        server = self.server
+        """Pump on every wake-up and at the driver's deadline until ``close()``; then shut down."""
+        driver = self.driver
         try:
             while True:
-                self._round()
+                pump(self.sockets, driver, self._start)
+                if driver.failure is not None:
+                    self.close(driver.failure, wait=False)
                 if self._close_requested.is_set():
                     break
-                deadline = server.get_timer()
+                deadline = driver.next_deadline()
                 delay = None if deadline is None else deadline - time.monotonic()
                 if delay is not None and delay <= 0:
-                    gevent.sleep(0)  # overdue: still let the hub run (I/O, finished jobs) first
+                    gevent.sleep(0)  # overdue: still let the hub run (I/O, finished work) first
                 else:
                     self._wake.wait(delay)
                 self._wake.clear()
                 if self._close_requested.is_set():
                     break
                 now = time.monotonic()
-                deadline = server.get_timer()
+                deadline = driver.next_deadline()
                 if deadline is not None and now >= deadline:
-                    server.handle_timer(now, time.time())
+                    driver.handle_timer(now, time.time())
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
             self.close(exc, wait=False)
@@ -216,62 +245,32 @@ class ZmqRaft(RuntimePeer):
             self._stop_reading()
             if self.web is not None:
                 self.web.close()
-            for queue in (self._storage_q, self._apply_q):
+            for queue in self._lanes.values():
                 queue.put_nowait(_Stop())
-            for greenlet in self._greenlets[3:]:  # the compaction watcher only sleeps
-                greenlet.kill()
-            gevent.joinall(self._workers)  # they finish the job in flight, then stop
+            gevent.joinall(self._workers)  # they finish the work in flight, then stop
             try:
-                self._send_outputs()  # what the last durable job released
+                self.sockets.send(driver.round(time.monotonic(), time.time()))  # what it released
             finally:
                 try:
                     self._close_all()
                 finally:
                     self._finish()
 
-    def _store(self, job: Job) -> None:
-        self._storage_q.put_nowait(job)
+    def _start(self, work: Work) -> None:
+        self._lanes[work.lane].put_nowait(work)
 
-    def _apply(self, job: ApplyJob) -> None:
-        self._apply_q.put_nowait(job)
+    # ================================================================ lanes
 
-    # ================================================================ workers
-
-    def _storage_worker(self) -> None:
-        """One storage job (or compaction poll) at a time, each in a threadpool thread."""
+    def _lane(self, queue: gevent.queue.Queue[Work | _Stop]) -> None:
+        """One work item at a time, each in a threadpool thread; a failure closes the peer."""
+        driver = self.driver
         while True:
-            item = self._storage_q.get()
-            if isinstance(item, _Stop) or self._closing:
+            work = queue.get()
+            if isinstance(work, _Stop) or self._closing:
                 return
-            if isinstance(item, PollInstallPath):
-                self._polled(self._pool.apply(self._poll_install_path))
-                continue
-            try:
-                self._pool.apply(self._write, (item,))
-            except Exception as exc:
-                log.exception("%s: storage failed", self.id)
-                self.close(exc, wait=False)
+            outcome = self._pool.apply(work.run)
+            driver.complete(work, outcome, time.monotonic(), time.time())
+            if driver.failure is not None:
+                self.close(driver.failure, wait=False)
                 return
-            self.server.complete_job(item, time.monotonic(), time.time())
             self._wake.set()  # the serving greenlet sends what this released
-
-    def _apply_worker(self) -> None:
-        """One batch of committed entries at a time, applied in a threadpool thread."""
-        machine = self.state_machine
-        while True:
-            job = self._apply_q.get()
-            if isinstance(job, _Stop) or self._closing:
-                return
-            try:
-                last = self._pool.apply(run_apply_job, (machine, job, self.peer.log))
-                self.server.complete_job(job, time.monotonic(), time.time(), last)
-            except Exception as exc:
-                log.exception("%s: the state machine failed", self.id)
-                self.close(exc, wait=False)
-                return
-            self._wake.set()
-
-    def _compaction_watcher(self) -> None:
-        while self._watching and not self._closing:
-            gevent.sleep(self.watch_interval)
-            self._storage_q.put_nowait(PollInstallPath())

@@ -19,9 +19,8 @@ from urllib.parse import parse_qsl
 
 import zmq.green
 from zmqraft.client import ClientError, PeerClient
-from zmqraft.client.serving import webmonitor_ssl
+from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
-from zmqraft.core.runtime import PeerEvents
 from zmqraft.core.webmonitor import (
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
@@ -31,6 +30,7 @@ from zmqraft.core.webmonitor import (
     Stream,
     WebMonitor,
     text,
+    webmonitor_ssl,
 )
 
 import gevent
@@ -44,9 +44,9 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class WebMonitorServer:
-    def __init__(self, monitor: WebMonitor, events: PeerEvents, secret: bytes) -> None:
+    def __init__(self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes) -> None:
         self.monitor = monitor
-        events.watchers.append(self._on_event)
+        watchers.append(self._on_event)  # the driver's: role and configuration changes
         self.secret = secret
         self._streams: set[gevent.queue.Queue[bytes | None]] = set()
         self._server: WSGIServer | None = None

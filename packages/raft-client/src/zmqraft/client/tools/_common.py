@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 import sys
@@ -11,6 +12,21 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_PORT = 8047
+
+
+TOOLS_EXTRA = "pip install 'zmq-raft-client[tools]'"
+
+
+def has_extra(module: str) -> bool:
+    """Is ``module`` (rich, prompt_toolkit: the ``tools`` extra) installed?"""
+    return importlib.util.find_spec(module) is not None
+
+
+def require_extra(module: str, what: str) -> None:
+    """Exit with a one-line hint when the terminal library ``module`` is missing."""
+    if not has_extra(module):
+        print(f"{what} needs {module}: {TOOLS_EXTRA}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class UsageError(Exception):

@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 
 from zmqraft.client import Client, ConfigInfo, Entry
-from zmqraft.client.config_files import read_config
 from zmqraft.core.cluster import ConfigError, parse_peers
+from zmqraft.core.config_files import read_config
 from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 

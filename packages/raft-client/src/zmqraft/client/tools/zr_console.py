@@ -51,12 +51,12 @@ from zmqraft.client import (
     SnapshotChunk,
     Subscriber,
 )
-from zmqraft.client.config_files import read_config
 from zmqraft.core.cluster import parse_peers
+from zmqraft.core.config_files import read_config
 from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
-from ._common import UsageError, parse_peer_spec, peer_str, resolve_hosts
+from ._common import UsageError, parse_peer_spec, peer_str, require_extra, resolve_hosts
 from ._console_data import flood_item, unpack
 from ._console_engine import Engine, Job
 from ._console_history import HISTORY_FILE, load_history, trim_history_file
@@ -705,6 +705,7 @@ class Console:
 
 
 def interactive(console: Console, history: str) -> None:
+    require_extra("prompt_toolkit", "zr-console (on a terminal)")
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.completion import WordCompleter

@@ -38,12 +38,12 @@ from types import ModuleType
 from typing import Any
 
 from zmqraft.client import Client
-from zmqraft.client.config_files import read_config
+from zmqraft.core.config_files import read_config
 from zmqraft.core.statemachine import Snapshot, StateMachine
 from zmqraft.core.storage.files import FileLog
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
-from ._common import UsageError, fail
+from ._common import has_extra, UsageError, fail
 
 PEER_TIMEOUT = 5.0
 BATCH = 1000
@@ -156,7 +156,7 @@ def peer_index(url: str, secret: str) -> int:
 
 
 def progress(total: int) -> Any:
-    if not sys.stderr.isatty() or total < BATCH:
+    if not sys.stderr.isatty() or total < BATCH or not has_extra("rich"):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

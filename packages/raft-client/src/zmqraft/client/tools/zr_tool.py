@@ -31,6 +31,8 @@ from zmqraft.core.protocol.entry import entry_term
 from zmqraft.core.storage.files import FileLog, IndexFile, SnapshotFile
 from zmqraft.core.storage.files.persistence import read_records
 
+from ._common import has_extra
+
 COMMANDS = {"inspect": "inspect", "*": "inspect", "list": "list", "l": "list", "dump": "dump", "d": "dump"}
 _VALUE_OPTIONS = {"-o", "--output", "-s", "--snapshot", "-l", "--log", "-i", "--index", "-d", "--dest"}
 PROGRESS_THRESHOLD = 2000
@@ -250,7 +252,7 @@ def cmd_list(args: argparse.Namespace, kind: str, out: Output) -> None:
 
 def _progress(total: int) -> AbstractContextManager[Any]:
     """A rich progress bar on stderr for long dumps (only on a terminal)."""
-    if total < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+    if total < PROGRESS_THRESHOLD or not sys.stderr.isatty() or not has_extra("rich"):
         return nullcontext(None)
     from rich.console import Console
     from rich.progress import Progress

@@ -1,7 +1,8 @@
 """A whole zmq-raft cluster in one thread, on a virtual clock, from one seed.
 
-Every peer is a real :class:`~zmqraft.core.server.PeerServer` fed real frames; only the
-sockets, the disk and the clock are simulated.  Storage jobs complete after a simulated disk
+Every peer is a real :class:`~zmqraft.core.driver.PeerDriver` (the object the runtimes
+drive, so their round order is simulated too) fed real frames; only the sockets, the disk and
+the clock are simulated.  Storage jobs complete after a simulated disk
 latency; a crash loses every job that had not completed (nothing unsynced survives).  The
 :class:`Checker` verifies Raft's safety properties after every step, and the run ends with a
 liveness phase: faults healed, every peer up, a fresh update must commit in bounded time.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import importlib
+import logging
 import random
 from collections import deque
 from collections.abc import Callable
@@ -20,18 +22,25 @@ from functools import partial
 from typing import Any
 
 from ..cluster import ClusterConfig
-from ..jobs import ApplyJob, Job
+from ..driver import Failure, Lane, Outputs, PeerDriver, Work
+from ..jobs import Job
 from ..protocol import messages as m
 from ..protocol.entry import EntryType, LogEntry
 from ..protocol.reqid import RequestIdGenerator
 from ..raft.node import ConfigCommitted, RaftError, Role, StateChanged
 from ..raft.options import RaftOptions
-from ..server import Channel, ChannelKind, PeerServer, hard_state_from
+from ..server import PeerServer, hard_state_from
+from ..statemachine import SnapshotReader, StateMachine
 from ..storage.base import SnapshotMeta
-from ..storage.executor import StorageExecutor
 from ..storage.memory import MemoryLog, MemoryState
 from .checker import Checker, Violation
 from .network import Faults, Network, Partition
+
+# The simulated peers' drivers log here, silenced: simulated slow disks would warn thousands of
+# times, and the checker (not a log line) is what judges a history.
+PEER_LOG = logging.getLogger("zmqraft.simulation.peers")
+PEER_LOG.addHandler(logging.NullHandler())
+PEER_LOG.propagate = False
 
 CRASH_IN_FSYNC = 0.002  # per storage job, when faults are on
 CRASH_IN_VOTE_FSYNC = 0.05  # per job that writes term/vote/config: the narrowest windows
@@ -59,6 +68,22 @@ class DigestStateMachine:
         self.digest = bytes(data)
 
 
+class _SimApplier(StateMachine):
+    """Feeds the simulation's state machine inside the driver's round (it does not block),
+    so the checker sees every applied entry."""
+
+    blocking = False
+
+    def __init__(self, apply: Callable[[list[bytes], int, SnapshotReader | None], int]) -> None:
+        super().__init__()
+        self._apply = apply
+
+    def apply_entries(
+        self, entries: list[bytes], next_index: int, term: int, snapshot: SnapshotReader | None = None
+    ) -> int:
+        return self._apply(entries, next_index, snapshot)
+
+
 @dataclass(slots=True)
 class SimOptions:
     peers: int = 3
@@ -78,15 +103,18 @@ class SimPeer:
     url: str
     log: MemoryLog
     state: MemoryState
-    executor: StorageExecutor
-    server: PeerServer | None = None
+    driver: PeerDriver | None = None
     machine: Any = None
-    job: Job | None = None
+    job: Work | None = None
     timer_gen: int = 0
     epoch: int = 0
     disk_slow_until: float = 0.0
     applied_index: int = 0
     states: dict[int, bytes] = field(default_factory=dict)  # recent index -> machine state
+
+    @property
+    def server(self) -> PeerServer | None:
+        return None if self.driver is None else self.driver.server
 
 
 @dataclass(slots=True)
@@ -136,7 +164,7 @@ class Simulation:
             mem_log = MemoryLog()
             state = MemoryState()
             state.update({"peers": seed_config})
-            peer = SimPeer(pid, url, mem_log, state, StorageExecutor(mem_log, state))
+            peer = SimPeer(pid, url, mem_log, state)
             if self.opts.original_followers and pid in ("p2", f"p{n + 1}"):
                 self.net.fifo_nodes.add(pid)
             self.peers[pid] = peer
@@ -178,7 +206,7 @@ class Simulation:
         peer.states = {}
         peer.job = None
         hard = hard_state_from(dict(peer.state.load()))
-        peer.server = PeerServer(
+        server = PeerServer(
             peer.id,
             peer.log,
             hard,
@@ -191,41 +219,33 @@ class Simulation:
                 random.Random(self.rng.random()), hostname=peer.id, pid=peer.epoch
             ),
         )
+        peer.driver = PeerDriver(
+            server, _SimApplier(partial(self._apply, peer)), peer.log, peer.state, logger=PEER_LOG
+        )
         self.trace(f"{peer.id} start (epoch {peer.epoch}) term={hard.term} last={peer.log.last_index}")
         self.pump(peer)
 
     def crash_peer(self, peer: SimPeer) -> None:
         self.trace(f"{peer.id} CRASH (job lost: {peer.job is not None})")
-        peer.server = None
+        peer.driver = None
         peer.job = None
         peer.timer_gen += 1
         self.checker.forget_volatile(peer.id)
 
     def pump(self, peer: SimPeer) -> None:
-        """Drain a peer's outputs, as a runtime does after each input."""
-        server = peer.server
-        if server is None:
+        """One round of the peer's driver, acted on as a runtime does: work (storage after a
+        simulated disk latency; the state machine is applied inside the round), then the
+        frames; then the checker looks at the peer and its timer is re-armed."""
+        driver = peer.driver
+        if driver is None:
             return
-        while True:
-            job = server.next_job()
-            if job is None:
-                break
-            if isinstance(job, Job):
-                peer.job = job
-                latency = self.rng.uniform(0.0005, 0.003)
-                if self.now < peer.disk_slow_until:
-                    latency += self.rng.uniform(0.02, 0.2)
-                epoch = peer.epoch
-                risk = CRASH_IN_VOTE_FSYNC if job.state else CRASH_IN_FSYNC
-                if self.opts.faults and self.rng.random() < risk:
-                    # power loss while the write is in flight: it never becomes durable
-                    self.at(self.now + latency / 2, partial(self._crash_in_fsync, peer, epoch))
-                self.at(self.now + latency, partial(self._storage_done, peer, job, epoch))
-            else:
-                server.complete_job(job, self.now, self.wall, self._apply(peer, job))
-        for channel, frames in server.frames_to_send():
-            self._send(peer, channel, frames)
-        while (event := server.next_event()) is not None:
+        out = driver.round(self.now, self.wall)
+        for work in out.work:
+            if work.lane is Lane.STORAGE:
+                self._store(peer, work)
+        self._send_all(peer, out)
+        server = driver.server
+        for event in out.events:
             if isinstance(event, StateChanged):
                 self.trace(f"{peer.id} -> {event.role.value} term={event.term} leader={event.leader_id}")
                 if event.role is Role.LEADER:
@@ -239,38 +259,59 @@ class Simulation:
         if node.role is Role.LEADER:
             commit_term = node.log.term_at(node.commit_index)
             self.checker.on_leader_commit(peer.id, node.term, node.commit_index, commit_term)
-        deadline = server.get_timer()
+        deadline = driver.next_deadline()
         if deadline is not None:
             peer.timer_gen += 1
             gen = peer.timer_gen
             self.at(max(deadline, self.now), partial(self._timer, peer, gen))
 
+    def _store(self, peer: SimPeer, work: Work) -> None:
+        """A storage job becomes durable after a disk latency, unless the peer crashes first."""
+        job = work.item
+        assert isinstance(job, Job)
+        peer.job = work
+        latency = self.rng.uniform(0.0005, 0.003)
+        if self.now < peer.disk_slow_until:
+            latency += self.rng.uniform(0.02, 0.2)
+        epoch = peer.epoch
+        risk = CRASH_IN_VOTE_FSYNC if job.state else CRASH_IN_FSYNC
+        if self.opts.faults and self.rng.random() < risk:
+            # power loss while the write is in flight: it never becomes durable
+            self.at(self.now + latency / 2, partial(self._crash_in_fsync, peer, epoch))
+        self.at(self.now + latency, partial(self._storage_done, peer, work, epoch))
+
     def _timer(self, peer: SimPeer, gen: int) -> None:
-        if peer.server is None or gen != peer.timer_gen:
+        if peer.driver is None or gen != peer.timer_gen:
             return
-        peer.server.handle_timer(self.now, self.wall)
+        peer.driver.handle_timer(self.now, self.wall)
         self.pump(peer)
 
-    def _storage_done(self, peer: SimPeer, job: Job, epoch: int) -> None:
-        if peer.server is None or peer.epoch != epoch or peer.job is not job:
+    def _storage_done(self, peer: SimPeer, work: Work, epoch: int) -> None:
+        if peer.driver is None or peer.epoch != epoch or peer.job is not work:
             return
-        peer.executor.run(job)
+        outcome = work.run()
+        if isinstance(outcome, Failure):
+            raise outcome.error
         peer.job = None
+        job = work.item
+        assert isinstance(job, Job)
         if job.state and ("currentTerm" in job.state or "votedFor" in job.state):
             state = peer.state.load()
             self.checker.on_durable_vote(peer.id, int(state.get("currentTerm") or 0), state.get("votedFor"))
-        peer.server.complete_job(job, self.now, self.wall)
+        peer.driver.complete(work, outcome, self.now, self.wall)
         self.pump(peer)
 
-    def _apply(self, peer: SimPeer, job: ApplyJob) -> int:
+    def _apply(
+        self, peer: SimPeer, entries: list[bytes], first_index: int, snapshot: SnapshotReader | None
+    ) -> int:
         machine = peer.machine
-        if job.snapshot is not None:
-            data = peer.log.read_snapshot(0, job.snapshot.size)
+        if snapshot is not None:
+            data = snapshot.read(0, snapshot.size)
             machine.restore(data)
-            self.checker.on_snapshot_state(peer.id, job.snapshot.index, bytes(machine.snapshot()))
-            peer.applied_index = job.snapshot.index
-        for pos, raw in enumerate(job.entries):
-            index = job.first_index + pos
+            self.checker.on_snapshot_state(peer.id, snapshot.index, bytes(machine.snapshot()))
+            peer.applied_index = snapshot.index
+        for pos, raw in enumerate(entries):
+            index = first_index + pos
             if index != peer.applied_index + 1:
                 raise Violation(f"{peer.id} applies {index} after {peer.applied_index}")
             machine.apply_entry(index, LogEntry.from_bytes(raw, index))
@@ -279,26 +320,26 @@ class Simulation:
             peer.states[index] = state
             peer.states.pop(index - 512, None)
             self.checker.on_apply(peer.id, index, raw, state)
-        return job.last_index
+        return first_index + len(entries) - 1 if entries else peer.applied_index
 
     # ------------------------------------------------------------------ network
 
-    def _send(self, peer: SimPeer, channel: Channel, frames: list[bytes]) -> None:
-        if channel.kind is ChannelKind.PUB:
-            return
-        if channel.kind is ChannelKind.PEER:
-            dst = channel.address
-            routing = f"P:{peer.id}:{peer.epoch}".encode()
+    def _send_all(self, peer: SimPeer, out: Outputs) -> None:
+        """The round's frames onto the simulated network (PUB broadcasts are not simulated)."""
+        routing = f"P:{peer.id}:{peer.epoch}".encode()
+        for dst, frames in out.peers:
             for when in self.net.schedule(peer.id, dst, self.now):
                 self.at(when, partial(self._deliver_router, dst, routing, frames))
-            return
-        request = self._vote_requests.pop((peer.id, channel.address, frames[0]), None)
+        for address, frames in out.router:
+            self._send_reply(peer, address, frames)
+
+    def _send_reply(self, peer: SimPeer, address: bytes, frames: list[bytes]) -> None:
+        request = self._vote_requests.pop((peer.id, address, frames[0]), None)
         if request is not None:
             vote = m.RequestVoteReply.decode(frames)
             if vote.vote_granted:
                 self.checker.on_vote_sent(peer.id, vote.term, m.RequestVote.decode(request).candidate_id)
-        routing = channel.address.decode()
-        kind, name, *rest = routing.split(":")
+        kind, name, *rest = address.decode().split(":")
         for when in self.net.schedule(peer.id, name, self.now):
             if kind == "P":
                 epoch = int(rest[0])
@@ -313,19 +354,19 @@ class Simulation:
 
     def _deliver_router(self, dst: str, routing: bytes, frames: list[bytes]) -> None:
         peer = self.peers[dst]
-        if peer.server is None:
+        if peer.driver is None:
             return
         if len(frames) > 3 and frames[1] == m.REQUEST_VOTE:
             # remember the request so that the vote it gets can be checked (one per term)
             self._vote_requests[(dst, routing, frames[0])] = frames
-        peer.server.receive_router(routing, frames, self.now, self.wall)
+        peer.driver.receive_router(routing, frames, self.now, self.wall)
         self.pump(peer)
 
     def _deliver_reply(self, dst: str, src: str, epoch: int, frames: list[bytes]) -> None:
         peer = self.peers[dst]
-        if peer.server is None or peer.epoch != epoch:
+        if peer.driver is None or peer.epoch != epoch:
             return
-        peer.server.receive_peer(src, frames, self.now, self.wall)
+        peer.driver.receive_peer(src, frames, self.now, self.wall)
         self.pump(peer)
 
     # ------------------------------------------------------------------ clients
@@ -532,7 +573,8 @@ class Simulation:
             return
         peer.log.install_snapshot(SnapshotMeta(index, term, len(data)), data)
         self.trace(f"{peer.id} compacts up to {index}")
-        server.snapshot_installed(self.now)
+        assert peer.driver is not None
+        peer.driver.snapshot_installed(self.now)
         self.pump(peer)
 
     # ------------------------------------------------------------------ running

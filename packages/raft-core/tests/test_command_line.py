@@ -1,4 +1,4 @@
-"""The command line both server runtimes share (``zmqraft.client.serving``): option
+"""The command line both server runtimes share (``zmqraft.core.command_line``): option
 precedence is config file, then the id, then the peer's own pub/www, then -b/-p/-w."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from zmqraft.client.serving import server_options, server_parser
+from zmqraft.core.command_line import server_options, server_parser
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -20,7 +20,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from zmqraft.core.config import OptionsError, load_options
+from .config import OptionsError, load_options
 
 EXTENSIONS = ("yaml", "json", "hjson", "toml", "py")
 

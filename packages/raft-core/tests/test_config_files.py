@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from zmqraft.client.config_files import read_config, read_document
 from zmqraft.core.config import OptionsError
+from zmqraft.core.config_files import read_config, read_document
 
 DOCS = {
     "json": '{"raft": {"id": "1", "data": {"path": "d"}}, "other": {"cfg": {"id": "x"}}}',
