@@ -14,7 +14,7 @@ import pytest
 from test_server import SOLE, THREE, WALL, Endpoint
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import create_options, validate_options
-from zmqraft.core.driver import Failure, InstallPoll, Lane, PeerDriver
+from zmqraft.core.driver import Failure, Flush, InstallPoll, Lane, PeerDriver
 from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.raft.node import ConfigChanged, Role, StateChanged
@@ -215,3 +215,34 @@ def test_the_close_listener_is_called_once_by_close() -> None:
     driver.close()
     assert closed == [1]
 
+
+
+class Flushing(Machine):
+    """Applies in the round; its applied index is made durable by ``flush`` on a timer."""
+
+    flush_interval = 1.0
+
+    def __init__(self) -> None:
+        super().__init__(blocking=False)
+        self.flushed: list[int] = []
+
+    def flush(self) -> None:
+        self.flushed.append(self.last_applied)
+
+
+def test_the_state_machine_is_flushed_about_once_a_second_while_it_applies() -> None:
+    machine = Flushing()
+    driver, _ = driver_of(SOLE, machine)
+    settle(driver)
+    assert not [w for w in driver.round(5.0, WALL).work if isinstance(w.item, Flush)]  # nothing applied yet
+    driver.receive_router(b"c", m.RequestUpdate(_rid(), b"u").encode(b""), 5.0, WALL)
+    settle(driver, 5.0)
+    assert machine.last_applied >= 1 and machine.flushed == []
+    deadline = driver.next_deadline()
+    assert deadline is not None and deadline <= 6.0
+    (work,) = [w for w in driver.round(6.0, WALL).work if isinstance(w.item, Flush)]
+    assert work.lane is Lane.APPLY
+    assert not [w for w in driver.round(7.0, WALL).work if isinstance(w.item, Flush)]  # one at a time
+    driver.complete(work, work.run(), 7.0, WALL)
+    assert machine.flushed == [machine.last_applied]
+    assert not [w for w in driver.round(9.0, WALL).work if isinstance(w.item, Flush)]  # nothing new

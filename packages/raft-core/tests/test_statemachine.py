@@ -56,20 +56,25 @@ def test_base_machine_counts_and_enforces_order() -> None:
         sm.apply_entries([], 20, 1, snap(15))  # next index must follow the snapshot
 
 
-def test_broadcast_machine_persists_last_applied_once_per_batch() -> None:
+def test_broadcast_machine_keeps_last_applied_in_memory_and_flush_writes_it() -> None:
     state = Recording()
     state.update({"lastApplied": 4})
     state.updates.clear()
     sm = BroadcastStateMachine(state, "tcp://127.0.0.1:9", bind_url="tcp://*:9")
     assert sm.last_applied == 4 and sm.broadcast_bind == "tcp://*:9"
+    assert not sm.blocking and sm.flush_interval == 1.0
     assert sm.apply_entries([], 5, 1) == 4
-    assert state.updates == []  # nothing new, nothing written
     assert sm.apply_entries(entries(3), 5, 2) == 7
+    assert state.updates == []  # applying writes nothing: flush() does, off the loop
+    sm.flush()
     assert state.updates == [{"lastApplied": 7}]
+    sm.flush()
+    assert state.updates == [{"lastApplied": 7}]  # nothing new, nothing written
     assert sm.apply_entries([], 101, 2, snap(100, b"ignored")) == 100
-    assert state.load()["lastApplied"] == 100
     with pytest.raises(StateMachineError):
         sm.apply_entries(entries(1), 100, 2)
+    sm.close()  # close flushes what is left
+    assert state.load()["lastApplied"] == 100
     assert BroadcastStateMachine(state, "tcp://127.0.0.1:9").last_applied == 100
 
 

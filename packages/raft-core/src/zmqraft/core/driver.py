@@ -17,8 +17,9 @@ After inputs, ``round(now, wall)`` returns an ``Outputs`` the runtime acts on in
 
 1. ``work``: blocking work to start.  Storage work (``Lane.STORAGE``: writes and fsyncs, the
    compaction poll) runs one item at a time, in the order handed out; apply work
-   (``Lane.APPLY``, a state machine whose ``blocking`` is true) likewise, on its own.  A
-   state machine that does not block is applied inside the round.  ``work.run()`` never
+   (``Lane.APPLY``: a state machine whose ``blocking`` is true, and every machine's
+   ``flush`` about every ``flush_interval`` seconds while it applies) likewise, on its own.
+   A state machine that does not block is applied inside the round.  ``work.run()`` never
    raises; its outcome goes back through ``complete``;
 2. ``connect``: a new configuration; the runtime connects and closes DEALERs to match it
    *before* sending, so the first frame to a new peer has a socket to leave by;
@@ -75,6 +76,13 @@ class InstallPoll:
         return "compaction poll"
 
 
+class Flush:
+    """Make the state machine's applied index durable (``StateMachine.flush``)."""
+
+    def __str__(self) -> str:
+        return "state machine flush"
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """The outcome of a ``Work`` whose ``run`` raised."""
@@ -88,7 +96,7 @@ class Work:
     threadpool, or inline: the runtime's choice), then ``driver.complete(self, outcome, ...)``."""
 
     lane: Lane
-    item: Job | ApplyJob | InstallPoll
+    item: Job | ApplyJob | InstallPoll | Flush
     handed_out: float  # the round's ``now``: a slow completion is warned about
     _run: Callable[[], Any]
 
@@ -149,6 +157,9 @@ class PeerDriver:
         self._poll_due: float | None = None  # set at the first round when watching
         self._poll_out = install_poll_interval is None  # True: no poll to hand out
         self._outputs = Outputs()
+        self._flushed = server.node.last_applied  # the applied index the last flush made durable
+        self._flush_due: float | None = None  # when a flush may go out (None: at the next round)
+        self._flush_out = state_machine.flush_interval is None  # True: none to hand out
 
     @classmethod
     def of(
@@ -198,6 +209,8 @@ class PeerDriver:
         deadline = self.server.get_timer()
         if self._poll_due is not None and not self._poll_out:
             deadline = self._poll_due if deadline is None else min(deadline, self._poll_due)
+        if self._flush_due is not None and not self._flush_out and self._unflushed():
+            deadline = self._flush_due if deadline is None else min(deadline, self._flush_due)
         return deadline
 
     def complete(self, work: Work, outcome: Any, now: float, wall: float) -> None:
@@ -214,6 +227,10 @@ class PeerDriver:
             return
         if isinstance(item, InstallPoll):
             self._polled(outcome, now)
+            return
+        if isinstance(item, Flush):
+            self._flush_out = False
+            self._flush_due = now + (self.state_machine.flush_interval or 0.0)
             return
         if work.lane is Lane.STORAGE and now - work.handed_out > SLOW_STORAGE:
             took = (now - work.handed_out) * 1000
@@ -235,6 +252,13 @@ class PeerDriver:
             else:
                 applied = Work(Lane.APPLY, job, now, self._apply(job))
                 self.complete(applied, applied.run(), now, wall)
+        if not self._flush_out and self._unflushed():
+            if self._flush_due is None:
+                self._flush_due = now + (machine.flush_interval or 0.0)
+            elif now >= self._flush_due:
+                self._flush_out = True
+                self._flushed = server.node.last_applied
+                out.work.append(Work(Lane.APPLY, Flush(), now, machine.flush))
         if not self._poll_out:
             if self._poll_due is None:
                 assert self._poll_interval is not None
@@ -253,6 +277,9 @@ class PeerDriver:
         self.call("close")
 
     # ================================================================ work
+
+    def _unflushed(self) -> bool:
+        return self.server.node.last_applied != self._flushed
 
     def _storage(self, job: Job) -> Callable[[], None]:
         return lambda: self._executor.run(job)
@@ -326,4 +353,4 @@ class PeerDriver:
             return None
 
 
-__all__ = ["LISTENERS", "Failure", "InstallPoll", "Lane", "Outputs", "PeerDriver", "Work"]
+__all__ = ["LISTENERS", "Failure", "Flush", "InstallPoll", "Lane", "Outputs", "PeerDriver", "Work"]

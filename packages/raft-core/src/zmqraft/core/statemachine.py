@@ -9,15 +9,26 @@ A user's state machine subclasses ``StateMachine``.  The runtime calls
 * ``on_client_request(request, reply)`` for client messages of a type that is not a built-in
   RPC (ClientDispatch, spec protocol.md §9.7), including ``*`` (RequestBroadcastStateUrl);
 * ``on_raft_state(role, term)`` on every role or term change;
+* ``flush()`` off the event loop about every ``flush_interval`` seconds while entries are
+  applied (when ``flush_interval`` is set): make durable what ``apply_entries`` kept in memory;
 * ``close()`` once, when the server closes.
 
 ``last_applied`` is read once at start: it becomes the node's commit index and last applied
 index, so a state machine that persists it is never fed the same entry twice.
 
-``BroadcastStateMachine`` is the default: it persists ``lastApplied`` in ``state.pers`` and
+``BroadcastStateMachine`` is the default: it keeps ``lastApplied`` (in ``state.pers``) and
 announces a PUB url; the StateBroadcast messages themselves (after each applied batch and as
-heartbeats while leader) are produced by ``PeerServer`` and sent by the runtime on the PUB
-socket bound at ``broadcast_bind``.
+heartbeats while leader) are produced by the core's ``broadcast`` module and sent by the
+runtime on the PUB socket bound at ``broadcast_bind``.
+
+Why ``lastApplied`` is written about once a second, not fsync'd with every batch: it is only
+where a restarted peer resumes applying.  A state machine that lost its newest value resumes
+from an older index and is fed again what follows, all of which is durable in the log (the
+node never applies past its durable index, so the value written is never ahead of the log);
+request ids are rebuilt from the log, so a retried update still finds its entry; and the
+broadcast state machine has no state but this index, so feeding it again re-publishes a batch
+subscribers already saw, which they skip by index (spec protocol.md §10).  The original
+fsync'd it per batch: a second, serial fdatasync on the path of every reply.
 """
 
 from __future__ import annotations
@@ -144,6 +155,8 @@ class StateMachine:
     broadcast_bind: str | None = None
     #: seconds between StateBroadcast heartbeats of a leader
     broadcast_heartbeat_interval: float = 0.5
+    #: seconds between ``flush()`` calls while entries are applied (None: never called)
+    flush_interval: float | None = None
 
     def __init__(self, last_applied: int = 0) -> None:
         self.last_applied = last_applied
@@ -169,13 +182,21 @@ class StateMachine:
     def on_raft_state(self, role: Role, term: int) -> None:
         """The peer's role or term changed."""
 
+    def flush(self) -> None:
+        """Make durable what ``apply_entries`` kept in memory (off the event loop, one call at
+        a time, possibly while ``apply_entries`` runs on the loop for a non-blocking machine)."""
+
     def close(self) -> None:
         """Release resources (called once, after the last ``apply_entries``)."""
 
 
 class BroadcastStateMachine(StateMachine):
     """The default state machine (spec §a.3): ``lastApplied`` in a state file, and the url of
-    the PUB socket on which the leader publishes every applied batch."""
+    the PUB socket on which the leader publishes every applied batch.  Applying only moves an
+    index in memory, so it does not block; ``flush`` writes the index (see the module doc)."""
+
+    blocking = False
+    flush_interval: float | None = 1.0
 
     def __init__(
         self,
@@ -189,6 +210,7 @@ class BroadcastStateMachine(StateMachine):
             raise ValueError("broadcast heartbeat interval must be >= 50 ms")
         super().__init__(int(state.load().get("lastApplied") or 0))
         self.state = state
+        self._persisted = self.last_applied
         self.url = url
         self.broadcast_bind = bind_url or url
         self.broadcast_heartbeat_interval = broadcast_heartbeat_interval
@@ -200,9 +222,14 @@ class BroadcastStateMachine(StateMachine):
         last = next_index + len(entries) - 1
         if last <= self.last_applied:
             return self.last_applied  # nothing new
-        self.state.update({"lastApplied": last})  # durable before the runtime publishes
         self.last_applied = last
         return last
+
+    def flush(self) -> None:
+        last = self.last_applied  # one read: apply_entries may move it meanwhile
+        if last != self._persisted:
+            self.state.update({"lastApplied": last})
+            self._persisted = last
 
     def on_client_request(self, request: ClientRequest, reply: Reply) -> bool:
         if request.type != m.REQUEST_BROADCAST_STATE_URL:
@@ -211,9 +238,12 @@ class BroadcastStateMachine(StateMachine):
         return True
 
     def close(self) -> None:
-        close = getattr(self.state, "close", None)
-        if close is not None:
-            close()
+        try:
+            self.flush()
+        finally:
+            close = getattr(self.state, "close", None)
+            if close is not None:
+                close()
 
 
 # ---- what a runtime does with them -------------------------------------------------------------

@@ -43,7 +43,7 @@ from zmqraft.core.statemachine import Snapshot, StateMachine
 from zmqraft.core.storage.files import FileLog
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
-from ._common import has_extra, UsageError, fail
+from ._common import UsageError, fail, has_extra
 
 PEER_TIMEOUT = 5.0
 BATCH = 1000
