@@ -6,10 +6,13 @@ original); the others are written from the frame tables of spec/protocol.md ยง8โ
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+import zmqraft.core.protocol
 from zmqraft.core.protocol import (
     ProtocolError,
     checkpoint_entry,
@@ -20,6 +23,27 @@ from zmqraft.core.protocol import (
 )
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType
+
+
+def message_classes() -> set[type]:
+    """Every public message class, from the modules the index gathers (``*_messages``)."""
+    package = zmqraft.core.protocol
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.endswith("_messages")
+    ]
+    assert modules, "no *_messages modules found"
+    return {
+        obj
+        for mod in modules
+        for name, obj in vars(mod).items()
+        if isinstance(obj, type)
+        and obj.__module__ == mod.__name__
+        and hasattr(obj, "__dataclass_fields__")
+        and not name.startswith("_")  # private bases are not messages
+    }
+
 
 H = bytes.fromhex
 RID = H("6b0bd06a686c823d84a938d2")
@@ -218,15 +242,13 @@ def test_reply_frames(msg: Any, frames: list[bytes]) -> None:
 
 def test_every_message_class_is_covered() -> None:
     covered = {type(msg) for msg, _, _ in REQUESTS + SIDE_REQUESTS} | {type(msg) for msg, _ in REPLIES}
-    classes = {
-        obj
-        for name, obj in vars(m).items()
-        if isinstance(obj, type)
-        and obj.__module__ == m.__name__
-        and hasattr(obj, "__dataclass_fields__")
-        and not name.startswith("_")  # private bases are not messages
-    }
+    classes = message_classes()
     assert classes - covered == set()
+
+
+def test_the_index_exports_every_message_class() -> None:
+    exported = {obj for name in m.__all__ if isinstance(obj := getattr(m, name), type)}
+    assert message_classes() - exported == set()
 
 
 def test_every_status_is_covered() -> None:

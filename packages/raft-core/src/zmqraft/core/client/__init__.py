@@ -5,10 +5,16 @@ retries with the same request id, ConfigUpdate statuses and RequestEntries strea
 ``SubscriberProtocol`` adds the leader's state broadcasts and fills their gaps.  Both take
 time as an argument and exchange plain frames; ``zmqraft.client`` wraps them in blocking,
 gevent and asyncio APIs.
+
+Modules: ``protocol`` (``ClientProtocol``, the driver and its retry rules), ``operations``
+(one class per request and what its answers mean), ``entries_stream`` (RequestEntries
+streams: flow control and resumption), ``events`` (what ``next_event`` returns), ``items``
+(what callers get back), ``errors`` and ``subscriber``.  Import from this package.
 """
 
 from __future__ import annotations
 
+from .entries_stream import EntriesStream
 from .errors import (
     BroadcastUrlMissingError,
     ClientClosedError,
@@ -21,27 +27,20 @@ from .errors import (
     RequestTimeoutError,
     ResumeState,
 )
+from .events import Completed, Event, LeaderChanged, PeersChanged, Readable
 from .items import ConfigInfo, Entry, Item, LogInfo, SnapshotChunk
-from .protocol import (
-    ELECTION_GRACE_DELAY,
-    RESPONSE_TIMEOUT,
+from .operations import (
     BroadcastUrlOperation,
-    ClientProtocol,
-    Completed,
     ConfigOperation,
     ConfigUpdateOperation,
     CustomOperation,
-    EntriesStream,
-    Event,
-    LeaderChanged,
     LogInfoOperation,
     Operation,
-    PeersChanged,
     Phase,
-    Readable,
     UpdateOperation,
     WebmonitorUrlOperation,
 )
+from .protocol import ELECTION_GRACE_DELAY, RESPONSE_TIMEOUT, ClientProtocol
 from .subscriber import (
     BROADCAST_TIMEOUT,
     BroadcastTimeout,

@@ -36,23 +36,26 @@ An operation's ``timeout`` is an overall deadline for all of that: it fails with
 Final answers (committed, expired, configuration errors) end it at once.  Requests pinned
 to one ``url`` make a single attempt and surface ``NotLeaderError`` instead of following.
 
-RequestEntries streams (client.md §4.1, §6) acknowledge every status-2 message and every
-non-final snapshot chunk as soon as it arrives, so the leader's pipeline keeps flowing, and
-buffer the items for the consumer (``take``).  When the buffer holds more than
-``high_water`` bytes the stream is stopped (a count-0 follow-up); messages already in flight
-are still kept, and the next ``take`` that brings the buffer under half of ``high_water``
-starts a new RPC where the data ends.  Interrupted streams (leader change, timeout) continue
-the same way at the next peer, so the consumer sees every entry once and in order.
+RequestEntries streams are operations with many answers: ``take`` empties their buffer and
+``stop`` ends them (flow control and resumption: ``entries_stream``).
+
+Where things are
+----------------
+
+This module holds ``ClientProtocol`` only: the driver that owns the operations, sends their
+attempts and applies the retry rules above.  What each request is and what each answer
+means is in ``operations`` (and ``entries_stream``); the events are in ``events``.  It is over
+500 lines because it is one class with one job, the retry and fail-over rules of client.md
+§5.1 and the bookkeeping they share (attempts, outcomes, the cluster view); spread over
+modules, those rules would no longer read as one state machine.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from ..cluster import parse_peers
 from ..protocol import messages as m
@@ -60,19 +63,22 @@ from ..protocol import mpack
 from ..protocol.errors import ProtocolError
 from ..protocol.frames import encode_uint
 from ..protocol.reqid import RequestIdGenerator, as_request_id
-from .errors import (
-    BroadcastUrlMissingError,
-    ClientClosedError,
-    ClientError,
-    ClusterBusyError,
-    ConfigUpdateError,
-    ExpiredRequestError,
-    NotLeaderError,
-    OutOfOrderError,
-    RequestTimeoutError,
-    ResumeState,
+from .entries_stream import EntriesStream
+from .errors import ClientClosedError, ClientError, NotLeaderError, RequestTimeoutError
+from .events import Completed, Event, LeaderChanged, Peer, PeersChanged, Readable
+from .items import ConfigInfo, Entry, Item
+from .operations import (
+    BroadcastUrlOperation,
+    ConfigOperation,
+    ConfigUpdateOperation,
+    CustomOperation,
+    LeaderWrite,
+    LogInfoOperation,
+    Operation,
+    Phase,
+    UpdateOperation,
+    WebmonitorUrlOperation,
 )
-from .items import ConfigInfo, Entry, Item, LogInfo, SnapshotChunk
 
 log = logging.getLogger("zmqraft.client")
 
@@ -83,535 +89,7 @@ HEARTBEAT_TIMEOUT_FACTOR = 5  # a config refresh may take 5 x timeout
 HIGH_WATER = 4 << 20  # bytes buffered per entries stream before it is stopped
 MAX_REDIRECTS = 2  # not-leader answers in a row before waiting for the election to settle
 
-T = TypeVar("T")
 OpT = TypeVar("OpT", bound="Operation[Any]")
-Peer = tuple[str, str]
-
-
-# ---- events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """``operation`` finished: ``operation.result()`` returns or raises without blocking."""
-
-    operation: Operation[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Readable:
-    """``stream`` has items for ``take`` (or has ended)."""
-
-    stream: EntriesStream
-
-
-@dataclass(frozen=True, slots=True)
-class PeersChanged:
-    """The known configuration changed; ``urls`` are all the URLs requests may now go to
-    (a wrapper may close connections to any other URL)."""
-
-    peers: tuple[Peer, ...]
-    urls: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderChanged:
-    leader_id: str | None
-    url: str | None
-
-
-Event = Completed | Readable | PeersChanged | LeaderChanged
-
-
-# ---- operations ---------------------------------------------------------------------------
-
-
-class Phase(Enum):
-    NEW = "new"
-    SENT = "sent"  # an attempt is waiting for its reply (``expires`` = response deadline)
-    WAITING = "waiting"  # grace delay before the next attempt (``expires`` = wake-up time)
-    DISCOVERY = "discovery"  # waiting for the shared RequestConfig discovery
-    PAUSED = "paused"  # an entries stream stopped by back-pressure (no timer)
-    DONE = "done"
-
-
-_UNSET: Any = object()
-
-
-class Operation(Generic[T]):
-    """A pending client request.  ``done`` turns true once; then ``result()`` returns the
-    value or raises the ``ClientError`` that ended it."""
-
-    name = "request"
-    fixed_rid = False  # updates reuse the caller's id on every attempt
-    needs_leader = False  # send only to a known leader (discover one first)
-    needs_config = True  # learn the peers first (client.md §5.1: all but RequestConfig)
-
-    def __init__(self, deadline: float | None, url: str | None = None) -> None:
-        self.deadline = deadline
-        self.pinned_url = url
-        self.phase = Phase.NEW
-        self.rid = b""
-        self.url: str | None = None  # where the current attempt went
-        self.expires: float | None = None
-        self.discover_after_wait = False
-        self.redirects = 0
-        self.tried: dict[str, None] = {}
-        self.internal = False
-        self.on_done: Callable[[Operation[T], float], None] | None = None
-        self._value: Any = _UNSET
-        self._error: ClientError | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.phase is Phase.DONE
-
-    @property
-    def error(self) -> ClientError | None:
-        return self._error
-
-    def result(self) -> T:
-        if self._error is not None:
-            raise self._error
-        if self._value is _UNSET:
-            raise RuntimeError(f"{self.name} has not finished yet")
-        value: T = self._value
-        return value
-
-    def attempt_timeout(self, proto: ClientProtocol) -> float:
-        if self.pinned_url is not None and self.deadline is not None:
-            return max(self.deadline - proto.now, 0.0)
-        return proto.timeout
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        raise NotImplementedError
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.phase.value}>"
-
-
-class ConfigOperation(Operation[ConfigInfo]):
-    name = "requestConfig"
-    needs_config = False
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestConfig(rid).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.RequestConfigReply.decode(frames)
-        url = proto._end_attempt(self)
-        known = proto._set_peers(reply.peers, reply.leader_id)
-        info = ConfigInfo(reply.leader_id, reply.is_leader, reply.peers, url)
-        if self.pinned_url is not None or (reply.is_leader and known):
-            proto._finish(self, info, now)
-        else:
-            proto._retry_after_answer(self, now, reply.leader_id)
-
-
-class LogInfoOperation(Operation[LogInfo]):
-    name = "requestLogInfo"
-
-    def __init__(self, deadline: float | None, url: str | None, any_peer: bool) -> None:
-        super().__init__(deadline, url)
-        self.any_peer = any_peer
-        self.needs_config = not any_peer
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestLogInfo(rid).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        r = m.RequestLogInfoReply.decode(frames)
-        url = proto._end_attempt(self)
-        info = LogInfo(
-            r.is_leader,
-            r.leader_id,
-            r.term,
-            r.first_index,
-            r.last_applied,
-            r.commit_index,
-            r.last_index,
-            r.snapshot_size,
-            r.prune_index,
-            url,
-        )
-        if self.pinned_url is not None or self.any_peer:
-            proto._finish(self, info, now)
-            return
-        proto._set_leader(r.leader_id)
-        if r.is_leader:
-            proto._finish(self, info, now)
-        else:
-            proto._retry_after_answer(self, now, r.leader_id)
-
-
-class _LeaderWrite(Operation[int]):
-    """An update or a membership change: the caller's request id on every attempt (the
-    leader applies it once); "accepted" answers come before the final one."""
-
-    fixed_rid = True
-
-    def __init__(self, deadline: float | None, request_id: bytes, url: str | None) -> None:
-        super().__init__(deadline, url)
-        self.rid = request_id
-
-    def _interim(self, proto: ClientProtocol, now: float, accepted: bool, leader_id: str | None) -> None:
-        if self.phase is not Phase.SENT:
-            return  # a late answer to an earlier attempt: only final answers matter now
-        if accepted:
-            self.redirects = 0
-            self.expires = now + proto.timeout  # wait on (every "accepted" refreshes)
-        else:
-            proto._end_attempt(self)
-            proto._not_leader(self, leader_id, now)
-
-
-class UpdateOperation(_LeaderWrite):
-    name = "requestUpdate"
-
-    def __init__(
-        self, deadline: float | None, request_id: bytes, data: bytes, url: str | None = None
-    ) -> None:
-        super().__init__(deadline, request_id, url)
-        self.data = data
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestUpdate(rid, self.data).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.RequestUpdateReply.decode(frames)
-        status = reply.status
-        if status is m.UpdateStatus.COMMITTED:
-            assert reply.index is not None
-            proto._finish(self, reply.index, now)
-        elif status is m.UpdateStatus.EXPIRED:
-            proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
-        else:
-            self._interim(proto, now, status is m.UpdateStatus.ACCEPTED, reply.leader_id)
-
-
-class ConfigUpdateOperation(_LeaderWrite):
-    name = "configUpdate"
-
-    def __init__(self, deadline: float | None, request_id: bytes, peers: Any, url: str | None = None) -> None:
-        super().__init__(deadline, request_id, url)
-        self.peers = peers
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.ConfigUpdate(rid, self.peers).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.ConfigUpdateReply.decode(frames)
-        status = reply.status
-        if status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None:
-            proto._finish(self, reply.index, now)
-        elif status is m.ConfigUpdateStatus.ERROR:
-            proto._fail(self, ConfigUpdateError(reply.error_name or "Error", reply.error_message or ""), now)
-        elif status is m.ConfigUpdateStatus.BUSY:
-            proto._fail(self, ClusterBusyError(), now)
-        elif status is m.ConfigUpdateStatus.EXPIRED:
-            proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
-        else:
-            self._interim(proto, now, status is m.ConfigUpdateStatus.ACCEPTED, reply.leader_id)
-
-
-class BroadcastUrlOperation(Operation[str]):
-    """``*`` (RequestBroadcastStateUrl): every peer answers with its own PUB URL, so ask the
-    leader, the only one that publishes."""
-
-    name = "requestBroadcastStateUrl"
-    needs_leader = True
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestBroadcastStateUrl(rid).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.RequestBroadcastStateUrlReply.decode(frames)
-        url = proto._end_attempt(self)
-        if reply.url:
-            proto._finish(self, reply.url, now)
-        elif self.pinned_url is not None:
-            proto._fail(self, BroadcastUrlMissingError(url), now)
-        elif proto._may_retry(self, now):
-            proto._wait(self, now, discover=True)  # "ask the leader again" (protocol.md §9.6)
-
-
-class WebmonitorUrlOperation(Operation[str]):
-    """``W`` (protocol.md §9.6.1): the answering peer's web monitor URL (peers without one do
-    not answer: that is a timeout)."""
-
-    name = "requestWebmonitorUrl"
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestWebmonitorUrl(rid).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.RequestWebmonitorUrlReply.decode(frames)
-        proto._end_attempt(self)
-        proto._finish(self, reply.url, now)
-
-
-class CustomOperation(Operation[list[bytes]]):
-    """A ClientDispatch request for the state machine; the result is the first reply's frames
-    after the request id.  It may be delivered more than once (retries)."""
-
-    name = "request"
-
-    def __init__(
-        self,
-        deadline: float | None,
-        url: str | None,
-        msg_type: bytes,
-        args: tuple[bytes, ...],
-        to_leader: bool,
-    ) -> None:
-        super().__init__(deadline, url)
-        self.msg_type = msg_type
-        self.args = args
-        self.needs_leader = to_leader
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.ClientDispatch(rid, self.msg_type, self.args).encode(ident)
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        proto._end_attempt(self)
-        proto._finish(self, list(frames[1:]), now)
-
-
-class EntriesStream(Operation[bool]):
-    """A RequestEntries stream (client.md §4.1, §6); items come out of ``ClientProtocol.take``.
-
-    ``result()`` is True when everything asked for was received, False when the consumer
-    stopped it.  ``prev_index``/``count``/``snapshot_offset`` always describe where the stream
-    would continue (after the items already buffered).
-    """
-
-    name = "requestEntries"
-
-    def __init__(
-        self,
-        deadline: float | None,
-        prev_index: int,
-        count: int | None,
-        snapshot_offset: int | None,
-        high_water: int,
-        url: str | None = None,
-    ) -> None:
-        super().__init__(deadline, url)
-        self.prev_index = prev_index
-        self.count = count
-        self.snapshot_offset = snapshot_offset or None
-        self.snapshot: tuple[int, int, int] | None = None  # (index, term, size) being received
-        self.buffer: deque[Item] = deque()
-        self.buffered = 0  # bytes in ``buffer``
-        self.high_water = high_water
-        self.stop_requested = False
-        self.timeout_factor = 1
-        self.paused_rid = b""  # the stopped RPC whose in-flight messages are still welcome
-        self.received = 0  # items received over the stream's life
-
-    @property
-    def resume_state(self) -> ResumeState:
-        return ResumeState(self.prev_index, self.count, self.snapshot_offset)
-
-    def attempt_timeout(self, proto: ClientProtocol) -> float:
-        return proto.timeout * self.timeout_factor
-
-    def frames(self, rid: bytes, ident: bytes) -> list[bytes]:
-        return m.RequestEntries(rid, self.prev_index, self.count, self.snapshot_offset).encode(ident)
-
-    def _follow_up(
-        self, proto: ClientProtocol, now: float, count: int | None, offset: int | None = None
-    ) -> None:
-        assert self.url is not None
-        proto._out.append(
-            (self.url, m.RequestEntries(self.rid, self.prev_index, count, offset).encode(proto.ident))
-        )
-        self.expires = now + self.attempt_timeout(proto)
-
-    def _push(self, item: Item, size: int) -> None:
-        self.buffer.append(item)
-        self.buffered += size
-        self.received += 1
-
-    def on_reply(self, proto: ClientProtocol, frames: list[bytes], now: float) -> None:
-        reply = m.RequestEntriesReply.decode(frames)
-        status = reply.status
-        if self.phase is Phase.PAUSED:
-            self._late(proto, reply, now)
-            return
-        if status is m.EntriesStatus.NOT_LEADER:
-            proto._end_attempt(self)
-            proto._not_leader(self, reply.leader_id, now)
-            return
-        self.redirects = 0
-        if status is m.EntriesStatus.SNAPSHOT_CHUNK:
-            self._on_chunk(proto, reply, now)
-        else:
-            self._on_entries(proto, reply, now)
-
-    def _on_entries(self, proto: ClientProtocol, reply: m.RequestEntriesReply, now: float) -> None:
-        entries = reply.entries
-        last = reply.last_index
-        if not entries:
-            if reply.status is m.EntriesStatus.LAST:
-                # nothing (more) up to the leader's last applied index; when it is behind the
-                # position asked for (a new leader still applying), that too means "no more yet"
-                proto._end_attempt(self)
-                proto._finish(self, True, now)
-                return
-            if last != self.prev_index:
-                self._out_of_order(proto, now, f"an empty message ends at {last}, expected {self.prev_index}")
-                return
-        else:
-            if self.snapshot_offset is not None or self.snapshot is not None:
-                # the leader streams entries where we were receiving a snapshot (its log
-                # reaches further back than the snapshot's index): the partial snapshot is void
-                self.snapshot_offset = None
-                self.snapshot = None
-            first = last - len(entries) + 1
-            if first != self.prev_index + 1:
-                self._out_of_order(
-                    proto,
-                    now,
-                    f"log entries received out of order: got {first}..{last} after {self.prev_index}",
-                )
-                return
-            for i, raw in enumerate(entries):
-                self._push(Entry(raw, first + i), len(raw))
-            self.prev_index = last
-            if self.count is not None:
-                self.count -= len(entries)
-            proto._readable(self)
-        if reply.status is m.EntriesStatus.LAST:
-            proto._end_attempt(self)  # a status-1 message is never acknowledged
-            proto._finish(self, True, now)
-        elif self.count is not None and self.count <= 0:
-            self._follow_up(proto, now, 0)
-            proto._end_attempt(self)
-            proto._finish(self, True, now)
-        else:
-            self._acknowledge(proto, now, self.count)
-
-    def _acknowledge(
-        self, proto: ClientProtocol, now: float, count: int | None, offset: int | None = None
-    ) -> None:
-        if self.stop_requested:
-            self._follow_up(proto, now, 0, offset)
-            proto._end_attempt(self)
-            proto._finish(self, False, now)
-        elif self.buffered >= self.high_water:
-            self._follow_up(proto, now, 0, offset)
-            proto._pause(self)
-        else:
-            self._follow_up(proto, now, count, offset)
-
-    def _on_chunk(self, proto: ClientProtocol, reply: m.RequestEntriesReply, now: float) -> None:
-        snapshot = (reply.last_index, reply.snapshot_term, reply.snapshot_size)
-        if self.snapshot_offset is None and reply.last_index <= self.prev_index:
-            # the last acknowledgement of a finished transfer restarted it on the leader (it
-            # closes a snapshot stream on sending the final chunk): a duplicate, ignore
-            return
-        expected = self.snapshot_offset or 0
-        if self.snapshot is not None and snapshot != self.snapshot:
-            if reply.snapshot_offset != 0:
-                # the leader compacted again in the middle of our transfer: start over
-                self._follow_up(proto, now, 0)
-                proto._end_attempt(self)
-                self.snapshot_offset = None
-                self.snapshot = None
-                proto._attempt(self, now)
-                return
-            expected = 0  # a new snapshot from its beginning: the consumer sees is_first
-        if reply.snapshot_offset != expected:
-            self._out_of_order(
-                proto,
-                now,
-                "snapshot chunks received out of order: "
-                f"got offset {reply.snapshot_offset}, expected {expected}",
-            )
-            return
-        chunk = bytes(reply.chunk)
-        self._push(
-            SnapshotChunk(
-                reply.last_index, reply.snapshot_term, reply.snapshot_offset, reply.snapshot_size, chunk
-            ),
-            len(chunk),
-        )
-        proto._readable(self)
-        end = expected + len(chunk)
-        if end < reply.snapshot_size and chunk:
-            self.snapshot = snapshot
-            self.snapshot_offset = end
-            # acknowledge with the original prevIndex and the next offset (protocol.md §9.5)
-            self._acknowledge(proto, now, self.count, end)
-            return
-        # final chunk: the leader has closed its snapshot stream; the entries after the
-        # snapshot come from a request with prevIndex = snapshot index on the same request id
-        self.prev_index = reply.last_index
-        self.snapshot_offset = None
-        self.snapshot = None
-        if self.count is not None:
-            self.count -= 1  # a snapshot counts as one entry
-        if self.count is not None and self.count <= 0:
-            proto._end_attempt(self)
-            proto._finish(self, True, now)
-        elif self.stop_requested:
-            proto._end_attempt(self)
-            proto._finish(self, False, now)
-        elif self.buffered >= self.high_water:
-            proto._pause(self)
-        else:
-            self._follow_up(proto, now, self.count)
-
-    def _late(self, proto: ClientProtocol, reply: m.RequestEntriesReply, now: float) -> None:
-        """A message that was in flight when back-pressure stopped the RPC: keep it if it
-        continues the data exactly (no acknowledgement: the stream is gone on the leader)."""
-        if reply.status is m.EntriesStatus.SNAPSHOT_CHUNK:
-            snapshot = (reply.last_index, reply.snapshot_term, reply.snapshot_size)
-            if self.snapshot != snapshot or reply.snapshot_offset != self.snapshot_offset:
-                return
-            chunk = bytes(reply.chunk)
-            self._push(
-                SnapshotChunk(
-                    reply.last_index, reply.snapshot_term, reply.snapshot_offset, reply.snapshot_size, chunk
-                ),
-                len(chunk),
-            )
-            end = reply.snapshot_offset + len(chunk)
-            if end >= reply.snapshot_size or not chunk:
-                self.prev_index = reply.last_index
-                self.snapshot_offset = None
-                self.snapshot = None
-                if self.count is not None:
-                    self.count -= 1
-            else:
-                self.snapshot_offset = end
-        elif reply.entries and self.snapshot is None:
-            first = reply.last_index - len(reply.entries) + 1
-            if first != self.prev_index + 1:
-                return
-            for i, raw in enumerate(reply.entries):
-                self._push(Entry(raw, first + i), len(raw))
-            self.prev_index = reply.last_index
-            if self.count is not None:
-                self.count -= len(reply.entries)
-        else:
-            return
-        proto._readable(self)
-        if self.count is not None and self.count <= 0:
-            proto._finish(self, True, now)
-
-    def _out_of_order(self, proto: ClientProtocol, now: float, reason: str) -> None:
-        if self.url is not None and self.phase is Phase.SENT:
-            self._follow_up(proto, now, 0)  # stop the leader's stream
-        proto._end_attempt(self)
-        proto._fail(self, OutOfOrderError(f"{reason}; ask again from prev_index={self.prev_index}"), now)
-
-
-# ---- the protocol -------------------------------------------------------------------------
 
 
 class ClientProtocol:
@@ -1121,7 +599,7 @@ class ClientProtocol:
         tried = ", ".join(op.tried) or ", ".join(self.urls)
         if op.pinned_url is not None:
             text = f"{op.name}: no answer from {op.pinned_url}"
-        elif isinstance(op, EntriesStream | _LeaderWrite | BroadcastUrlOperation):
+        elif isinstance(op, EntriesStream | LeaderWrite | BroadcastUrlOperation):
             text = f"{op.name}: no leader answered before the deadline (tried {tried})"
         else:
             text = f"{op.name}: no answer before the deadline (tried {tried})"
@@ -1165,20 +643,5 @@ def _peer_list(peers: Any) -> list[Any]:
 __all__ = [
     "ELECTION_GRACE_DELAY",
     "RESPONSE_TIMEOUT",
-    "BroadcastUrlOperation",
     "ClientProtocol",
-    "Completed",
-    "ConfigOperation",
-    "ConfigUpdateOperation",
-    "CustomOperation",
-    "EntriesStream",
-    "Event",
-    "LeaderChanged",
-    "LogInfoOperation",
-    "Operation",
-    "PeersChanged",
-    "Phase",
-    "Readable",
-    "UpdateOperation",
-    "WebmonitorUrlOperation",
 ]

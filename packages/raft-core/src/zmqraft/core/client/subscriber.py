@@ -46,20 +46,12 @@ from typing import Any
 
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
+from .entries_stream import EntriesStream
 from .errors import ClientClosedError, ClientError, NotLeaderError
+from .events import Completed, Event, LeaderChanged, PeersChanged, Readable
 from .items import Entry, Item
-from .protocol import (
-    BroadcastUrlOperation,
-    ClientProtocol,
-    Completed,
-    EntriesStream,
-    Event,
-    LeaderChanged,
-    Operation,
-    PeersChanged,
-    Readable,
-    UpdateOperation,
-)
+from .operations import BroadcastUrlOperation, Operation, UpdateOperation
+from .protocol import ClientProtocol
 
 log = logging.getLogger("zmqraft.client.subscriber")
 
