@@ -225,20 +225,29 @@ class Driven(Fed, Protocol):
 
     def round(self, now: float, wall: float) -> Any: ...
 
+    def complete(self, work: Any, outcome: Any, now: float, wall: float) -> None: ...
+
 
 def pump(sockets: PeerSockets, driver: Driven, start: Callable[[Any], None]) -> None:
-    """One wake-up: drain the sockets into ``driver``, act on its round (``start`` each
-    work item, connect DEALERs to a new configuration, then send), until nothing moves."""
+    """One wake-up: drain the sockets into ``driver``, act on its round (run the work it
+    marks ``inline`` at once, ``start`` the rest, connect DEALERs to a new configuration,
+    then send), until nothing moves."""
     began = _monotonic()
     while True:
         received = sockets.receive(driver)
         out = driver.round(_monotonic(), _wall())
+        inline = []
         for work in out.work:
-            start(work)
+            if work.inline:
+                inline.append(work)
+            else:
+                start(work)
         if out.connect is not None:
             sockets.connect(dict(out.connect.others(driver.id)))
         sent = sockets.send(out)
-        if not received and not sent and not sockets.readable():
+        for work in inline:  # a follower's write: its acknowledgement leaves in the next pass
+            driver.complete(work, work.run(), _monotonic(), _wall())
+        if not received and not sent and not inline and not sockets.readable():
             break
     busy = _monotonic() - began
     if busy > SLOW_ROUND:

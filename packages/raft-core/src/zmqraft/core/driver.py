@@ -47,7 +47,7 @@ from typing import Any
 from .builder import AssembledPeer
 from .cluster import ClusterConfig
 from .jobs import ApplyJob, Job
-from .raft.node import ConfigChanged, ConfigCommitted, RaftError, StateChanged
+from .raft.node import ConfigChanged, ConfigCommitted, RaftError, Role, StateChanged
 from .server import ClientRequest, PeerServer
 from .statemachine import StateMachine, dispatch_client_request, run_apply_job
 from .storage.base import LogStorage, SnapshotMeta, StateStorage
@@ -99,6 +99,11 @@ class Work:
     item: Job | ApplyJob | InstallPoll | Flush
     handed_out: float  # the round's ``now``: a slow completion is warned about
     _run: Callable[[], Any]
+    #: to be run at once, on the event loop, and completed in the same pump: storage work of
+    #: a peer that is not the leader (it sends no heartbeats, so a slow write delays only its
+    #: own answers; tests/faults/test_slow_disk.py), while no other storage work is
+    #: outstanding.  A follower's acknowledgement then leaves without a hand-off to a thread.
+    inline: bool = False
 
     def run(self) -> Any:
         """Do the work; never raises (an exception becomes a ``Failure`` outcome)."""
@@ -152,6 +157,10 @@ class PeerDriver:
         self.watchers: list[Watcher] = []  # the web monitor's event streams
         self.failure: Exception | None = None
         self._log = logger or log
+        #: offer a non-leader's storage work for the loop itself (``Work.inline``): for a
+        #: peer in a process of its own, not beside other work on a shared event loop
+        self.inline_storage = False
+        self._storage_out = 0  # storage work handed out, not yet complete
         self._executor = StorageExecutor(log_storage, state_storage)
         self._poll_interval = install_poll_interval
         self._poll_due: float | None = None  # set at the first round when watching
@@ -216,6 +225,8 @@ class PeerDriver:
     def complete(self, work: Work, outcome: Any, now: float, wall: float) -> None:
         """``work`` has run (``outcome``: what ``work.run()`` returned)."""
         item = work.item
+        if work.lane is Lane.STORAGE:
+            self._storage_out -= 1
         if isinstance(outcome, Failure):
             what = "the state machine" if work.lane is Lane.APPLY else "storage"
             if isinstance(item, InstallPoll):
@@ -246,7 +257,11 @@ class PeerDriver:
         machine = self.state_machine
         while (job := server.next_job()) is not None:
             if isinstance(job, Job):
-                out.work.append(Work(Lane.STORAGE, job, now, self._storage(job)))
+                inline = (
+                    self.inline_storage and not self._storage_out and server.node.role is not Role.LEADER
+                )
+                self._storage_out += 1
+                out.work.append(Work(Lane.STORAGE, job, now, self._storage(job), inline))
             elif machine.blocking:
                 out.work.append(Work(Lane.APPLY, job, now, self._apply(job)))
             else:
@@ -265,6 +280,7 @@ class PeerDriver:
                 self._poll_due = now + self._poll_interval
             elif now >= self._poll_due:
                 self._poll_out = True
+                self._storage_out += 1
                 out.work.append(Work(Lane.STORAGE, InstallPoll(), now, self._poll))
         while (event := server.next_event()) is not None:
             out.events.append(event)

@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
@@ -49,10 +50,15 @@ async def _serve(raft: ZmqRaft) -> int:
     return exit_status(raft.error)
 
 
+def _build(options: dict[str, Any]) -> ZmqRaft:
+    """A peer in a process of its own: followers write on the event loop (see ``build``)."""
+    return build(options, inline_storage=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:
         from .demo import main as demo_main
 
         return demo_main(args[1:])
-    return run_server(parser().parse_args(args), build, lambda raft: anyio.run(_serve, raft))
+    return run_server(parser().parse_args(args), _build, lambda raft: anyio.run(_serve, raft))

@@ -54,9 +54,11 @@ class ZmqRaft:
         *,
         listeners: dict[str, Callable[..., Any] | None] | None = None,
         dealer_hwm: int | None = None,
+        inline_storage: bool = False,
     ) -> None:
         self.peer = peer
         self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
+        self.driver.inline_storage = inline_storage  # see build()
         self.state_machine = peer.state_machine
         self.error: BaseException | None = None
         self.sockets = PeerSockets(

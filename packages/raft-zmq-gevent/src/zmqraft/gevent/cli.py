@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
 
@@ -53,5 +54,10 @@ def _closing_signals() -> list[signal.Signals]:
     return [signal.Signals[name] for name in CLOSING_SIGNALS]
 
 
+def _build(options: dict[str, Any]) -> ZmqRaft:
+    """A peer in a process of its own: followers write on the event loop (see ``build``)."""
+    return build(options, inline_storage=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_server(parser().parse_args(list(sys.argv[1:] if argv is None else argv)), build, _serve)
+    return run_server(parser().parse_args(list(sys.argv[1:] if argv is None else argv)), _build, _serve)

@@ -66,6 +66,7 @@ class ZmqRaft:
         *,
         listeners: dict[str, Callable[..., Any] | None] | None = None,
         dealer_hwm: int | None = None,
+        inline_storage: bool = False,
     ) -> None:
         self._hub: Any = None  # gevent's hub and its threadpool, of the thread that starts us
         self._pool: Any = None
@@ -82,6 +83,7 @@ class ZmqRaft:
         self._started = False
         self.peer = peer
         self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
+        self.driver.inline_storage = inline_storage  # see build()
         self.state_machine = peer.state_machine
         self.error: BaseException | None = None
         self.sockets = PeerSockets(
