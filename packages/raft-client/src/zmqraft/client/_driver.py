@@ -24,7 +24,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import zmq
 from zmqraft.core.client import (
@@ -39,27 +39,13 @@ from zmqraft.core.client import (
     SubscriberProtocol,
 )
 
+from .sockets import has_input, receive, send
+
 log = logging.getLogger("zmqraft.client")
 T = TypeVar("T")
 
 clock = time.monotonic
-# plain ints: pyzmq's enum flags cost an Enum operation per use on the hot path
-_EVENTS = int(zmq.EVENTS)
-_POLLIN = int(zmq.POLLIN)
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE = int(zmq.SNDMORE) | _NOBLOCK
 
-
-def _has_input(sock: zmq.Socket[Any]) -> bool:
-    return bool(cast(int, sock.getsockopt(_EVENTS)) & _POLLIN)
-
-
-def _send(sock: zmq.Socket[Any], frames: list[bytes]) -> None:
-    """A whole message or nothing: a DEALER refuses (zmq.Again) before the first frame."""
-    send = sock.send
-    for frame in frames[:-1]:
-        send(frame, _MORE)
-    send(frames[-1], _NOBLOCK)
 
 # The original's DEALER takes 2 (one socket round-robins over every peer).  With one DEALER
 # per peer, a deep queue lets 64 updates in flight reach the leader in one batch (0.63 -> 0.89
@@ -149,7 +135,7 @@ class Sockets:
             queue.append(frames)
             return
         try:
-            _send(sock, frames)
+            send(sock, frames)
         except zmq.Again:
             self.queues.setdefault(url, deque()).append(frames)
 
@@ -160,7 +146,7 @@ class Sockets:
             sock = self.dealers.get(url)
             while queue and sock is not None:
                 try:
-                    _send(sock, queue[0])
+                    send(sock, queue[0])
                 except zmq.Again:
                     break
                 queue.popleft()
@@ -196,14 +182,14 @@ class Sockets:
         ``EVENTS`` first costs a fraction of the ``zmq.Again`` an empty receive raises.)"""
         count = 0
         for sock in list(self.dealers.values()):
-            while _has_input(sock):
+            while has_input(sock):
                 count += 1
-                endpoint.receive(sock.recv_multipart(_NOBLOCK), now)
+                endpoint.receive(receive(sock), now)
         sub = self.sub
         if sub is not None and isinstance(endpoint, SubscriberProtocol):
-            while _has_input(sub):
+            while has_input(sub):
                 count += 1
-                endpoint.receive_broadcast(sub.recv_multipart(_NOBLOCK), now)
+                endpoint.receive_broadcast(receive(sub), now)
         return count
 
     def close(self) -> None:

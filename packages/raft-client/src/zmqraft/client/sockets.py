@@ -55,6 +55,18 @@ def send(sock: Socket, frames: Sequence[bytes]) -> None:
     send_frame(frames[-1], _NOBLOCK)
 
 
+def receive(sock: Socket) -> list[bytes]:
+    """One multipart message without blocking (raises ``zmq.Again`` when there is none).
+    ``recv(copy=False)`` and ``Frame.more`` cost about two thirds of ``recv_multipart``, which
+    builds an enum for every frame's RCVMORE."""
+    frame = sock.recv(_NOBLOCK, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+    return frames
+
+
 def has_input(sock: Socket) -> bool:
     """Does ``sock`` hold input?  (Reading EVENTS also re-arms the edge-triggered FD.)"""
     return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
@@ -145,17 +157,20 @@ class PeerSockets:
         router = self.router
         assert router is not None
         receive_router = fed.receive_router
-        for _ in range(RECV_BATCH):
-            try:
-                frames = router.recv_multipart(_NOBLOCK)
-            except zmq.Again:
-                break
-            received += 1
-            receive_router(frames[0], frames[1:], _monotonic(), _wall())
-        for peer_id, (_url, sock) in list(self.dealers.items()):
+        if has_input(router):
             for _ in range(RECV_BATCH):
                 try:
-                    frames = sock.recv_multipart(_NOBLOCK)
+                    frames = receive(router)
+                except zmq.Again:
+                    break
+                received += 1
+                receive_router(frames[0], frames[1:], _monotonic(), _wall())
+        for peer_id, (_url, sock) in list(self.dealers.items()):
+            if not has_input(sock):  # an EVENTS check costs a third of a failed receive
+                continue
+            for _ in range(RECV_BATCH):
+                try:
+                    frames = receive(sock)
                 except zmq.Again:
                     break
                 received += 1
@@ -254,4 +269,4 @@ def pump(sockets: PeerSockets, driver: Driven, start: Callable[[Any], None]) -> 
         log.warning("%s: the event loop was busy for %.0f ms in one round", driver.id, busy * 1000)
 
 
-__all__ = ["PeerSockets", "has_input", "pump", "send"]
+__all__ = ["PeerSockets", "has_input", "pump", "receive", "send"]
