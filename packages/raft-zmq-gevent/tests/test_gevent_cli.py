@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_gevent_runtime import ports
+from test_gevent_waiting import ports
 from zmqraft.client import Client
 from zmqraft.gevent.cli import main
 
