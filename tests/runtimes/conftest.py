@@ -117,15 +117,11 @@ class Runtime:
         for sock in self._sockets:
             sock.close(0)
         for raft in self._built:
-            if raft not in self._started:  # built, never started: release its files
-                self._release(raft)
+            if raft not in self._started:  # built, never started: close() releases its files
+                raft.close()
         for raft in self._started:
             self.close(raft)
         self.context.term()
-
-    def _release(self, raft: Any) -> None:
-        raft.close()
-
 
 class AsyncioRuntime(Runtime):
     name = "asyncio"
@@ -156,13 +152,6 @@ class AsyncioRuntime(Runtime):
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)  # the peers run in the portal's thread meanwhile
-
-    def _release(self, raft: Any) -> None:
-        # close() before serve() does not release the files on asyncio (see the xfail in
-        # test_close_without_start_releases_the_files): serving it once does
-        self.portal.call(raft.close)
-        self.start(raft)
-
 
 class GeventRuntime(Runtime):
     name = "gevent"

@@ -122,13 +122,6 @@ def test_single_peer_leads_commits_and_restarts_from_its_files(flavour: Runtime,
 def test_close_without_start_releases_the_files(
     flavour: Runtime, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if flavour.name == "asyncio":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="asyncio: close() before serve() only asks; nothing is released until serve()",
-            )
-        )
     listeners, closed = closing_listener()
     options = single(tmp_path, listeners=listeners)
     raft = flavour.build(options)

@@ -114,6 +114,12 @@ class ZmqRaft:
         """Ask for a graceful shutdown (idempotent); ``error`` is kept in ``self.error``."""
         if error is not None and self.error is None:
             self.error = error
+        if not self._started:  # built, never served: release the files now
+            self._started = self._closing = True
+            self.peer.close()
+            self._closed.set()
+            self.driver.close()
+            return
         self._close_requested.set()
 
     async def wait_closed(self) -> None:
