@@ -246,3 +246,29 @@ def test_the_state_machine_is_flushed_about_once_a_second_while_it_applies() -> 
     driver.complete(work, work.run(), 7.0, WALL)
     assert machine.flushed == [machine.last_applied]
     assert not [w for w in driver.round(9.0, WALL).work if isinstance(w.item, Flush)]  # nothing new
+
+
+def test_storage_work_is_offered_inline_only_to_a_peer_that_does_not_lead() -> None:
+    """``inline_storage``: a follower's write may run on the loop (its acknowledgement leaves
+    sooner); a leader's never does (its heartbeats must not wait for a disk), and never while
+    other storage work is outstanding (one write at a time)."""
+    leader, _ = driver_of(SOLE, Machine(True))
+    leader.inline_storage = True
+    settle(leader)
+    leader.receive_router(b"c", m.RequestUpdate(_rid(), b"u").encode(b""), 0.0, WALL)
+    (work,) = leader.round(0.0, WALL).work
+    assert leader.server.node.role is Role.LEADER and not work.inline
+
+    follower, _ = driver_of(THREE, Machine(True), install_poll_interval=0.5)
+    follower.inline_storage = True
+    follower.round(0.0, WALL)
+    follower.handle_timer(5.0, WALL)  # campaigns: its term and vote are storage work
+    works = follower.round(5.0, WALL).work
+    job = next(w for w in works if isinstance(w.item, Job))
+    assert follower.server.node.role is Role.CANDIDATE and job.inline
+    poll = next(w for w in works if isinstance(w.item, InstallPoll))
+    assert not poll.inline  # handed out while the write is outstanding
+    follower.inline_storage = False
+    follower.complete(job, job.run(), 5.0, WALL)
+    follower.complete(poll, None, 5.0, WALL)
+    assert all(not w.inline for w in follower.round(5.0, WALL).work)
