@@ -1,6 +1,6 @@
 """Processes and a raw wire client for ``bench_cluster.py`` (and ``bench_client.py``).
 
-The client speaks the zmq-raft frames with plain pyzmq, the way ``/work/shared/bench/load.py``
+The client speaks the zmq-raft frames with plain pyzmq, the way ``../shared/bench/load.py``
 (the reference measurement the project's targets are judged by) does, so the figures measure
 the servers and ZeroMQ rather than the library's own client and codecs, and any implementation
 (the original in Node included) is driven by exactly the same bytes.
@@ -11,6 +11,7 @@ RequestUpdate at once, the ceiling of this client plus the ZeroMQ path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -210,7 +211,7 @@ def closed_loop(
                 result.stalls += 1
                 continue
             receive(measuring=True)
-        result.seconds = time.monotonic() - start
+        result.seconds = max(time.monotonic(), end) - start  # a loop that ran dry still took `seconds`
         give_up = time.monotonic() + drain
         while pending and (left := give_up - time.monotonic()) > 0:
             if sock.poll(max(1, int(min(left, 1.0) * 1000))):
@@ -252,25 +253,28 @@ class Proc:
             text = self.log.read_bytes().decode(errors="replace")
         except OSError:
             return ""
-        return " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
+        kept = [line.strip() for line in text.splitlines() if line.strip(" \t^~")]  # not caret lines
+        return " | ".join(kept[-lines:])
 
 
 def stop_all(procs: Iterable[Proc], grace: float = 10.0) -> None:
     """SIGTERM (a graceful close), then SIGKILL whatever is still running after ``grace``
-    seconds; the kill runs even if a second Ctrl-C interrupts the wait."""
+    seconds; the kill runs even if a second Ctrl-C interrupts the wait.  What did not go
+    smoothly is left in each ``Proc.stop_note``."""
     procs = [p for p in procs if p.exited() is None]
     for p in procs:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             p.popen.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + grace
     try:
         for p in procs:
             try:
-                p.popen.wait(max(0.0, deadline - time.monotonic()))
+                status = p.popen.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.stop_note = f"still running {grace:.0f} s after SIGTERM: killed"
+            else:
+                if status != 0:
+                    p.stop_note = f"exit status {status} after SIGTERM"
     finally:
         for p in procs:
             if p.exited() is None:
@@ -284,8 +288,8 @@ def stop_all(procs: Iterable[Proc], grace: float = 10.0) -> None:
 class Cluster:
     """Peers of one implementation as real processes on 127.0.0.1 with ephemeral ports, each
     with its own config file, data directory and log under ``root``.  Every option not about
-    addresses or data is left at its default (so every log append and state write is
-    fdatasync'd), except ``extra`` when the caller asks for it."""
+    addresses or data is left at its default (the durability measured is the defaults'), except
+    ``extra`` when the caller asks for it."""
 
     def __init__(
         self, command: Sequence[str], root: Path, peers: int = 3, extra: dict[str, object] | None = None
@@ -326,12 +330,13 @@ class Cluster:
         return {p: proc.pid for p, proc in self.procs.items()}
 
     def dead(self) -> str:
-        """Why peers have exited (empty when every peer runs)."""
-        return "; ".join(
-            f"peer {p} exited with {proc.exited()}: {proc.tail()}"
-            for p, proc in self.procs.items()
-            if proc.exited() is not None
-        )
+        """Why peers have exited (empty when every peer runs); peers that failed alike share
+        one line, as a broken build makes all of them fail the same way."""
+        why: dict[str, list[str]] = {}
+        for p, proc in self.procs.items():
+            if proc.exited() is not None:
+                why.setdefault(f"exited with {proc.exited()}: {proc.tail()}", []).append(p)
+        return "; ".join(f"peer{'s' if len(ps) > 1 else ''} {', '.join(ps)} {w}" for w, ps in why.items())
 
     def tails(self, lines: int = 2) -> str:
         return "; ".join(f"peer {p}: {proc.tail(lines) or '(no output)'}" for p, proc in self.procs.items())
@@ -395,7 +400,8 @@ def echo_server(url: str) -> None:
         if len(frames) < 3:
             continue
         if frames[2] == REQUEST_CONFIG:
-            router.send_multipart([frames[0], frames[1], b"\x01", msgpack.packb("e"), msgpack.packb([["e", url]])])
+            peers = msgpack.packb([["e", url]])
+            router.send_multipart([frames[0], frames[1], b"\x01", msgpack.packb("e"), peers])
             continue
         index += 1
         router.send_multipart([frames[0], frames[1], b"\x01", msgpack.packb(index)])
