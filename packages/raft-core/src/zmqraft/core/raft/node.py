@@ -52,6 +52,7 @@ from ..protocol.messages import (
 from ..protocol.reqid import RequestIdGenerator
 from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
+from . import quorum
 from .log import RaftLog
 from .options import RaftOptions
 from .progress import Inflight, Progress
@@ -262,7 +263,7 @@ class RaftNode:
             return
         if msg.term == self.term and msg.vote_granted:
             self._votes.granted.add(peer)
-            if self.config.has_majority(self._votes.granted):
+            if quorum.has_majority(self.config, self._votes.granted):
                 self._become_leader(now)
 
     # ---------------------------------------------------------------- AppendEntries (§7)
@@ -761,7 +762,7 @@ class RaftNode:
     def _majority_answered(self) -> bool:
         answered = set(self._votes.answered)
         answered.add(self.id)
-        return self.config.has_majority(answered)
+        return quorum.has_majority(self.config, answered)
 
     def _election_timeout(self, now: float) -> None:
         if not self.config.is_member(self.id):
@@ -781,7 +782,7 @@ class RaftNode:
         self._votes = _Votes(answered=set(), granted={self.id})
         self._vote_msgs.clear()
         self._emit_state()
-        if self.config.has_majority(self._votes.granted):
+        if quorum.has_majority(self.config, self._votes.granted):
             self._become_leader(now)
             return
         for peer, _url in self.config.others(self.id):
@@ -913,7 +914,7 @@ class RaftNode:
             return
         match = {pid: p.match for pid, p in self._progress.items()}
         match[self.id] = self.durable_index
-        candidate = self.config.quorum_index(match)
+        candidate = quorum.commit_index(self.config, match)
         if candidate > self.commit_index and self.log.term_at(candidate) == self.term:
             self._advance_commit(candidate, now)
             self._after_leader_commit(now)  # may append C(new), which then carries the commit

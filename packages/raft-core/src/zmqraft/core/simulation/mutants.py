@@ -13,6 +13,7 @@ from typing import Any
 
 from ..cluster import ClusterConfig
 from ..protocol.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
+from ..raft import quorum
 from ..raft.node import RaftNode, Role
 from ..raft.progress import Inflight, Progress
 from ..request_ids import RequestIdCache
@@ -29,7 +30,7 @@ def _commit_old_term() -> Patches:
             return
         match = {pid: p.match for pid, p in self._progress.items()}
         match[self.id] = self.durable_index
-        candidate = self.config.quorum_index(match)
+        candidate = quorum.commit_index(self.config, match)
         if candidate > self.commit_index and self.log.term_at(candidate) is not None:
             self._advance_commit(candidate, now)
             self._after_leader_commit(now)
@@ -104,10 +105,10 @@ def _no_joint_consensus() -> Patches:
 def _commit_without_majority() -> Patches:
     """Count one follower's acknowledgement as a majority."""
 
-    def quorum_index(self: ClusterConfig, match: Mapping[str, int]) -> int:
+    def commit_index(config: ClusterConfig, match: Mapping[str, int]) -> int:
         return max(match.values(), default=0)
 
-    return {"quorum_index": quorum_index}
+    return {"commit_index": commit_index}
 
 
 def _no_idempotency() -> Patches:
@@ -143,9 +144,9 @@ MUTANTS: dict[str, Callable[[], Patches]] = {
     "no-idempotency": _no_idempotency,
     "resend-oldest": _resend_oldest,
 }
-# the class each mutant patches (RaftNode unless said here)
-TARGETS: dict[str, type] = {
-    "commit-without-majority": ClusterConfig,
+# the class or module each mutant patches (RaftNode unless said here)
+TARGETS: dict[str, object] = {
+    "commit-without-majority": quorum,
     "no-idempotency": RequestIdCache,
     "resend-oldest": Progress,
 }
@@ -159,7 +160,7 @@ def mutant(name: str | None) -> Iterator[None]:
         return
     patches = MUTANTS[name]()
     target = TARGETS.get(name, RaftNode)
-    saved = {attr: target.__dict__[attr] for attr in patches}
+    saved = {attr: vars(target)[attr] for attr in patches}
     try:
         for attr, fn in patches.items():
             setattr(target, attr, fn)
