@@ -28,7 +28,6 @@ import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from ..cluster import ClusterConfig
@@ -53,54 +52,28 @@ from ..protocol.reqid import RequestIdGenerator
 from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
 from . import quorum
+from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, StateChanged
 from .log import RaftLog
 from .options import RaftOptions
+from .outbox import Outbox, Outgoing
 from .progress import Inflight, Progress
+from .roles import Role
+
+__all__ = [
+    "CommitAdvanced",
+    "ConfigChanged",
+    "ConfigCommitted",
+    "HardState",
+    "Outgoing",
+    "RaftError",
+    "RaftNode",
+    "Role",
+    "StateChanged",
+]
 
 log = logging.getLogger("zmqraft.raft")
 
 MSG_ID_MASK = 0xFFFFFF
-
-
-class Role(Enum):
-    CLIENT = "CLIENT"
-    FOLLOWER = "FOLLOWER"
-    CANDIDATE = "CANDIDATE"
-    LEADER = "LEADER"
-
-
-@dataclass(slots=True)
-class Outgoing:
-    """A message for a peer's DEALER (``peer``) or a reply on the ROUTER (``route``)."""
-
-    message: Any
-    peer: str | None = None
-    route: Any = None
-    wait_job: int = 0  # may leave once storage job ``wait_job`` is durable
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    role: Role
-    term: int
-    leader_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigChanged:
-    config: ClusterConfig
-
-
-@dataclass(frozen=True, slots=True)
-class RaftError:
-    """Something that must not happen happened; the node refused it and carries on."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommitAdvanced:
-    commit_index: int
 
 
 @dataclass(slots=True)
@@ -151,13 +124,11 @@ class RaftNode:
         self.wall_ms = 0
         self.request_id_generator = request_id_generator or RequestIdGenerator(rng)
 
-        self._outgoing: list[Outgoing] = []
-        self._held: deque[Outgoing] = deque()
+        self._outbox = Outbox()
         self._events: deque[Any] = deque()
         self._pending_state: dict[str, Any] = {}
         self._job_seq = 0
         self._job_inflight: Job | None = None
-        self._durable_job = 0
         self._apply_inflight: ApplyJob | None = None
         self._apply_snapshot_pending = self.last_applied < self.log.snapshot.index
 
@@ -195,7 +166,7 @@ class RaftNode:
                     self._vote_msgs[peer] = (msg_id, msg, now + self.options.rpc_timeout)
                     # a re-send too must wait for our own term and vote to be durable: a slow
                     # disk must not let us win a term we could forget in a crash
-                    self._held_send(peer, msg)
+                    self._send_when_durable(peer, msg)
         elif self.role is Role.LEADER:
             for progress in list(self._progress.values()):
                 self._replicate(progress, now)
@@ -249,7 +220,7 @@ class RaftNode:
                 # The original re-arms here too (spec §5.3 step 5), which lets a candidate
                 # with a stale log keep the up-to-date peers from ever campaigning.
                 self._election_deadline = deadline
-        self._reply(route, RequestVoteReply(msg.msg_id, self.term, granted), durable=True)
+        self._reply_when_durable(route, RequestVoteReply(msg.msg_id, self.term, granted))
 
     def step_request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
         pending = self._vote_msgs.get(peer)
@@ -281,7 +252,7 @@ class RaftNode:
             prev_term = msg.prev_log_term
         if prev_term != msg.prev_log_term:
             conflict = self.log.last_index + 1 if self.log.last_index < msg.prev_log_index else None
-            self._reply(route, AppendEntriesReply(msg.msg_id, self.term, False, conflict), durable=True)
+            self._reply_when_durable(route, AppendEntriesReply(msg.msg_id, self.term, False, conflict))
             self._rearm_election(now)
             return
         last_new = self._append_from_leader(msg.prev_log_index, msg.entries, now)
@@ -290,7 +261,7 @@ class RaftNode:
         self._adopt_config_from(msg.prev_log_index, msg.entries, now)
         if msg.commit_index > self.commit_index:
             self._advance_commit(min(msg.commit_index, last_new), now)
-        self._reply(route, AppendEntriesReply(msg.msg_id, self.term, True), durable=True)
+        self._reply_when_durable(route, AppendEntriesReply(msg.msg_id, self.term, True))
         self._rearm_election(now)
 
     def _append_from_leader(
@@ -424,7 +395,7 @@ class RaftNode:
             self._snapshot_in = (meta, 0)
         written = self._snapshot_in[1]
         if msg.offset != written:
-            self._reply(route, InstallSnapshotReply(msg.msg_id, self.term, written), durable=True)
+            self._reply_when_durable(route, InstallSnapshotReply(msg.msg_id, self.term, written))
             self._rearm_election(now)
             return
         written += len(msg.chunk)
@@ -434,7 +405,7 @@ class RaftNode:
         if final:
             self._begin_install(meta)
             self._snapshot_in = None
-        self._reply(route, InstallSnapshotReply(msg.msg_id, self.term), durable=True)
+        self._reply_when_durable(route, InstallSnapshotReply(msg.msg_id, self.term))
         self._rearm_election(now)
 
     def step_install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
@@ -533,12 +504,11 @@ class RaftNode:
         if self._job_inflight is not job:
             raise RuntimeError("storage_done for a job that is not in flight")
         self._job_inflight = None
-        self._durable_job = job.number
         if job.log is not None:
             self.durable_index = self.log.write_done(job.log)
         if job.snapshot is not None and job.snapshot.install:
             self._snapshot_installed(job.snapshot.meta, now)
-        self._release_held()
+        self._outbox.durable(job.number)
         if self.role is Role.LEADER:
             self._maybe_commit(now)
 
@@ -606,8 +576,7 @@ class RaftNode:
     # ---------------------------------------------------------------- outputs
 
     def take_outgoing(self) -> list[Outgoing]:
-        out, self._outgoing = self._outgoing, []
-        return out
+        return self._outbox.take()
 
     def take_events(self) -> list[Any]:
         events = list(self._events)
@@ -640,15 +609,17 @@ class RaftNode:
         return value
 
     def _send(self, peer: str, message: Any) -> None:
-        self._outgoing.append(Outgoing(message, peer=peer))
+        self._outbox.send(Outgoing(message, peer=peer))
 
-    def _reply(self, route: Any, message: Any, durable: bool = False) -> None:
-        wait = self._required_job() if durable else 0
-        out = Outgoing(message, route=route, wait_job=wait)
-        if wait > self._durable_job:
-            self._held.append(out)
-        else:
-            self._outgoing.append(out)
+    def _send_when_durable(self, peer: str, message: Any) -> None:
+        self._outbox.send_after(Outgoing(message, peer=peer), self._required_job())
+
+    def _reply(self, route: Any, message: Any) -> None:
+        self._outbox.send(Outgoing(message, route=route))
+
+    def _reply_when_durable(self, route: Any, message: Any) -> None:
+        """A reply that promises our term, vote or entries: it leaves once they are durable."""
+        self._outbox.send_after(Outgoing(message, route=route), self._required_job())
 
     def _required_job(self) -> int:
         """The storage job after which everything queued so far is durable."""
@@ -656,11 +627,7 @@ class RaftNode:
             return self._job_seq + 1
         if self._job_inflight is not None:
             return self._job_inflight.number
-        return self._durable_job
-
-    def _release_held(self) -> None:
-        while self._held and self._held[0].wait_job <= self._durable_job:
-            self._outgoing.append(self._held.popleft())
+        return self._outbox.durable_job
 
     def _persist(self, changes: dict[str, Any]) -> None:
         self._pending_state.update(changes)
@@ -792,16 +759,8 @@ class RaftNode:
             # a candidate's own vote must be durable before anyone else counts on it: the
             # request goes out with the term/vote persistence (held like a reply)
             self._vote_msgs[peer] = (msg.msg_id, msg, now + self.options.rpc_timeout)
-            self._held_send(peer, msg)
+            self._send_when_durable(peer, msg)
         self._rearm_election(now)
-
-    def _held_send(self, peer: str, message: Any) -> None:
-        wait = self._required_job()
-        out = Outgoing(message, peer=peer, wait_job=wait)
-        if wait > self._durable_job:
-            self._held.append(out)
-        else:
-            self._outgoing.append(out)
 
     # ---------------------------------------------------------------- leader
 
@@ -957,13 +916,3 @@ class RaftNode:
     def _new_request_id(self) -> bytes:
         """A fresh reqid for C(new), from the wall clock given to the node."""
         return self.request_id_generator.next(self.wall_ms / 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigCommitted:
-    """C(old,new) (requested by ``request_id``) is committed and C(new) appended at
-    ``final_index``; a waiting ConfigUpdate is answered with the C(old,new) index."""
-
-    request_id: bytes | None
-    joint_index: int
-    final_index: int

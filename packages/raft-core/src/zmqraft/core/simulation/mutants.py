@@ -15,6 +15,7 @@ from ..cluster import ClusterConfig
 from ..protocol.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from ..raft import quorum
 from ..raft.node import RaftNode, Role
+from ..raft.outbox import Outbox, Outgoing
 from ..raft.progress import Inflight, Progress
 from ..request_ids import RequestIdCache
 
@@ -67,12 +68,16 @@ def _double_vote() -> Patches:
 
 
 def _reply_before_persist(kind: type) -> Patches:
-    original = RaftNode._reply
+    """Let replies of ``kind`` leave before the state they promise is durable."""
+    original = Outbox.send_after
 
-    def reply(self: RaftNode, route: Any, message: Any, durable: bool = False) -> None:
-        original(self, route, message, durable and not isinstance(message, kind))
+    def send_after(self: Outbox, out: Outgoing, job: int) -> None:
+        if isinstance(out.message, kind):
+            self.send(out)
+        else:
+            original(self, out, job)
 
-    return {"_reply": reply}
+    return {"send_after": send_after}
 
 
 def _no_log_matching() -> Patches:
@@ -147,6 +152,8 @@ MUTANTS: dict[str, Callable[[], Patches]] = {
 # the class or module each mutant patches (RaftNode unless said here)
 TARGETS: dict[str, object] = {
     "commit-without-majority": quorum,
+    "vote-before-persist": Outbox,
+    "ack-before-persist": Outbox,
     "no-idempotency": RequestIdCache,
     "resend-oldest": Progress,
 }
