@@ -28,7 +28,7 @@ import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from ..cluster import ClusterConfig
 from ..jobs import ApplyJob, Job, SnapshotChunk
@@ -53,6 +53,15 @@ from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
 from . import quorum
 from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, StateChanged
+from .inputs import (
+    Input,
+    LeaderAlive,
+    NotLeader,
+    PeerReply,
+    PeerRequest,
+    Propose,
+    ProposeConfig,
+)
 from .log import RaftLog
 from .options import RaftOptions
 from .outbox import Outbox, Outgoing
@@ -156,6 +165,36 @@ class RaftNode:
 
     # ================================================================ public surface: inputs
 
+    @overload
+    def step(self, msg: Propose | ProposeConfig, now: float) -> int: ...
+    @overload
+    def step(self, msg: PeerRequest | PeerReply | LeaderAlive, now: float) -> None: ...
+
+    def step(self, msg: Input, now: float) -> int | None:
+        """Feed one input (etcd's ``Step``); returns a proposal's log index, else None."""
+        match msg:
+            case PeerRequest(message=RequestVote() as request, route=route):
+                self._on_request_vote(request, route, now)
+            case PeerRequest(message=AppendEntries() as request, route=route):
+                self._on_append_entries(request, route, now)
+            case PeerRequest(message=InstallSnapshot() as request, route=route):
+                self._on_install_snapshot(request, route, now)
+            case PeerReply(peer=peer, message=RequestVoteReply() as reply):
+                self._on_request_vote_reply(peer, reply, now)
+            case PeerReply(peer=peer, message=AppendEntriesReply() as reply):
+                self._on_append_entries_reply(peer, reply, now)
+            case PeerReply(peer=peer, message=InstallSnapshotReply() as reply):
+                self._on_install_snapshot_reply(peer, reply, now)
+            case LeaderAlive(leader_id=leader_id, term=term):
+                self._on_leader_alive(leader_id, term, now)
+            case Propose():
+                return self._propose(msg, now)
+            case ProposeConfig():
+                return self._propose_config(msg, now)
+            case _:
+                raise TypeError(f"not a Raft input: {msg!r}")
+        return None
+
     def tick(self, now: float) -> None:
         """Fire every timer that is due at ``now``."""
         if self._election_deadline is not None and now >= self._election_deadline:
@@ -191,7 +230,7 @@ class RaftNode:
 
     # ---------------------------------------------------------------- RequestVote (§5.3)
 
-    def step_request_vote(self, msg: RequestVote, route: Any, now: float) -> None:
+    def _on_request_vote(self, msg: RequestVote, route: Any, now: float) -> None:
         if not self.is_known_peer(msg.candidate_id):
             return
         if msg.term < self.term:
@@ -222,7 +261,7 @@ class RaftNode:
                 self._election_deadline = deadline
         self._reply_when_durable(route, RequestVoteReply(msg.msg_id, self.term, granted))
 
-    def step_request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
+    def _on_request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
         pending = self._vote_msgs.get(peer)
         if self.role is not Role.CANDIDATE or pending is None or pending[0] != msg.msg_id:
             return
@@ -239,7 +278,7 @@ class RaftNode:
 
     # ---------------------------------------------------------------- AppendEntries (§7)
 
-    def step_append_entries(self, msg: AppendEntries, route: Any, now: float) -> None:
+    def _on_append_entries(self, msg: AppendEntries, route: Any, now: float) -> None:
         if not self.is_known_peer(msg.leader_id) or self._installing is not None:
             return
         if msg.term < self.term:
@@ -352,7 +391,7 @@ class RaftNode:
         self._set_term(term, None)
         self._become(Role.FOLLOWER, now)
 
-    def step_append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
+    def _on_append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
         acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
         if acked is None:
             return
@@ -375,7 +414,7 @@ class RaftNode:
                 progress.snapshot_offset = 0
         self._replicate(progress, now)
 
-    def leader_alive(self, leader_id: str, term: int, now: float) -> None:
+    def _on_leader_alive(self, leader_id: str, term: int, now: float) -> None:
         """A re-sent AppendEntries/InstallSnapshot of our leader (debounced, not processed
         again) still resets the election timer (Raft §5.2)."""
         if term == self.term and leader_id == self.leader_id and self.role is Role.FOLLOWER:
@@ -383,7 +422,7 @@ class RaftNode:
 
     # ---------------------------------------------------------------- InstallSnapshot (§8)
 
-    def step_install_snapshot(self, msg: InstallSnapshot, route: Any, now: float) -> None:
+    def _on_install_snapshot(self, msg: InstallSnapshot, route: Any, now: float) -> None:
         if not self.is_known_peer(msg.leader_id) or self._installing is not None:
             return
         if msg.term < self.term:
@@ -408,7 +447,7 @@ class RaftNode:
         self._reply_when_durable(route, InstallSnapshotReply(msg.msg_id, self.term))
         self._rearm_election(now)
 
-    def step_install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
+    def _on_install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
         acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
         if acked is None:
             return
@@ -460,20 +499,19 @@ class RaftNode:
 
     # ---------------------------------------------------------------- proposals (leader)
 
-    def propose(self, entries: Sequence[bytes], now: float) -> int:
-        """Append entries built by ``encode_entry`` (term must be ours); returns the last
-        index.  Leader only."""
+    def _propose(self, msg: Propose, now: float) -> int:
+        """Append a STATE entry; returns its index.  Leader only."""
         if self.role is not Role.LEADER:
-            raise RuntimeError("propose on a non-leader")
-        last = self._append_local(entries)
+            raise NotLeader("propose on a non-leader")
+        last = self._append_local([encode_entry(msg.request_id, EntryType.STATE, self.term, msg.data)])
         self._broadcast_append(now)
         return last
 
-    def propose_state(self, request_id: bytes, data: bytes, now: float) -> int:
-        return self.propose([encode_entry(request_id, EntryType.STATE, self.term, data)], now)
-
-    def change_config(self, joint: ClusterConfig, request_id: bytes, now: float) -> int:
+    def _propose_config(self, msg: ProposeConfig, now: float) -> int:
         """Leader: adopt the joint configuration now and append C(old,new) (spec §9 step 2)."""
+        if self.role is not Role.LEADER:
+            raise NotLeader("config change on a non-leader")
+        joint, request_id = msg.joint, msg.request_id
         self._set_config(joint, request_id, None, now)
         index = self._append_local(
             [encode_entry(request_id, EntryType.CONFIG, self.term, joint.to_entry_data())]

@@ -14,6 +14,7 @@ from typing import Any
 from ..cluster import ClusterConfig
 from ..protocol.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from ..raft import quorum
+from ..raft.inputs import ProposeConfig
 from ..raft.node import RaftNode, Role
 from ..raft.outbox import Outbox, Outgoing
 from ..raft.progress import Inflight, Progress
@@ -57,14 +58,14 @@ def _commit_old_term() -> Patches:
 
 def _double_vote() -> Patches:
     """Grant a second candidate in the same term."""
-    original = RaftNode.step_request_vote
+    original = RaftNode._on_request_vote
 
     def step(self: RaftNode, msg: RequestVote, route: Any, now: float) -> None:
         if msg.term == self.term and self.voted_for not in (None, msg.candidate_id):
             self.voted_for = None
         original(self, msg, route, now)
 
-    return {"step_request_vote": step}
+    return {"_on_request_vote": step}
 
 
 def _reply_before_persist(kind: type) -> Patches:
@@ -82,7 +83,7 @@ def _reply_before_persist(kind: type) -> Patches:
 
 def _no_log_matching() -> Patches:
     """Accept AppendEntries whatever the term of our entry at prevIndex."""
-    original = RaftNode.step_append_entries
+    original = RaftNode._on_append_entries
 
     def step(self: RaftNode, msg: AppendEntries, route: Any, now: float) -> None:
         ours = self.log.term_at(msg.prev_log_index)
@@ -92,19 +93,19 @@ def _no_log_matching() -> Patches:
             )
         original(self, msg, route, now)
 
-    return {"step_append_entries": step}
+    return {"_on_append_entries": step}
 
 
 def _no_joint_consensus() -> Patches:
     """Switch straight to the requested configuration instead of C(old,new) first."""
-    original = RaftNode.change_config
+    original = RaftNode._propose_config
 
-    def change(self: RaftNode, joint: Any, request_id: bytes, now: float) -> int:
-        index = original(self, joint, request_id, now)
+    def change(self: RaftNode, msg: ProposeConfig, now: float) -> int:
+        index = original(self, msg, now)
         self._finish_config_change(now)  # adopt and append C(new) at once
         return index
 
-    return {"change_config": change}
+    return {"_propose_config": change}
 
 
 def _commit_without_majority() -> Patches:
