@@ -21,7 +21,7 @@ etcd's ``stepCandidate`` does ``becomeFollower`` before ``handleAppendEntries``)
 * InstallSnapshot (``handle_snapshot``, spec §8): chunks are written in order into a
   temporary snapshot; a chunk at another offset is answered with the offset we expect
   (``reposition``), which also resumes an interrupted transfer of the same snapshot.  The
-  last chunk installs it (``RaftNode._begin_install``); until that job is durable, requests
+  last chunk installs it (``begin_install``); until that job is durable, requests
   that could change the log are ignored (the leader re-sends).
 
 Every acknowledgement leaves once what it promises is durable (``_reply_when_durable``) and
@@ -109,7 +109,7 @@ def handle_append_entries(node: RaftNode, msg: AppendEntries, route: Any, now: f
         return  # refused (would truncate committed entries): no reply, leader retries
     adopt_config_from(node, msg.prev_log_index, msg.entries, now)
     if msg.commit_index > node.commit_index:
-        node._advance_commit(min(msg.commit_index, last_new), now)
+        node._advance_commit(min(msg.commit_index, last_new))
     node._reply_when_durable(route, AppendEntriesReply(msg.msg_id, node.term, True))
     node._rearm_election(now)
 
@@ -135,10 +135,35 @@ def handle_snapshot(node: RaftNode, msg: InstallSnapshot, route: Any, now: float
     node._snapshot_in = (meta, written)
     node._queue_snapshot_chunk(SnapshotChunk(meta, msg.offset, msg.chunk, final))
     if final:
-        node._begin_install(meta)
+        begin_install(node, meta)
         node._snapshot_in = None
     node._reply_when_durable(route, InstallSnapshotReply(msg.msg_id, node.term))
     node._rearm_election(now)
+
+
+def begin_install(node: RaftNode, meta: SnapshotMeta) -> None:
+    """The last chunk is queued.  Whether it compacts or replaces the log is decided on the
+    view now, as storage will decide it on the same entries (peer RPCs that could change the
+    log are ignored until the install is done)."""
+    node._installing = meta
+    node._install_compacts = node.log.term_at(meta.index) == meta.term
+    if not node._install_compacts and node.config_index is not None and node.config_index > meta.index:
+        # the entry our configuration came from goes with the old log: keep the configuration
+        # as of the snapshot, in the same job (the start-up checks rely on it)
+        node.config_index = meta.index
+        node._persist({"peersIndex": meta.index})
+
+
+def snapshot_installed(node: RaftNode, meta: SnapshotMeta) -> None:
+    """The storage job that installs the snapshot is durable (spec/raft.md §8 step 7)."""
+    node._installing = None
+    if not node._install_compacts:
+        node.log.reset_to_snapshot(meta)
+        node.request_ids.clear()
+    node.durable_index = node.log.last_index
+    node._advance_commit(meta.index)  # a snapshot holds committed entries only
+    if node.last_applied < meta.index:
+        node._apply_snapshot_pending = True
 
 
 def append_from_leader(

@@ -301,7 +301,7 @@ class Leader(RoleHandler):
         match[node.id] = node.durable_index
         index = quorum.commit_index(node.config, match)
         if index > node.commit_index and may_commit(node.log, index, node.term):
-            node._advance_commit(index, now)
+            node._advance_commit(index)
             self._after_commit(now)  # may append C(new), which then carries the commit
             # idle followers learn the commit index now; busy ones with their next message
             for p in list(self.progress.values()):

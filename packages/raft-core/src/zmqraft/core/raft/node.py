@@ -243,7 +243,7 @@ class RaftNode:
         """A snapshot chunk streamed by RequestEntries; the last one installs it."""
         self._queue_snapshot_chunk(SnapshotChunk(meta, offset, chunk, final))
         if final:
-            self._begin_install(meta)
+            follower.begin_install(self, meta)
 
     def catch_up_done(self, now: float) -> None:
         if self.log.last_term > self.term:
@@ -275,7 +275,7 @@ class RaftNode:
         if job.log is not None:
             self.durable_index = self.log.write_done(job.log)
         if job.snapshot is not None and job.snapshot.install:
-            self._snapshot_installed(job.snapshot.meta)
+            follower.snapshot_installed(self, job.snapshot.meta)
         self._outbox.durable(job.number)
         self._role.persisted(now)
 
@@ -410,7 +410,7 @@ class RaftNode:
         self._events.append(ConfigChanged(config))
         self._role.config_changed(now)
 
-    def _advance_commit(self, index: int, now: float) -> None:
+    def _advance_commit(self, index: int) -> None:
         if index > self.commit_index:
             self.commit_index = index
             self._events.append(CommitAdvanced(index))
@@ -434,30 +434,6 @@ class RaftNode:
             if prev.meta == chunk.meta and prev.offset + len(prev.data) == chunk.offset:
                 chunk = SnapshotChunk(chunk.meta, prev.offset, prev.data + chunk.data, chunk.install)
         self._pending_chunk = chunk
-
-    def _begin_install(self, meta: SnapshotMeta) -> None:
-        """The last chunk is queued.  Whether it compacts or replaces the log is decided on the
-        view now, as storage will decide it on the same entries (peer RPCs that could change
-        the log are ignored until the install is done)."""
-        self._installing = meta
-        self._install_compacts = self.log.term_at(meta.index) == meta.term
-        if not self._install_compacts and self.config_index is not None and self.config_index > meta.index:
-            # the entry our configuration came from goes with the old log: keep the
-            # configuration as of the snapshot, in the same job (the start-up checks rely on it)
-            self.config_index = meta.index
-            self._persist({"peersIndex": meta.index})
-
-    def _snapshot_installed(self, meta: SnapshotMeta) -> None:
-        self._installing = None
-        if not self._install_compacts:
-            self.log.reset_to_snapshot(meta)
-            self.request_ids.clear()
-        self.durable_index = self.log.last_index
-        if meta.index > self.commit_index:
-            self.commit_index = meta.index
-            self._events.append(CommitAdvanced(self.commit_index))
-        if self.last_applied < meta.index:
-            self._apply_snapshot_pending = True
 
     def _check_startup(self) -> None:
         problems = []
