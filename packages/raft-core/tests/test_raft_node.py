@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.protocol.entry import EntryType, encode_entry
 from zmqraft.core.protocol.messages import (
@@ -16,7 +17,7 @@ from zmqraft.core.protocol.messages import (
     RequestVote,
     RequestVoteReply,
 )
-from zmqraft.core.raft.inputs import PeerReply, PeerRequest, Propose
+from zmqraft.core.raft.inputs import LeaderAlive, NotLeader, PeerReply, PeerRequest, Propose
 from zmqraft.core.raft.node import HardState, RaftError, RaftNode, Role, StateChanged
 from zmqraft.core.raft.options import RaftOptions
 from zmqraft.core.storage.executor import StorageExecutor
@@ -280,3 +281,37 @@ def test_an_unchanged_state_is_told_once() -> None:
     h.node.step(PeerRequest(RequestVote(3, "c", 1, 0, 0), "r"), 0.14)  # refused: same term
     states = [e for e in h.node.take_events() if isinstance(e, StateChanged)]
     assert states == [StateChanged(Role.FOLLOWER, 1, None)]
+
+
+def test_a_proposal_reaches_only_a_leader() -> None:
+    h = Harness("a")
+    with pytest.raises(NotLeader):
+        h.node.step(Propose(bytes(12), b"x"), 0.1)
+    h.elect()
+    index = h.node.step(Propose(bytes(12), b"x"), h.now)
+    assert index == h.node.log.last_index == 1
+
+
+def test_a_debounced_resend_of_our_leader_still_resets_the_election_timer() -> None:
+    """Raft §5.2: the driver answered the re-send from its cache, the node only hears of it."""
+    h = Harness("b")
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, ()), "r"), 0.1)
+    deadline = h.node.next_deadline()
+    h.node.step(LeaderAlive("a", 1), 0.2)
+    assert h.node.next_deadline() != deadline
+    deadline = h.node.next_deadline()
+    h.node.step(LeaderAlive("c", 1), 0.25)  # not our leader
+    h.node.step(LeaderAlive("a", 0), 0.25)  # not its term
+    assert h.node.next_deadline() == deadline
+
+
+def test_a_reply_of_a_newer_term_makes_a_leader_a_follower() -> None:
+    h = Harness("a")
+    h.elect()
+    h.flush_storage()
+    probe = next(o.message for o in h.node.take_outgoing() if o.peer == "c")
+    h.node.step(PeerReply("c", AppendEntriesReply(probe.msg_id, h.node.term + 3, False)), h.now)
+    assert (h.node.role, h.node.term, h.node.leader_id, h.node.voted_for) == (Role.FOLLOWER, 4, None, None)
+    h.now += 1.0
+    h.node.tick(h.now)
+    assert h.node.role is Role.CANDIDATE and h.node.term == 5  # its own timer runs again

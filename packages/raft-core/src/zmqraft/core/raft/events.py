@@ -12,7 +12,7 @@ the order they happened:
   waiting ConfigUpdate is answered with the C(old,new) index.
 * ``CommitAdvanced``: the commit index moved (the simulator's checker follows it).
 * ``RaftError``: something that must not happen happened (e.g. a leader asking to truncate
-  committed entries, spec/raft.md §14); the node refused it and carries on.
+  committed entries, spec/raft.md §14.2); the node refused it and carries on.
 """
 
 from __future__ import annotations

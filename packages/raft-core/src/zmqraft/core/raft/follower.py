@@ -14,7 +14,7 @@ etcd's ``stepCandidate`` does ``becomeFollower`` before ``handleAppendEntries``)
   duplicate of an older request never drops entries we acknowledged; the original's
   followers truncate after ``prev`` on every match (``options.truncate_on_match``, kept for
   the simulator's original-style followers).  A truncation below the commit index is refused
-  with a ``RaftError`` and no reply (spec §14: the original crashes).  The last CONFIG entry
+  with a ``RaftError`` and no reply (spec §14.2: the original crashes).  The last CONFIG entry
   carried is adopted at once, not at commit (spec §9 step 3), and one that is truncated away
   falls back to the previous CONFIG entry in the log (the original keeps the void one).  The
   commit index follows the leader's, up to the last entry this request vouches for.
@@ -26,6 +26,9 @@ etcd's ``stepCandidate`` does ``becomeFollower`` before ``handleAppendEntries``)
 
 Every acknowledgement leaves once what it promises is durable (``_reply_when_durable``) and
 re-arms the election timer (a leader's message postpones our candidacy, Raft §5.2).
+
+A CLIENT's catch-up (spec §10.4, ``RaftNode.catch_up_*``) writes the committed entries it
+streams through ``append_from_leader`` too, never truncating what matches.
 
 ``log_matches`` is a seam: the simulator's ``no-log-matching`` mutant replaces it.
 """
