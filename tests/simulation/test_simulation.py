@@ -5,18 +5,21 @@ CI runs the short mode; ``ZMQRAFT_SIM_SEEDS`` / ``ZMQRAFT_SIM_STEPS`` select the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from zmqraft.core.driver import PeerDriver
+from zmqraft.core.raft import leader
 from zmqraft.core.raft.node import RaftNode
 from zmqraft.core.server import PeerServer
 from zmqraft.core.simulation import SimOptions, Simulation
 from zmqraft.core.simulation.cli import main as sim_main
-from zmqraft.core.simulation.mutants import MUTANTS, mutant
+from zmqraft.core.simulation.mutants import MUTANTS, Mutant, Patch, SeamMissing, mutant
 
 SEEDS = int(os.environ.get("ZMQRAFT_SIM_SEEDS", "500"))
 STEPS = int(os.environ.get("ZMQRAFT_SIM_STEPS", "3000"))
@@ -127,11 +130,36 @@ def test_every_mutant_is_caught_by_the_cli(name: str, capsys: pytest.CaptureFixt
     assert "--- last events ---" in captured.err
 
 
-def test_mutants_leave_the_production_node_untouched() -> None:
-    before = {k: v for k, v in vars(RaftNode).items() if callable(v)}
-    with mutant("commit-old-term"), mutant(None):
-        assert vars(RaftNode)["_maybe_commit"] is not before["_maybe_commit"]
-    assert {k: v for k, v in vars(RaftNode).items() if callable(v)} == before
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_every_mutant_seam_is_called(name: str) -> None:
+    """A seam the histories never reach would leave its mutant testing nothing (a refactor
+    that moves the rule elsewhere must move the mutant with it)."""
+    total: Counter[str] = Counter()
+    seams: set[str] = set()
+    for seed in range(20):
+        with mutant(name) as calls, contextlib.suppress(Exception):  # the mutant is caught: fine
+            Simulation(seed, SimOptions(peers=3 + 2 * (seed % 2), steps=STEPS)).run()
+        seams |= set(calls)
+        total.update(calls)
+        if all(total[seam] for seam in seams):
+            break
+    assert seams and all(total[seam] for seam in seams), f"seams never called: {dict(total)}"
+
+
+def test_a_mutant_of_a_missing_seam_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = Mutant("a seam renamed away", (Patch(RaftNode, "_no_such_rule", lambda original: original),))
+    monkeypatch.setitem(MUTANTS, "gone", gone)
+    with pytest.raises(SeamMissing, match=r"RaftNode\._no_such_rule"), mutant("gone"):
+        pass
+
+
+def test_mutants_leave_the_production_code_untouched() -> None:
+    targets = {id(p.target): p.target for m in MUTANTS.values() for p in m.patches}
+    before = {key: dict(vars(target)) for key, target in targets.items()}
+    with mutant("commit-old-term") as calls, mutant(None):
+        assert vars(leader)["may_commit"] is not before[id(leader)]["may_commit"]
+        assert set(calls) == {"leader.may_commit", "leader.needs_checkpoint"}
+    assert {key: dict(vars(target)) for key, target in targets.items()} == before
     Simulation(5, SimOptions(steps=1500)).run()
 
 

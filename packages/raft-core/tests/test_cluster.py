@@ -1,4 +1,4 @@
-"""Cluster configurations: majorities, quorum index, join validation, (de)serialisation."""
+"""Cluster configurations: voter groups, join validation, (de)serialisation (the counting: test_quorum.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from zmqraft.core.cluster import (
     ClusterConfig,
     ConfigBusyError,
     ConfigError,
-    majority,
     parse_peers,
     validate_peer_url,
 )
@@ -26,70 +25,13 @@ JOINT = ClusterConfig(P3, (("1", U1), ("4", U4), ("5", U5)))
 GOLDEN = Path(__file__).parents[3] / "tests" / "interop" / "golden" / "wire" / "config_update_invalid.json"
 
 
-# ---- majorities -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("n", "need"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 4), (7, 4)])
-def test_majority(n: int, need: int) -> None:
-    assert majority(n) == need
-
-
-def test_has_majority_odd() -> None:
-    assert C3.has_majority(["1", "2"])
-    assert C3.has_majority(["3", "1", "2"])
-    assert not C3.has_majority(["1"])
-    assert not C3.has_majority(["1", "1"])  # each peer counts once
-    assert not C3.has_majority(["1", "9"])  # non-members don't count
-
-
-def test_has_majority_even() -> None:
-    c4 = ClusterConfig((*P3, ("4", U4)))
-    assert not c4.has_majority(["1", "2"])
-    assert c4.has_majority(["1", "2", "4"])
-    c2 = ClusterConfig(P3[:2])
-    assert not c2.has_majority(["1"])
-    assert c2.has_majority(["1", "2"])
-
-
-def test_has_majority_single() -> None:
-    c1 = ClusterConfig(P3[:1])
-    assert c1.has_majority(["1"])
-    assert not c1.has_majority([])
-
-
-def test_joint_needs_both_majorities() -> None:
-    assert not JOINT.has_majority(["1", "2"])  # old only
-    assert not JOINT.has_majority(["1", "4", "5"])  # new only
-    assert JOINT.has_majority(["1", "2", "4"])
-    assert JOINT.has_majority(["2", "3", "4", "5"])
-    assert not JOINT.has_majority(["2", "3", "4"])
-
-
-def test_quorum_index() -> None:
-    assert C3.quorum_index({"1": 10, "2": 7, "3": 3}) == 7
-    assert C3.quorum_index({"1": 10, "2": 7}) == 7
-    assert C3.quorum_index({"1": 10}) == 0  # missing members count as 0
-    assert C3.quorum_index({"1": 10, "9": 10}) == 0  # non-members ignored
-    c4 = ClusterConfig((*P3, ("4", U4)))
-    assert c4.quorum_index({"1": 10, "2": 9, "3": 8, "4": 1}) == 8
-    assert c4.quorum_index({"1": 10, "2": 9}) == 0
-
-
-def test_quorum_index_joint_is_the_lower_of_both() -> None:
-    match = {"1": 42, "2": 42, "3": 42, "4": 42, "5": 42}
-    assert JOINT.quorum_index(match) == 42
-    match["2"] = 41
-    assert JOINT.quorum_index(match) == 42
-    match["3"] = 41
-    assert JOINT.quorum_index(match) == 41  # old majority lost 42
-    match["3"] = 42
-    match["4"] = 41
-    assert JOINT.quorum_index(match) == 42
-    match["5"] = 40
-    assert JOINT.quorum_index(match) == 41  # new majority: {1: 42, 4: 41, 5: 40}
-
-
 # ---- membership views ---------------------------------------------------------------------------
+
+
+def test_voter_groups() -> None:
+    assert C3.voters == (frozenset({"1", "2", "3"}),)
+    assert JOINT.voters == (frozenset({"1", "2", "3"}), frozenset({"1", "4", "5"}))
+    assert ClusterConfig(()).voters == (frozenset(),)
 
 
 def test_union_order_and_views() -> None:

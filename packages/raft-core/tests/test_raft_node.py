@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.protocol.entry import EntryType, encode_entry
 from zmqraft.core.protocol.messages import (
@@ -16,6 +17,7 @@ from zmqraft.core.protocol.messages import (
     RequestVote,
     RequestVoteReply,
 )
+from zmqraft.core.raft.inputs import LeaderAlive, NotLeader, PeerReply, PeerRequest, Propose
 from zmqraft.core.raft.node import HardState, RaftError, RaftNode, Role, StateChanged
 from zmqraft.core.raft.options import RaftOptions
 from zmqraft.core.storage.executor import StorageExecutor
@@ -60,11 +62,9 @@ class Harness:
         self.node.tick(self.now)
         assert self.node.role is Role.CANDIDATE
         self.flush_storage()
-        votes = [m for m in self.sent() if isinstance(m, RequestVote)]
-        vote_b = next(v for v in votes if self.node._vote_msgs["b"][0] == v.msg_id)
-        self.node.step_request_vote_reply(
-            "b", RequestVoteReply(vote_b.msg_id, self.node.term, True), self.now
-        )
+        vote_b = next(o.message for o in self.node.take_outgoing() if o.peer == "b")
+        assert isinstance(vote_b, RequestVote)
+        self.node.step(PeerReply("b", RequestVoteReply(vote_b.msg_id, self.node.term, True)), self.now)
         assert self.node.role is Role.LEADER
 
     def ack_probe(self, peer: str = "b") -> None:
@@ -72,15 +72,13 @@ class Harness:
         self.flush_storage()
         probe = [o.message for o in self.node.take_outgoing() if o.peer == peer][-1]
         assert isinstance(probe, AppendEntries)
-        self.node.step_append_entries_reply(
-            peer, AppendEntriesReply(probe.msg_id, self.node.term, True), self.now
-        )
+        self.node.step(PeerReply(peer, AppendEntriesReply(probe.msg_id, self.node.term, True)), self.now)
         self.node.take_outgoing()
 
 
 def test_vote_reply_waits_until_the_vote_is_durable() -> None:
     h = Harness("b")
-    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "route", 0.1)
+    h.node.step(PeerRequest(RequestVote(1, "a", 1, 0, 0), "route"), 0.1)
     assert h.sent() == []  # term and vote not yet on disk
     assert h.flush_storage() == 1
     assert h.state.load()["votedFor"] == "a" and h.state.load()["currentTerm"] == 1
@@ -89,33 +87,33 @@ def test_vote_reply_waits_until_the_vote_is_durable() -> None:
 
 def test_one_vote_per_term() -> None:
     h = Harness("b")
-    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "r", 0.1)
-    h.node.step_request_vote(RequestVote(1, "c", 1, 0, 0), "r", 0.1)
+    h.node.step(PeerRequest(RequestVote(1, "a", 1, 0, 0), "r"), 0.1)
+    h.node.step(PeerRequest(RequestVote(1, "c", 1, 0, 0), "r"), 0.1)
     h.flush_storage()
     assert h.sent() == [RequestVoteReply(1, 1, True), RequestVoteReply(1, 1, False)]
 
 
 def test_vote_refused_to_a_candidate_with_an_older_log() -> None:
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(1, "a", 2, 0, 0, 0, (entry(2, 1),)), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 2, 0, 0, 0, (entry(2, 1),)), "r"), 0.1)
     h.flush_storage()
     h.sent()
-    h.node.step_request_vote(RequestVote(2, "c", 3, 5, 1), "r", 0.2)  # longer log, older term
+    h.node.step(PeerRequest(RequestVote(2, "c", 3, 5, 1), "r"), 0.2)  # longer log, older term
     h.flush_storage()
     assert h.sent() == [RequestVoteReply(2, 3, False)]
 
 
 def test_requests_from_unknown_peers_are_not_answered() -> None:
     h = Harness("b")
-    h.node.step_request_vote(RequestVote(1, "zz", 5, 0, 0), "r", 0.1)
-    h.node.step_append_entries(AppendEntries(1, "zz", 5, 0, 0, 0, ()), "r", 0.1)
+    h.node.step(PeerRequest(RequestVote(1, "zz", 5, 0, 0), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "zz", 5, 0, 0, 0, ()), "r"), 0.1)
     h.flush_storage()
     assert h.sent() == [] and h.node.term == 0
 
 
 def test_append_ack_waits_until_entries_are_durable() -> None:
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(7, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(7, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r"), 0.1)
     assert h.sent() == []
     h.flush_storage()
     assert h.log.last_index == 2
@@ -124,24 +122,24 @@ def test_append_ack_waits_until_entries_are_durable() -> None:
 
 def test_too_short_log_answers_with_the_conflict_index() -> None:
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 5, 1, 0, (entry(1, 6),)), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 5, 1, 0, (entry(1, 6),)), "r"), 0.1)
     h.flush_storage()
     assert h.sent() == [AppendEntriesReply(1, 1, False, 1)]
 
 
 def test_stale_leader_is_refused_with_our_term() -> None:
     h = Harness("b", term=4)
-    h.node.step_append_entries(AppendEntries(1, "a", 3, 0, 0, 0, ()), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 3, 0, 0, 0, ()), "r"), 0.1)
     assert h.sent() == [AppendEntriesReply(1, 4, False)]
 
 
 def test_truncating_committed_entries_is_an_error_event_not_a_crash() -> None:
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 2, (entry(1, 1), entry(1, 2))), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 2, (entry(1, 1), entry(1, 2))), "r"), 0.1)
     h.flush_storage()
     assert h.node.commit_index == 2
     h.node.take_events()
-    h.node.step_append_entries(AppendEntries(2, "a", 2, 0, 0, 2, (entry(2, 9),)), "r", 0.2)
+    h.node.step(PeerRequest(AppendEntries(2, "a", 2, 0, 0, 2, (entry(2, 9),)), "r"), 0.2)
     events = h.node.take_events()
     assert any(isinstance(e, RaftError) and "commit index" in e.message for e in events)
     assert h.log.entries(1, 2) == [entry(1, 1), entry(1, 2)]
@@ -150,24 +148,24 @@ def test_truncating_committed_entries_is_an_error_event_not_a_crash() -> None:
 def test_a_late_older_append_does_not_drop_acknowledged_entries() -> None:
     """Our follower truncates only at the first conflicting entry (Raft Fig. 2, rule 3)."""
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
-    h.node.step_append_entries(AppendEntries(2, "a", 1, 1, 1, 0, (entry(1, 2), entry(1, 3))), "r", 0.1)
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r2", 0.1)  # late duplicate
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(2, "a", 1, 1, 1, 0, (entry(1, 2), entry(1, 3))), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r2"), 0.1)  # late duplicate
     h.flush_storage()
     assert h.log.last_index == 3
 
 
 def test_original_style_follower_truncates_after_prev_on_every_match() -> None:
     h = Harness("b", RaftOptions(truncate_on_match=True))
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r", 0.1)
-    h.node.step_append_entries(AppendEntries(2, "a", 1, 0, 0, 0, ()), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1), entry(1, 2))), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(2, "a", 1, 0, 0, 0, ()), "r"), 0.1)
     h.flush_storage()
     assert h.log.last_index == 0
 
 
 def test_new_leader_appends_a_checkpoint_for_older_term_entries() -> None:
     h = Harness("a")
-    h.node.step_append_entries(AppendEntries(1, "b", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "b", 1, 0, 0, 0, (entry(1, 1),)), "r"), 0.1)
     h.flush_storage()
     h.sent()
     h.elect()
@@ -180,15 +178,13 @@ def test_leader_pipelines_up_to_the_window_and_commits_on_a_majority() -> None:
     h.elect()
     h.ack_probe()
     for n in range(1, 8):
-        h.node.propose([entry(h.node.term, n)], h.now)
+        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
     h.flush_storage()
     to_b = [m for m in h.node.take_outgoing() if m.peer == "b"]
     assert len(to_b) == 3  # window of three, one entry each (64-byte messages)
     first = to_b[0].message
     assert isinstance(first, AppendEntries)
-    h.node.step_append_entries_reply(
-        "b", AppendEntriesReply(to_b[2].message.msg_id, h.node.term, True), h.now
-    )
+    h.node.step(PeerReply("b", AppendEntriesReply(to_b[2].message.msg_id, h.node.term, True)), h.now)
     assert h.node.commit_index >= first.prev_log_index + 3
 
 
@@ -197,7 +193,7 @@ def test_only_the_newest_message_in_flight_is_resent() -> None:
     h.elect()
     h.ack_probe()
     for n in range(1, 5):
-        h.node.propose([entry(h.node.term, n)], h.now)
+        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
     h.flush_storage()
     sent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
     h.now += 1.0
@@ -248,11 +244,11 @@ def test_a_snapshot_replacing_the_log_moves_the_config_index_in_the_same_write()
     h = Harness("b")
     config = ClusterConfig(PEERS).to_entry_data()
     entries = (entry(1, 1), entry(1, 2), encode_entry(bytes(11) + b"\x07", EntryType.CONFIG, 1, config))
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, entries), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, entries), "r"), 0.1)
     h.flush_storage()
     assert h.node.config_index == 3
     # a new leader's snapshot at 2 of term 2 does not match our entry 2: the log is replaced
-    h.node.step_install_snapshot(InstallSnapshot(2, "a", 2, 2, 2, 0, 4, b"data"), "r", 0.2)
+    h.node.step(PeerRequest(InstallSnapshot(2, "a", 2, 2, 2, 0, 4, b"data"), "r"), 0.2)
     job = h.node.next_storage_job()
     assert job is not None and job.snapshot is not None and job.snapshot.install
     assert job.state is not None and job.state.get("peersIndex") == 2
@@ -265,14 +261,14 @@ def test_a_refused_higher_term_candidate_does_not_postpone_our_own_candidacy() -
     """Raft §5.2 (a deviation from the original): otherwise a candidate with a stale log,
     timing out again and again, keeps the up-to-date peers from ever campaigning."""
     h = Harness("b")
-    h.node.step_append_entries(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r", 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, (entry(1, 1),)), "r"), 0.1)
     h.flush_storage()
     deadline = h.node._election_deadline
-    h.node.step_request_vote(RequestVote(1, "c", 5, 0, 0), "r", 0.15)  # stale log, newer term
+    h.node.step(PeerRequest(RequestVote(1, "c", 5, 0, 0), "r"), 0.15)  # stale log, newer term
     h.flush_storage()
     assert h.sent()[-1] == RequestVoteReply(1, 5, False)
     assert h.node.term == 5 and h.node._election_deadline == deadline
-    h.node.step_request_vote(RequestVote(2, "c", 6, 1, 1), "r", 0.2)  # up to date: granted
+    h.node.step(PeerRequest(RequestVote(2, "c", 6, 1, 1), "r"), 0.2)  # up to date: granted
     assert h.node._election_deadline != deadline
 
 
@@ -280,8 +276,42 @@ def test_an_unchanged_state_is_told_once() -> None:
     """Answering a vote re-enters FOLLOWER: the runtimes hear of a state change only once."""
     h = Harness("b")
     h.node.take_events()
-    h.node.step_request_vote(RequestVote(1, "a", 1, 0, 0), "r", 0.1)
-    h.node.step_request_vote(RequestVote(2, "a", 1, 0, 0), "r", 0.12)  # a re-sent request
-    h.node.step_request_vote(RequestVote(3, "c", 1, 0, 0), "r", 0.14)  # refused: same term
+    h.node.step(PeerRequest(RequestVote(1, "a", 1, 0, 0), "r"), 0.1)
+    h.node.step(PeerRequest(RequestVote(2, "a", 1, 0, 0), "r"), 0.12)  # a re-sent request
+    h.node.step(PeerRequest(RequestVote(3, "c", 1, 0, 0), "r"), 0.14)  # refused: same term
     states = [e for e in h.node.take_events() if isinstance(e, StateChanged)]
     assert states == [StateChanged(Role.FOLLOWER, 1, None)]
+
+
+def test_a_proposal_reaches_only_a_leader() -> None:
+    h = Harness("a")
+    with pytest.raises(NotLeader):
+        h.node.step(Propose(bytes(12), b"x"), 0.1)
+    h.elect()
+    index = h.node.step(Propose(bytes(12), b"x"), h.now)
+    assert index == h.node.log.last_index == 1
+
+
+def test_a_debounced_resend_of_our_leader_still_resets_the_election_timer() -> None:
+    """Raft §5.2: the driver answered the re-send from its cache, the node only hears of it."""
+    h = Harness("b")
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, ()), "r"), 0.1)
+    deadline = h.node.next_deadline()
+    h.node.step(LeaderAlive("a", 1), 0.2)
+    assert h.node.next_deadline() != deadline
+    deadline = h.node.next_deadline()
+    h.node.step(LeaderAlive("c", 1), 0.25)  # not our leader
+    h.node.step(LeaderAlive("a", 0), 0.25)  # not its term
+    assert h.node.next_deadline() == deadline
+
+
+def test_a_reply_of_a_newer_term_makes_a_leader_a_follower() -> None:
+    h = Harness("a")
+    h.elect()
+    h.flush_storage()
+    probe = next(o.message for o in h.node.take_outgoing() if o.peer == "c")
+    h.node.step(PeerReply("c", AppendEntriesReply(probe.msg_id, h.node.term + 3, False)), h.now)
+    assert (h.node.role, h.node.term, h.node.leader_id, h.node.voted_for) == (Role.FOLLOWER, 4, None, None)
+    h.now += 1.0
+    h.node.tick(h.now)
+    assert h.node.role is Role.CANDIDATE and h.node.term == 5  # its own timer runs again

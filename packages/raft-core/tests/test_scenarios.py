@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.protocol import messages as m
-from zmqraft.core.protocol.entry import EntryType, encode_entry, entry_term, entry_type
+from zmqraft.core.protocol.entry import entry_term, entry_type
 from zmqraft.core.protocol.reqid import RequestIdGenerator
+from zmqraft.core.raft.inputs import PeerReply, PeerRequest, Propose, ProposeConfig
 from zmqraft.core.raft.node import HardState, RaftNode
 from zmqraft.core.raft.options import RaftOptions
 from zmqraft.core.storage.base import SnapshotMeta
@@ -135,18 +136,10 @@ class World:
                 continue
             lines.append(f"{src}->{dst} {msg}")
             node = self.peers[dst].node
-            if isinstance(msg, m.RequestVote):
-                node.step_request_vote(msg, src, self.now)
-            elif isinstance(msg, m.AppendEntries):
-                node.step_append_entries(msg, src, self.now)
-            elif isinstance(msg, m.InstallSnapshot):
-                node.step_install_snapshot(msg, src, self.now)
-            elif isinstance(msg, m.RequestVoteReply):
-                node.step_request_vote_reply(src, msg, self.now)
-            elif isinstance(msg, m.AppendEntriesReply):
-                node.step_append_entries_reply(src, msg, self.now)
-            elif isinstance(msg, m.InstallSnapshotReply):
-                node.step_install_snapshot_reply(src, msg, self.now)
+            if isinstance(msg, m.RequestVote | m.AppendEntries | m.InstallSnapshot):
+                node.step(PeerRequest(msg, src), self.now)  # the route of a reply: its sender's name
+            else:
+                node.step(PeerReply(src, msg), self.now)
         return lines
 
     def cmd_drop(self, args: list[str]) -> list[str]:
@@ -160,9 +153,7 @@ class World:
         node = self.peers[args[0]].node
         self.counter += 1
         rid = (1_800_000_000).to_bytes(4, "big") + self.counter.to_bytes(8, "big")
-        index = node.propose(
-            [encode_entry(rid, EntryType.STATE, node.term, " ".join(args[1:]).encode())], self.now
-        )
+        index = node.step(Propose(rid, " ".join(args[1:]).encode()), self.now)
         return [f"{args[0]} appended {index}"]
 
     def cmd_config(self, args: list[str]) -> list[str]:
@@ -171,7 +162,7 @@ class World:
         joint = node.config.join([[p, urls[p]] for p in args[1:]])
         self.counter += 1
         rid = (1_800_000_000).to_bytes(4, "big") + self.counter.to_bytes(8, "big")
-        index = node.change_config(joint, rid, self.now)
+        index = node.step(ProposeConfig(joint, rid), self.now)
         return [f"{args[0]} appended C(old,new) at {index}: {joint}"]
 
     def cmd_compact(self, args: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Cluster configurations: peers, joint (old, new) configurations and majorities.
+"""Cluster configurations: peers, joint (old, new) configurations and their voter groups.
 
 CONTRACT (the Raft node relies on these names):
 
@@ -19,10 +19,9 @@ CONTRACT (the Raft node relies on these names):
         peers_union() -> tuple[Peer, ...]       # old first, then new-only peers (RequestConfig)
         is_member(peer_id) -> bool
         others(self_id) -> tuple[Peer, ...]     # union minus self
-        has_majority(ids: Iterable[str]) -> bool   # majority of old AND (if joint) of new
-        quorum_index(match: Mapping[str, int]) -> int   # highest index stored on a majority
-                                                # of old (and new): members missing from
-                                                # `match` count as 0
+        voters -> tuple[frozenset[str], ...]    # (old ids,), or (old ids, new ids) while joint:
+                                                # the groups every decision needs a majority
+                                                # of (the counting is in raft/quorum.py)
         to_json() -> list | dict                # [[id,url],...] or {"old": [...], "new": [...]}
         from_json(value) -> ClusterConfig       # classmethod; ids and urls must be strings;
                                                 # raises ConfigError on bad shape
@@ -40,7 +39,6 @@ CONTRACT (the Raft node relies on these names):
                                                 # [id,url] pairs, "url" strings, {id,url} maps;
                                                 # URL rules of protocol.md §5; with `current`
                                                 # also the consistency rule of §9.4
-    majority(n: int) -> int                     # n // 2 + 1
 
 Validation follows the original peer-list parser (protocol.md §5, §9.4): each element in turn
 is checked for id (non-empty string, unique), url (format, unique) and, when joining, for
@@ -51,7 +49,7 @@ class name the original puts on the wire ("TypeError" / "Error" / "AssertionErro
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -101,11 +99,6 @@ class ConfigBusyError(Exception):
 def _assert(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError("AssertionError", message)
-
-
-def majority(n: int) -> int:
-    """Votes needed out of ``n`` members."""
-    return n // 2 + 1
 
 
 def validate_peer_url(url: object) -> str:
@@ -205,13 +198,6 @@ def parse_peers(value: Any, current: Iterable[Peer] | None = None) -> tuple[Peer
     return tuple(result.items())
 
 
-def _quorum(members: tuple[str, ...], match: Mapping[str, int]) -> int:
-    if not members:
-        return 0
-    indexes = sorted((match.get(peer_id, 0) for peer_id in members), reverse=True)
-    return indexes[majority(len(members)) - 1]
-
-
 @dataclass(frozen=True, slots=True)
 class ClusterConfig:
     """An immutable configuration; joint while ``new`` is set (joint consensus, raft.md §9)."""
@@ -222,6 +208,7 @@ class ClusterConfig:
     _old_ids: frozenset[str] = field(init=False, repr=False, compare=False)
     _new_ids: frozenset[str] = field(init=False, repr=False, compare=False)
     _union: tuple[Peer, ...] = field(init=False, repr=False, compare=False)
+    _voters: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # accept lists from callers but store tuples so the object stays hashable;
@@ -236,6 +223,8 @@ class ClusterConfig:
         object.__setattr__(self, "_old_ids", frozenset(p[0] for p in old))
         object.__setattr__(self, "_new_ids", frozenset(p[0] for p in new) if new else frozenset())
         object.__setattr__(self, "_union", tuple(merged.items()))
+        voters = (self._old_ids,) if new is None else (self._old_ids, self._new_ids)
+        object.__setattr__(self, "_voters", voters)
 
     @property
     def is_joint(self) -> bool:
@@ -260,23 +249,11 @@ class ClusterConfig:
         """The peers to talk to: the union minus ourselves."""
         return tuple(p for p in self._union if p[0] != self_id)
 
-    def has_majority(self, ids: Iterable[str]) -> bool:
-        """True if ``ids`` hold a majority of old and, while joint, also of new."""
-        voters = set(ids)
-        if len(voters & self._old_ids) < majority(len(self._old_ids)):
-            return False
-        return self.new is None or len(voters & self._new_ids) >= majority(len(self._new_ids))
-
-    def quorum_index(self, match: Mapping[str, int]) -> int:
-        """The highest index a majority of old (and of new, while joint) has stored.
-
-        ``match`` maps peer id -> highest index known stored there (include the leader's own);
-        members missing from it count as 0, non-members are ignored.
-        """
-        index = _quorum(tuple(p[0] for p in self.old), match)
-        if self.new is not None:
-            index = min(index, _quorum(tuple(p[0] for p in self.new), match))
-        return index
+    @property
+    def voters(self) -> tuple[frozenset[str], ...]:
+        """The groups whose majorities every decision needs: old, and new while joint
+        (raft/quorum.py does the counting)."""
+        return self._voters
 
     def to_json(self) -> list[list[str]] | dict[str, list[list[str]]]:
         """The persisted / CONFIG-entry form: a peer list, or ``{"old", "new"}`` in that order."""

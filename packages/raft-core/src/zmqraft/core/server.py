@@ -34,6 +34,7 @@ from .jobs import ApplyJob, Job
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
 from .protocol.reqid import RequestIdGenerator
+from .raft import inputs
 from .raft.node import (
     ConfigChanged,
     ConfigCommitted,
@@ -310,16 +311,11 @@ class PeerServer:
                     self.reply(routing_id, slot.reply)
                 # not processed again, but it still shows that the leader is alive: a slow
                 # disk (the reply still pending) must not let our election timer run out
-                self.node.leader_alive(sender, msg.term, now)
+                self.node.step(inputs.LeaderAlive(sender, msg.term), now)
                 return
             self._debounce[sender] = _Debounce(routing_id, msg.msg_id)
         route = Route(routing_id, sender, msg.msg_id, debounced)
-        if isinstance(msg, m.RequestVote):
-            self.node.step_request_vote(msg, route, now)
-        elif isinstance(msg, m.AppendEntries):
-            self.node.step_append_entries(msg, route, now)
-        elif isinstance(msg, m.InstallSnapshot):
-            self.node.step_install_snapshot(msg, route, now)
+        self.node.step(inputs.PeerRequest(msg, route), now)
 
     def _dispatch_reply(self, peer_id: str, frames: list[bytes], now: float) -> None:
         if frames and len(frames[0]) == 4:  # RequestEntries of the CLIENT catch-up
@@ -335,13 +331,7 @@ class PeerServer:
         decode = kinds.get(msg_id) if kinds else None
         if decode is None:
             return  # stale: not a request we sent
-        reply = decode(frames)
-        if isinstance(reply, m.RequestVoteReply):
-            self.node.step_request_vote_reply(peer_id, reply, now)
-        elif isinstance(reply, m.AppendEntriesReply):
-            self.node.step_append_entries_reply(peer_id, reply, now)
-        elif isinstance(reply, m.InstallSnapshotReply):
-            self.node.step_install_snapshot_reply(peer_id, reply, now)
+        self.node.step(inputs.PeerReply(peer_id, decode(frames)), now)
 
     # ---------------------------------------------------------------- client RPCs
 
@@ -394,7 +384,7 @@ class PeerServer:
             self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
         self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
-        self._waiting_updates[rid] = (routing_id, node.propose_state(rid, msg.data, now))
+        self._waiting_updates[rid] = (routing_id, node.step(inputs.Propose(rid, msg.data), now))
 
     def _reply_update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
         self.reply(routing_id, reply.encode())
@@ -444,7 +434,7 @@ class PeerServer:
                 return
             self._config_reply = (rid, routing_id)
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
-            node.change_config(joint, rid, now)
+            node.step(inputs.ProposeConfig(joint, rid), now)
         elif index <= node.commit_index:
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
         elif node.config_request is not None and node.config.is_joint and rid == node.config_request:

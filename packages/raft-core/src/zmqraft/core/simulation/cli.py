@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -21,7 +22,7 @@ from .cluster import SimOptions, Simulation, load_state_machine
 from .mutants import MUTANTS, mutant
 
 
-def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int]:
+def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int, dict[str, int]]:
     peers = args.peers if args.peers else (3, 5)[seed % 2]
     options = SimOptions(
         peers=peers,
@@ -33,13 +34,14 @@ def run_one(seed: int, args: argparse.Namespace) -> tuple[int, str | None, int]:
     if args.state_machine:
         options.state_machine = load_state_machine(args.state_machine)
     sim = Simulation(seed, options)
+    calls: dict[str, int] = {}  # how often the mutant's seams were called
     try:
-        with mutant(args.mutant):
+        with mutant(args.mutant) as calls:
             sim.run()
     except (Violation, Exception) as exc:  # any exception is a failed history, with its trace
         trace = "\n".join(sim.trace_lines)
-        return seed, f"seed {seed} ({peers} peers): {exc}\n--- last events ---\n{trace}", sim.steps
-    return seed, None, sim.steps
+        return seed, f"seed {seed} ({peers} peers): {exc}\n--- last events ---\n{trace}", sim.steps, calls
+    return seed, None, sim.steps, calls
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: list[str] = []
     total_steps = 0
     fail_fast = args.mutant is not None  # a mutant only has to be caught once
-    results: list[tuple[int, str | None, int]] = []
+    results: list[tuple[int, str | None, int, dict[str, int]]] = []
     if len(seeds) == 1 or args.jobs <= 1:
         for seed in seeds:
             results.append(run_one(seed, args))
@@ -82,12 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     break
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    for _seed, failure, steps in results:
+    seam_calls: Counter[str] = Counter()
+    for _seed, failure, steps, calls in results:
         total_steps += steps
+        seam_calls.update(calls)
         if failure:
             failures.append(failure)
     for failure in failures:
         print(failure, file=sys.stderr)
+    if args.mutant and not failures:
+        print(f"mutant {args.mutant} not caught; its seams were called: {dict(seam_calls)}", file=sys.stderr)
+        for seam in sorted(seam for seam, n in seam_calls.items() if not n):
+            print(f"  {seam} was never called: the mutant tests nothing there", file=sys.stderr)
     label = f" against mutant {args.mutant}" if args.mutant else ""
     ran = len(results)
     print(

@@ -1,169 +1,204 @@
 """Deliberately broken variants of the Raft node, to prove the simulator's checker has teeth.
 
-Each mutant patches ``RaftNode`` methods for the duration of a ``with mutant(name):`` block
+Each mutant replaces one or two *seams* for the duration of a ``with mutant(name):`` block
 (the simulator runs histories inside it); nothing here is a switch on the production path.
 ``zmq-raft-sim --mutant NAME`` runs the usual histories against one of them and must fail.
+
+A seam is a place that stays put when the code around it is refactored:
+
+* a pure rule, named for the rule it implements and documented as a seam where it lives:
+  ``quorum.commit_index``, ``election.may_vote_for``, ``follower.log_matches``,
+  ``leader.may_commit``, ``leader.needs_checkpoint``;
+* a role handler: ``Leader.propose_config``;
+* the one place a mechanism lives: ``Outbox.send_after`` (persist before send);
+* a public method of a collaborator: ``RequestIdCache.get``, ``Progress.newest``.
+
+A mutant never carries a copy of production code: it replaces a small rule whole or wraps
+the original.  Two checks keep a mutant from silently testing nothing: patching a seam that
+no longer exists raises ``SeamMissing``, and ``mutant()`` counts the calls of every patched
+seam (the simulation tests require each one to be called in the histories they run).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..cluster import ClusterConfig
-from ..protocol.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
-from ..raft.node import RaftNode, Role
+from ..protocol.messages import AppendEntriesReply, RequestVote, RequestVoteReply
+from ..raft import election, follower, leader, quorum
+from ..raft.inputs import ProposeConfig
+from ..raft.leader import Leader
+from ..raft.log import RaftLog
+from ..raft.node import RaftNode
+from ..raft.outbox import Outbox, Outgoing
 from ..raft.progress import Inflight, Progress
 from ..request_ids import RequestIdCache
 
-Patches = dict[str, Callable[..., Any]]
+Fn = Callable[..., Any]
 
 
-def _commit_old_term() -> Patches:
-    """Commit whatever a majority stores, previous-term entries included (Raft §5.4.2, Fig. 8),
-    and drop the CHECKPOINT a new leader appends (it would commit them the safe way)."""
-
-    def maybe_commit(self: RaftNode, now: float) -> None:
-        if self.role is not Role.LEADER:
-            return
-        match = {pid: p.match for pid, p in self._progress.items()}
-        match[self.id] = self.durable_index
-        candidate = self.config.quorum_index(match)
-        if candidate > self.commit_index and self.log.term_at(candidate) is not None:
-            self._advance_commit(candidate, now)
-            self._after_leader_commit(now)
-            for p in list(self._progress.values()):
-                p.heartbeat_due = True
-                self._replicate(p, now)
-
-    def become_leader(self: RaftNode, now: float) -> None:
-        self._election_deadline = None
-        self.leader_id = None
-        self.role = Role.LEADER
-        self._vote_msgs.clear()
-        self._progress = {
-            pid: Progress(pid, next=self.log.last_index + 1, idle_since=now - 1.0)
-            for pid, _ in self.config.others(self.id)
-        }
-        self._emit_state()
-        self._broadcast_append(now)
-        self._maybe_commit(now)
-
-    return {"_maybe_commit": maybe_commit, "_become_leader": become_leader}
+class SeamMissing(LookupError):
+    """A mutant names a seam the code no longer has: move the mutant to the new seam."""
 
 
-def _double_vote() -> Patches:
-    """Grant a second candidate in the same term."""
-    original = RaftNode.step_request_vote
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """Replace ``target.name`` (a module function or a class attribute) by ``make(original)``."""
 
-    def step(self: RaftNode, msg: RequestVote, route: Any, now: float) -> None:
-        if msg.term == self.term and self.voted_for not in (None, msg.candidate_id):
-            self.voted_for = None
-        original(self, msg, route, now)
+    target: Any
+    name: str
+    make: Callable[[Fn], Fn]
 
-    return {"step_request_vote": step}
-
-
-def _reply_before_persist(kind: type) -> Patches:
-    original = RaftNode._reply
-
-    def reply(self: RaftNode, route: Any, message: Any, durable: bool = False) -> None:
-        original(self, route, message, durable and not isinstance(message, kind))
-
-    return {"_reply": reply}
+    @property
+    def key(self) -> str:
+        owner = getattr(self.target, "__qualname__", None) or self.target.__name__.rsplit(".", 1)[-1]
+        return f"{owner}.{self.name}"
 
 
-def _no_log_matching() -> Patches:
-    """Accept AppendEntries whatever the term of our entry at prevIndex."""
-    original = RaftNode.step_append_entries
-
-    def step(self: RaftNode, msg: AppendEntries, route: Any, now: float) -> None:
-        ours = self.log.term_at(msg.prev_log_index)
-        if ours is not None and ours != msg.prev_log_term:
-            msg = AppendEntries(
-                msg.msg_id, msg.leader_id, msg.term, msg.prev_log_index, ours, msg.commit_index, msg.entries
-            )
-        original(self, msg, route, now)
-
-    return {"step_append_entries": step}
+@dataclass(frozen=True, slots=True)
+class Mutant:
+    doc: str
+    patches: tuple[Patch, ...]
 
 
-def _no_joint_consensus() -> Patches:
-    """Switch straight to the requested configuration instead of C(old,new) first."""
-    original = RaftNode.change_config
+def _replace(fn: Fn) -> Callable[[Fn], Fn]:
+    return lambda _original: fn
 
-    def change(self: RaftNode, joint: Any, request_id: bytes, now: float) -> int:
-        index = original(self, joint, request_id, now)
-        self._finish_config_change(now)  # adopt and append C(new) at once
+
+# ---- the broken rules ---------------------------------------------------------------------------
+
+
+def _commit_any_term(log: RaftLog, index: int, term: int) -> bool:
+    return log.term_at(index) is not None
+
+
+def _no_checkpoint(log: RaftLog, term: int, commit_index: int) -> bool:
+    return False
+
+
+def _always_free_to_vote(node: RaftNode, msg: RequestVote) -> bool:
+    return True
+
+
+def _send_now(kind: type) -> Callable[[Fn], Fn]:
+    def make(original: Fn) -> Fn:
+        def send_after(self: Outbox, out: Outgoing, job: int) -> None:
+            if isinstance(out.message, kind):
+                self.send(out)
+            else:
+                original(self, out, job)
+
+        return send_after
+
+    return make
+
+
+def _match_any_entry(original: Fn) -> Fn:
+    def log_matches(log: RaftLog, index: int, term: int) -> bool:
+        return log.term_at(index) is not None or bool(original(log, index, term))
+
+    return log_matches
+
+
+def _straight_to_new(original: Fn) -> Fn:
+    def propose_config(self: Leader, msg: ProposeConfig, now: float) -> int:
+        index: int = original(self, msg, now)
+        self.finish_config_change(now)  # adopt and append C(new) at once
         return index
 
-    return {"change_config": change}
+    return propose_config
 
 
-def _commit_without_majority() -> Patches:
-    """Count one follower's acknowledgement as a majority."""
-
-    def quorum_index(self: ClusterConfig, match: Mapping[str, int]) -> int:
-        return max(match.values(), default=0)
-
-    return {"quorum_index": quorum_index}
+def _highest_match(config: ClusterConfig, match: Mapping[str, int]) -> int:
+    return max(match.values(), default=0)
 
 
-def _no_idempotency() -> Patches:
-    """Forget the request-id cache: a retried update is appended again."""
+def _forget_request_ids(self: RequestIdCache, request_id: bytes) -> int | None:
+    return None
 
-    def get(self: RequestIdCache, request_id: bytes) -> int | None:
+
+def _oldest_in_flight(self: Progress) -> tuple[int, Inflight] | None:
+    if not self.inflight:
         return None
-
-    return {"get": get}
-
-
-def _resend_oldest() -> Patches:
-    """Re-send the oldest AppendEntries in flight instead of the newest: an original-style
-    follower then truncates entries it already acknowledged (see raft/progress.py)."""
-
-    def newest(self: Progress) -> tuple[int, Inflight] | None:
-        if not self.inflight:
-            return None
-        key = next(iter(self.inflight))
-        return key, self.inflight[key]
-
-    return {"newest": newest}
+    key = next(iter(self.inflight))
+    return key, self.inflight[key]
 
 
-MUTANTS: dict[str, Callable[[], Patches]] = {
-    "commit-old-term": _commit_old_term,
-    "double-vote": _double_vote,
-    "vote-before-persist": lambda: _reply_before_persist(RequestVoteReply),
-    "ack-before-persist": lambda: _reply_before_persist(AppendEntriesReply),
-    "no-log-matching": _no_log_matching,
-    "no-joint-consensus": _no_joint_consensus,
-    "commit-without-majority": _commit_without_majority,
-    "no-idempotency": _no_idempotency,
-    "resend-oldest": _resend_oldest,
+MUTANTS: dict[str, Mutant] = {
+    "commit-old-term": Mutant(
+        "Commit whatever a majority stores, previous-term entries included (Raft §5.4.2, Fig. 8),"
+        " and drop the CHECKPOINT a new leader appends (it would commit them the safe way).",
+        (
+            Patch(leader, "may_commit", _replace(_commit_any_term)),
+            Patch(leader, "needs_checkpoint", _replace(_no_checkpoint)),
+        ),
+    ),
+    "double-vote": Mutant(
+        "Grant a second candidate in the same term.",
+        (Patch(election, "may_vote_for", _replace(_always_free_to_vote)),),
+    ),
+    "vote-before-persist": Mutant(
+        "Let vote replies leave before the term and vote they promise are durable.",
+        (Patch(Outbox, "send_after", _send_now(RequestVoteReply)),),
+    ),
+    "ack-before-persist": Mutant(
+        "Let AppendEntries acknowledgements leave before the entries are durable.",
+        (Patch(Outbox, "send_after", _send_now(AppendEntriesReply)),),
+    ),
+    "no-log-matching": Mutant(
+        "Accept AppendEntries whatever the term of our entry at prevIndex.",
+        (Patch(follower, "log_matches", _match_any_entry),),
+    ),
+    "no-joint-consensus": Mutant(
+        "Switch straight to the requested configuration instead of C(old,new) first.",
+        (Patch(Leader, "propose_config", _straight_to_new),),
+    ),
+    "commit-without-majority": Mutant(
+        "Count one follower's acknowledgement as a majority.",
+        (Patch(quorum, "commit_index", _replace(_highest_match)),),
+    ),
+    "no-idempotency": Mutant(
+        "Forget the request-id cache: a retried update is appended again.",
+        (Patch(RequestIdCache, "get", _replace(_forget_request_ids)),),
+    ),
+    "resend-oldest": Mutant(
+        "Re-send the oldest AppendEntries in flight instead of the newest: an original-style"
+        " follower then truncates entries it already acknowledged (see raft/progress.py).",
+        (Patch(Progress, "newest", _replace(_oldest_in_flight)),),
+    ),
 }
-# the class each mutant patches (RaftNode unless said here)
-TARGETS: dict[str, type] = {
-    "commit-without-majority": ClusterConfig,
-    "no-idempotency": RequestIdCache,
-    "resend-oldest": Progress,
-}
+
+
+def _counted(fn: Fn, calls: dict[str, int], key: str) -> Fn:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[key] += 1
+        return fn(*args, **kwargs)
+
+    return counted
 
 
 @contextlib.contextmanager
-def mutant(name: str | None) -> Iterator[None]:
-    """Run the block with ``RaftNode`` broken as ``name`` says (None: unchanged)."""
+def mutant(name: str | None) -> Iterator[dict[str, int]]:
+    """Run the block with the node broken as ``name`` says (None: unchanged).
+
+    Yields the number of calls of each patched seam so far (``"Owner.name" -> calls``)."""
+    calls: dict[str, int] = {}
     if name is None:
-        yield
+        yield calls
         return
-    patches = MUTANTS[name]()
-    target = TARGETS.get(name, RaftNode)
-    saved = {attr: target.__dict__[attr] for attr in patches}
+    saved: list[tuple[Any, str, Fn]] = []
     try:
-        for attr, fn in patches.items():
-            setattr(target, attr, fn)
-        yield
+        for patch in MUTANTS[name].patches:
+            original = vars(patch.target).get(patch.name)
+            if original is None:
+                raise SeamMissing(f"mutant {name}: {patch.key} does not exist")
+            saved.append((patch.target, patch.name, original))
+            calls[patch.key] = 0
+            setattr(patch.target, patch.name, _counted(patch.make(original), calls, patch.key))
+        yield calls
     finally:
-        for attr, fn in saved.items():
-            setattr(target, attr, fn)
+        for target, attr, original in reversed(saved):
+            setattr(target, attr, original)

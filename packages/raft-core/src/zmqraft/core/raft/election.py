@@ -1,0 +1,140 @@
+"""Elections (Raft §5.2, §5.4.1; spec/raft.md §5): the voter's side and the candidate's.
+
+Theory of operation.  A follower whose election timer runs out becomes a candidate of the
+next term, votes for itself and asks every other peer of its (joint) configuration for a vote
+(``RaftNode._campaign`` then ``Candidate.campaign``).  Its RequestVotes leave only once its
+own term and vote are durable, and are re-sent every ``rpc_timeout`` until answered; it wins
+when the granted votes hold a majority of every voter group (``quorum.vote_result``).
+
+A voter, in any role, answers a RequestVote (``handle_request_vote``, spec §5.3):
+
+1. a request of an older term is refused with our term;
+2. a candidate held in its term by ``prevent_spiral_elections`` refuses every request
+   (``RoleHandler.holds_term``), whatever its term;
+3. the vote is granted if the candidate's log is at least as up to date as ours
+   (``log_up_to_date``, Raft §5.4.1) and we may still vote for it in its term
+   (``may_vote_for``: one vote per term, Raft Fig. 2);
+4. a grant, or a newer term, makes us a follower of that term (vote recorded and persisted,
+   leader unknown); only a grant re-arms our election timer (Raft §5.2; the original re-arms
+   on a refusal too, which lets a candidate with a stale log keep the up-to-date peers from
+   ever campaigning);
+5. the reply leaves once the term and vote it promises are durable.
+
+``prevent_spiral_elections`` (spec §5.1-§5.3, a deviation of the original): until a majority
+has answered its own vote request, a candidate neither starts a new term on timeout, nor
+adopts a higher term from a vote reply, nor grants votes.  A partitioned candidate therefore
+stays in one term and does not disrupt the cluster when the partition heals.
+
+``may_vote_for`` is a seam: the simulator's ``double-vote`` mutant replaces it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.messages import RequestVote, RequestVoteReply
+from . import quorum
+from .log import RaftLog
+from .quorum import VoteResult
+from .roles import Role, RoleHandler
+
+if TYPE_CHECKING:
+    from .node import RaftNode
+
+
+def log_up_to_date(log: RaftLog, msg: RequestVote) -> bool:
+    """The candidate's log ends in a later term, or in the same term and no shorter (§5.4.1)."""
+    return msg.last_log_term > log.last_term or (
+        msg.last_log_term == log.last_term and msg.last_log_index >= log.last_index
+    )
+
+
+def may_vote_for(node: RaftNode, msg: RequestVote) -> bool:
+    """One vote per term (Raft Fig. 2, RequestVote rule 2): we have not voted in the
+    candidate's term, or voted for this candidate."""
+    return node.voted_for is None or node.voted_for == msg.candidate_id or msg.term > node.term
+
+
+def handle_request_vote(node: RaftNode, msg: RequestVote, route: Any, now: float) -> None:
+    """Answer a RequestVote of a known peer, in any role (spec/raft.md §5.3)."""
+    if msg.term < node.term or node._role.holds_term():
+        node._reply(route, RequestVoteReply(msg.msg_id, node.term, False))
+        return
+    granted = log_up_to_date(node.log, msg) and may_vote_for(node, msg)
+    if granted or msg.term > node.term:
+        deadline = node._election_deadline
+        node.leader_id = None
+        node._set_term(msg.term, msg.candidate_id if granted else None)
+        node._become_follower(now)
+        if not granted and deadline is not None and node._role.election_timer:
+            node._election_deadline = deadline  # a refusal does not postpone our candidacy
+    node._reply_when_durable(route, RequestVoteReply(msg.msg_id, node.term, granted))
+
+
+class Candidate(RoleHandler):
+    """CANDIDATE: one campaign in one term (spec/raft.md §5.1, §5.2)."""
+
+    role = Role.CANDIDATE
+    election_timer = True
+
+    __slots__ = ("pending", "votes")
+
+    def __init__(self, node: RaftNode) -> None:
+        super().__init__(node)
+        self.votes: dict[str, bool] = {node.id: True}  # who answered -> granted
+        self.pending: dict[str, tuple[int, RequestVote, float]] = {}  # peer -> (id, msg, resend at)
+
+    def campaign(self, now: float) -> None:
+        """Our term and vote are set: win at once as the sole member, or ask for votes."""
+        node = self.node
+        if quorum.vote_result(node.config, self.votes) is VoteResult.WON:
+            node._become_leader(now)
+            return
+        for peer, _url in node.config.others(node.id):
+            msg = RequestVote(
+                node._next_msg_id(peer), node.id, node.term, node.log.last_index, node.log.last_term
+            )
+            # our own vote must be durable before anyone else counts on it (held like a reply)
+            self.pending[peer] = (msg.msg_id, msg, now + node.options.rpc_timeout)
+            node._send_when_durable(peer, msg)
+        node._rearm_election(now)
+
+    def holds_term(self) -> bool:
+        """prevent_spiral_elections: no majority (ourselves included) has answered us yet."""
+        return self.node.options.prevent_spiral_elections and not quorum.has_majority(
+            self.node.config, self.votes
+        )
+
+    def election_timeout(self, now: float) -> None:
+        if self.holds_term():
+            self.node._rearm_election(now)  # same term; the pending requests keep going out
+            return
+        self.node._campaign(now)
+
+    def request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
+        pending = self.pending.get(peer)
+        if pending is None or pending[0] != msg.msg_id:
+            return
+        del self.pending[peer]
+        node = self.node
+        self.votes[peer] = False
+        if msg.term > node.term:
+            if not self.holds_term():
+                node._step_down(msg.term, now)
+            return
+        if msg.term == node.term and msg.vote_granted:
+            self.votes[peer] = True
+            if quorum.vote_result(node.config, self.votes) is VoteResult.WON:
+                node._become_leader(now)
+
+    def tick(self, now: float) -> None:
+        node = self.node
+        for peer, (msg_id, msg, at) in list(self.pending.items()):
+            if now >= at:
+                self.pending[peer] = (msg_id, msg, now + node.options.rpc_timeout)
+                # a re-send too waits for our term and vote to be durable: a slow disk must
+                # not let us win a term we could forget in a crash
+                node._send_when_durable(peer, msg)
+
+    def next_deadline(self) -> float | None:
+        return min((at for _, _, at in self.pending.values()), default=None)
