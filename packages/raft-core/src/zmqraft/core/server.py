@@ -28,7 +28,8 @@ from typing import Any, TypeAlias
 
 from .broadcast import BroadcastPublisher
 from .catchup import CatchUp
-from .cluster import ClusterConfig, ConfigError
+from .client_writes import ClientWrites
+from .cluster import ClusterConfig
 from .entries_pipelines import EntriesPipelines
 from .jobs import ApplyJob, Job
 from .protocol import messages as m
@@ -45,7 +46,6 @@ from .raft.node import (
     StateChanged,
 )
 from .raft.options import RaftOptions
-from .request_ids import is_fresh
 from .storage.base import LogStorage
 
 log = logging.getLogger("zmqraft.server")
@@ -137,10 +137,7 @@ class PeerServer:
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
         self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
-        # reqid -> (routing id of the first request, index of its entry): answered by index, as
-        # the id may leave the request-id cache (TTL sweep) before the entry is applied
-        self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
-        self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
+        self._writes = ClientWrites(self.node, self.options, self.reply)
         self._streams = EntriesPipelines(self.options, self.reply)
         self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
         self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
@@ -231,7 +228,7 @@ class PeerServer:
             self._apply_job = None
             self.node.apply_done(job, job.last_index if last_applied is None else last_applied, now)
             self._broadcast.applied(self.node, job.entries, now)
-            self._answer_applied_updates()
+            self._writes.applied()
         self._flush(now)
 
     def take_frames(
@@ -282,9 +279,9 @@ class PeerServer:
         elif isinstance(msg, m.RequestLogInfo):
             self.reply(routing_id, self._log_info(msg.request_id).encode())
         elif isinstance(msg, m.RequestUpdate):
-            self._request_update(routing_id, msg, now)
+            self._writes.request_update(routing_id, msg, now)
         elif isinstance(msg, m.ConfigUpdate):
-            self._config_update(routing_id, msg, now)
+            self._writes.config_update(routing_id, msg, now)
         elif isinstance(msg, m.RequestEntries):
             self._streams.request(self.node, routing_id, msg, now)
         elif isinstance(msg, m.ClientDispatch):
@@ -351,105 +348,6 @@ class PeerServer:
             node.request_ids.prune_index(node.log.last_index),
         )
 
-    def _is_fresh(self, request_id: bytes) -> bool:
-        ttl = self.options.request_id_ttl
-        ttl_ms = None if ttl is None else int(ttl * 1000)
-        margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
-        return is_fresh(request_id, self.node.wall_ms, ttl_ms, margin_ms)
-
-    def _request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float) -> None:
-        node = self.node
-        if len(msg.data) > self.options.max_log_entry_data_size:
-            return
-        rid = msg.request_id
-        if node.role is not Role.LEADER:
-            self._reply_update(
-                routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id)
-            )
-            return
-        if rid in self._waiting_updates:
-            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
-            return
-        index = node.request_ids.get(rid)
-        if index is not None:
-            if index <= node.last_applied:
-                self._reply_update(
-                    routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
-                )
-            else:
-                self._waiting_updates[rid] = (routing_id, index)
-                self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
-            return
-        if not self._is_fresh(rid):
-            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
-            return
-        self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
-        self._waiting_updates[rid] = (routing_id, node.step(inputs.Propose(rid, msg.data), now))
-
-    def _reply_update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
-        self.reply(routing_id, reply.encode())
-
-    def _answer_applied_updates(self) -> None:
-        applied = self.node.last_applied
-        for rid, (routing_id, index) in list(self._waiting_updates.items()):
-            if index <= applied:
-                del self._waiting_updates[rid]
-                self._reply_update(
-                    routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index)
-                )
-
-    def _config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float) -> None:
-        node = self.node
-        rid = msg.request_id
-
-        def answer(reply: m.ConfigUpdateReply) -> None:
-            self.reply(routing_id, reply.encode())
-
-        if node.role is not Role.LEADER:
-            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, node.leader_id))
-            return
-        if self._config_reply is not None:
-            if self._config_reply[0] == rid:
-                self._config_reply = (rid, routing_id)
-                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
-            else:
-                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
-            return
-        index = node.request_ids.get(rid)
-        if index is None:
-            if not self._is_fresh(rid):
-                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.EXPIRED))
-                return
-            if node.config.is_joint:
-                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
-                return
-            try:
-                joint = node.config.join(msg.peers)
-            except ConfigError as exc:
-                answer(
-                    m.ConfigUpdateReply(
-                        rid, m.ConfigUpdateStatus.ERROR, error_name=exc.name, error_message=exc.message
-                    )
-                )
-                return
-            self._config_reply = (rid, routing_id)
-            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
-            node.step(inputs.ProposeConfig(joint, rid), now)
-        elif index <= node.commit_index:
-            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
-        elif node.config_request is not None and node.config.is_joint and rid == node.config_request:
-            self._config_reply = (rid, routing_id)
-            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
-        else:
-            answer(
-                m.ConfigUpdateReply(
-                    rid,
-                    m.ConfigUpdateStatus.ERROR,
-                    error_name="Error",
-                    error_message="wrong request id log entry type",
-                )
-            )
-
     # ================================================================ outputs
 
     def _queue_broadcast(self, frames: list[bytes]) -> None:
@@ -473,7 +371,7 @@ class PeerServer:
             if isinstance(event, StateChanged):
                 self._on_state(event, now)
             elif isinstance(event, ConfigCommitted):
-                self._on_config_committed(event)
+                self._writes.config_committed(event)
             elif isinstance(event, ConfigChanged):
                 live = {pid for pid, _ in event.config.others(self.id)}
                 for pid in list(self._debounce):
@@ -501,26 +399,9 @@ class PeerServer:
 
     def _on_state(self, event: StateChanged, now: float) -> None:
         self._broadcast.role_changed(event.role is Role.LEADER, now)
-        if event.role is Role.LEADER:
-            return
-        leader = self.node.leader_id
-        for rid, (routing_id, _) in self._waiting_updates.items():
-            self._reply_update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
-        self._waiting_updates.clear()
-        if self._config_reply is not None:
-            rid, routing_id = self._config_reply
-            self.reply(routing_id, m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, leader).encode())
-            self._config_reply = None
-        self._streams.clear()
-
-    def _on_config_committed(self, event: ConfigCommitted) -> None:
-        if self._config_reply is not None and self._config_reply[0] == event.request_id:
-            rid, routing_id = self._config_reply
-            self.reply(
-                routing_id,
-                m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode(),
-            )
-            self._config_reply = None
+        if event.role is not Role.LEADER:
+            self._writes.leadership_lost()
+            self._streams.clear()
 
 
 _REPLY_CLASS: dict[type[PeerRequest], ReplyDecoder] = {

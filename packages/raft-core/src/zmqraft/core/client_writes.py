@@ -1,0 +1,166 @@
+"""A leader's write RPCs: RequestUpdate and ConfigUpdate (spec/protocol.md §9.3, §9.4).
+
+RequestUpdate is idempotent by request id: an id already in the log is answered with its
+index once the entry is applied (COMMITTED), or with ACCEPTED while it is not; a new id that
+is still fresh is proposed and answered ACCEPTED; an id too old to be told apart from one that
+left the cache is EXPIRED.  Replies that wait are kept by request id with the index of their
+entry, so they are answered by index even if the id leaves the request-id cache (TTL sweep)
+before the entry is applied.
+
+ConfigUpdate starts a joint configuration C(old,new); its reply waits until C(old,new) is
+committed (the node then appends C(new) itself).  One membership change at a time: another
+request id while one is pending is BUSY.
+
+Losing leadership answers every waiting request NOT_LEADER with the new leader, if known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .cluster import ConfigError
+from .protocol import messages as m
+from .raft import inputs
+from .raft.node import ConfigCommitted, RaftNode, Role
+from .raft.options import RaftOptions
+from .request_ids import is_fresh
+
+Reply = Callable[[bytes, list[bytes]], None]
+
+
+class ClientWrites:
+    """The write RPCs of one peer; replies leave through ``reply(routing_id, frames)``."""
+
+    def __init__(self, node: RaftNode, options: RaftOptions, reply: Reply) -> None:
+        self.node = node
+        self.options = options
+        self._reply = reply
+        # reqid -> (routing id of the first request, index of its entry)
+        self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
+        self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
+
+    # ---- RequestUpdate
+
+    def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float) -> None:
+        node = self.node
+        if len(msg.data) > self.options.max_log_entry_data_size:
+            return
+        rid = msg.request_id
+        if node.role is not Role.LEADER:
+            self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id))
+            return
+        if rid in self._waiting_updates:
+            self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+            return
+        index = node.request_ids.get(rid)
+        if index is not None:
+            if index <= node.last_applied:
+                self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+            else:
+                self._waiting_updates[rid] = (routing_id, index)
+                self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+            return
+        if not self._is_fresh(rid):
+            self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
+            return
+        self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
+        index = node.step(inputs.Propose(rid, msg.data), now)
+        assert index is not None
+        self._waiting_updates[rid] = (routing_id, index)
+
+    def applied(self) -> None:
+        """The state machine applied up to the node's ``last_applied``: answer who waits."""
+        applied = self.node.last_applied
+        for rid, (routing_id, index) in list(self._waiting_updates.items()):
+            if index <= applied:
+                del self._waiting_updates[rid]
+                self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+
+    def _update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
+        self._reply(routing_id, reply.encode())
+
+    def _is_fresh(self, request_id: bytes) -> bool:
+        ttl = self.options.request_id_ttl
+        ttl_ms = None if ttl is None else int(ttl * 1000)
+        margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
+        return is_fresh(request_id, self.node.wall_ms, ttl_ms, margin_ms)
+
+    # ---- ConfigUpdate
+
+    def config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float) -> None:
+        node = self.node
+        rid = msg.request_id
+
+        def answer(reply: m.ConfigUpdateReply) -> None:
+            self._reply(routing_id, reply.encode())
+
+        if node.role is not Role.LEADER:
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, node.leader_id))
+            return
+        if self._config_reply is not None:
+            if self._config_reply[0] == rid:
+                self._config_reply = (rid, routing_id)
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+            else:
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
+            return
+        index = node.request_ids.get(rid)
+        if index is None:
+            if not self._is_fresh(rid):
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.EXPIRED))
+                return
+            if node.config.is_joint:
+                answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.BUSY))
+                return
+            try:
+                joint = node.config.join(msg.peers)
+            except ConfigError as exc:
+                answer(
+                    m.ConfigUpdateReply(
+                        rid, m.ConfigUpdateStatus.ERROR, error_name=exc.name, error_message=exc.message
+                    )
+                )
+                return
+            self._config_reply = (rid, routing_id)
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+            node.step(inputs.ProposeConfig(joint, rid), now)
+        elif index <= node.commit_index:
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
+        elif node.config_request is not None and node.config.is_joint and rid == node.config_request:
+            self._config_reply = (rid, routing_id)
+            answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
+        else:
+            answer(
+                m.ConfigUpdateReply(
+                    rid,
+                    m.ConfigUpdateStatus.ERROR,
+                    error_name="Error",
+                    error_message="wrong request id log entry type",
+                )
+            )
+
+    def config_committed(self, event: ConfigCommitted) -> None:
+        if self._config_reply is not None and self._config_reply[0] == event.request_id:
+            rid, routing_id = self._config_reply
+            self._reply(
+                routing_id,
+                m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=event.joint_index).encode(),
+            )
+            self._config_reply = None
+
+    # ---- leadership lost
+
+    def leadership_lost(self) -> None:
+        """Every waiting request hears NOT_LEADER, with the new leader if known."""
+        leader = self.node.leader_id
+        for rid, (routing_id, _) in self._waiting_updates.items():
+            self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
+        self._waiting_updates.clear()
+        if self._config_reply is not None:
+            rid, routing_id = self._config_reply
+            reply = m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, leader)
+            self._reply(routing_id, reply.encode())
+            self._config_reply = None
+
+
+__all__ = ["ClientWrites"]
