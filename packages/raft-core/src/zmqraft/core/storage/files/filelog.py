@@ -1,6 +1,10 @@
 """``FileLog``: the Raft log in a directory of index files plus a snapshot file, byte
 compatible with the original's ``lib/server/filelog.js`` (spec/storage.md §6).
 
+(Over 500 lines on purpose: one class whose methods share the writer/reader thread rules
+and the crash-recovery invariants below; the index-file format, the directory layout and the
+snapshot file are modules of their own.)
+
 Opening (``FileLog(log_dir, snapshot_path)``) validates the first and the last index file
 and the snapshot before anything is written; then (unless read-only) it creates what is
 missing (an empty snapshot, the first index file), deletes empty trailing index files and
