@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from zmqraft.core.client_writes import ACCEPTED_AFTER
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.driver import PeerDriver
 from zmqraft.core.protocol import messages as m
@@ -145,14 +146,41 @@ def test_follower_without_leader_answers_with_nil_leader() -> None:
 # ---- RequestUpdate -----------------------------------------------------------------------
 
 
-def test_update_is_accepted_then_committed_and_a_retry_gets_the_same_index() -> None:
+def test_update_is_committed_and_a_retry_gets_the_same_index() -> None:
     ep = Endpoint()
     rid = ep.ids.next(WALL)
     replies = [m.RequestUpdateReply.decode(f) for f in ep.send(m.RequestUpdate(rid, b"x").encode(b""))]
-    assert [r.status for r in replies] == [m.UpdateStatus.ACCEPTED, m.UpdateStatus.COMMITTED]
-    index = replies[1].index
+    # committed at once: no ACCEPTED first (it would only say "wait")
+    assert [r.status for r in replies] == [m.UpdateStatus.COMMITTED]
+    index = replies[0].index
     assert ep.update(b"x", rid) == index
     assert ep.log.last_index == index  # not appended twice
+
+
+def test_an_update_still_waiting_after_a_while_hears_accepted_once() -> None:
+    """ACCEPTED (spec protocol.md §9.3) refreshes the client's 500 ms response timeout; it
+    is sent only for an update that waits ACCEPTED_AFTER seconds, and a retry of a waiting id
+    hears it at once."""
+    ep = Endpoint()
+    driver = ep.driver
+    rid = ep.ids.next(WALL)
+    driver.receive_router(b"c", m.RequestUpdate(rid, b"x").encode(b""), ep.now, WALL)
+    out = driver.round(ep.now, WALL)
+    (write,) = out.work  # the write is held back: the update cannot commit yet
+    assert out.router == []
+    deadline = driver.next_deadline()
+    assert deadline is not None and deadline <= ep.now + ACCEPTED_AFTER
+    driver.handle_timer(ep.now + ACCEPTED_AFTER, WALL)
+    out = driver.round(ep.now + ACCEPTED_AFTER, WALL)
+    assert [m.RequestUpdateReply.decode(f).status for _, f in out.router] == [m.UpdateStatus.ACCEPTED]
+    driver.receive_router(b"c", m.RequestUpdate(rid, b"x").encode(b""), ep.now, WALL)  # a retry
+    out = driver.round(ep.now + ACCEPTED_AFTER, WALL)
+    assert [m.RequestUpdateReply.decode(f).status for _, f in out.router] == [m.UpdateStatus.ACCEPTED]
+    driver.complete(write, write.run(), ep.now + 0.2, WALL)
+    out = driver.round(ep.now + 0.2, WALL)
+    assert [m.RequestUpdateReply.decode(f).status for _, f in out.router] == [m.UpdateStatus.COMMITTED]
+    driver.handle_timer(ep.now + 1.0, WALL)
+    assert driver.round(ep.now + 1.0, WALL).router == []  # answered: no second ACCEPTED
 
 
 def test_update_to_a_follower_names_no_leader() -> None:

@@ -2,8 +2,11 @@
 
 RequestUpdate is idempotent by request id: an id already in the log is answered with its
 index once the entry is applied (COMMITTED), or with ACCEPTED while it is not; a new id that
-is still fresh is proposed and answered ACCEPTED; an id too old to be told apart from one that
-left the cache is EXPIRED.  Replies that wait are kept by request id with the index of their
+is still fresh is proposed, and answered ACCEPTED only if it is still waiting
+``ACCEPTED_AFTER`` seconds later (most updates commit sooner, and one reply instead of two
+saves a send on the leader and a receive on the client; a client waits 500 ms for a response
+by default, and an ACCEPTED refreshes that); an id too old to be told apart from one that left
+the cache is EXPIRED.  Replies that wait are kept by request id with the index of their
 entry, so they are answered by index even if the id leaves the request-id cache (TTL sweep)
 before the entry is applied.
 
@@ -16,6 +19,7 @@ Losing leadership answers every waiting request NOT_LEADER with the new leader, 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from .cluster import ConfigError
@@ -26,6 +30,8 @@ from .raft.options import RaftOptions
 from .request_ids import is_fresh
 
 Reply = Callable[[bytes, list[bytes]], None]
+
+ACCEPTED_AFTER = 0.1  # seconds a new update may wait for its COMMITTED before an ACCEPTED
 
 
 class ClientWrites:
@@ -38,6 +44,7 @@ class ClientWrites:
         # reqid -> (routing id of the first request, index of its entry)
         self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
+        self._unaccepted: deque[tuple[float, bytes]] = deque()  # (ACCEPTED due, reqid), in order
 
     # ---- RequestUpdate
 
@@ -63,10 +70,24 @@ class ClientWrites:
         if not self._is_fresh(rid):
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
         index = node.step(inputs.Propose(rid, msg.data), now)
-        assert index is not None
         self._waiting_updates[rid] = (routing_id, index)
+        self._unaccepted.append((now + ACCEPTED_AFTER, rid))
+
+    def deadline(self) -> float | None:
+        """When a new update that still waits must hear ACCEPTED."""
+        unaccepted, waiting = self._unaccepted, self._waiting_updates
+        while unaccepted and unaccepted[0][1] not in waiting:
+            unaccepted.popleft()  # answered already: no timer for it
+        return unaccepted[0][0] if unaccepted else None
+
+    def tick(self, now: float) -> None:
+        unaccepted, waiting = self._unaccepted, self._waiting_updates
+        while unaccepted and unaccepted[0][0] <= now:
+            _, rid = unaccepted.popleft()
+            found = waiting.get(rid)
+            if found is not None:
+                self._update(found[0], m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
 
     def applied(self) -> None:
         """The state machine applied up to the node's ``last_applied``: answer who waits."""
@@ -156,6 +177,7 @@ class ClientWrites:
         for rid, (routing_id, _) in self._waiting_updates.items():
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
         self._waiting_updates.clear()
+        self._unaccepted.clear()
         if self._config_reply is not None:
             rid, routing_id = self._config_reply
             reply = m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.NOT_LEADER, leader)

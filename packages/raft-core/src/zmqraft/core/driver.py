@@ -13,7 +13,9 @@ Inputs (each takes the time as arguments: ``now`` monotonic seconds, ``wall`` ep
 * ``handle_timer(now, wall)``: ``next_deadline()`` has passed;
 * ``complete(work, outcome, now, wall)``: a ``Work`` handed out earlier has run.
 
-After inputs, ``round(now, wall)`` returns an ``Outputs`` the runtime acts on in its order:
+After inputs, ``round(now, wall)`` ends the batch (a leader sends one AppendEntries per
+follower for all the updates it brought) and returns an ``Outputs`` the runtime acts on in
+its order:
 
 1. ``work``: blocking work to start.  Storage work (``Lane.STORAGE``: writes and fsyncs, the
    compaction poll) runs one item at a time, in the order handed out; apply work
@@ -255,6 +257,7 @@ class PeerDriver:
         out, self._outputs = self._outputs, Outputs()
         server = self.server
         machine = self.state_machine
+        server.end_batch(now)
         while (job := server.next_job()) is not None:
             if isinstance(job, Job):
                 inline = (

@@ -188,6 +188,9 @@ class PeerServer:
             candidates.append(deadline)
         if self._broadcast.due is not None:
             candidates.append(self._broadcast.due)
+        accepting = self._writes.deadline()
+        if accepting is not None:
+            candidates.append(accepting)
         return min(candidates)
 
     def handle_timer(self, now: float, wall: float) -> None:
@@ -205,6 +208,7 @@ class PeerServer:
             self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
             self.node.request_ids.sweep(self.node.wall_ms)
         self._broadcast.tick(self.node, now)
+        self._writes.tick(now)
         self._flush(now)
 
     def next_job(self) -> Job | ApplyJob | None:
@@ -246,6 +250,12 @@ class PeerServer:
     def reply(self, routing_id: bytes, frames: list[bytes]) -> None:
         """Send a reply on the ROUTER (used by state machines for custom requests)."""
         self._router_out.append((routing_id, frames))
+
+    def end_batch(self, now: float) -> None:
+        """The inputs of one batch are in (the driver's round): let the node send what they
+        made ready (one AppendEntries per follower for the batch's updates)."""
+        self.node.flush(now)
+        self._flush(now)
 
     def snapshot_installed(self, now: float) -> None:
         """The runtime installed a compaction snapshot from the watched install path."""

@@ -12,8 +12,10 @@ message at a time and one entry per message; once a follower's position is known
 ``max_inflight_messages`` / ``max_inflight_bytes`` AppendEntries of up to ``peer_msg_data_size``
 bytes each.  Only the newest message in flight is ever re-sent.  A follower whose next entry
 is below the log's first index is sent the snapshot in chunks (spec §6.5).  An idle follower
-gets a heartbeat every ``append_entries_heartbeat_interval``; every commit advance reaches
-idle followers at once (spec §6.2, the "slow heartbeat" flag).
+gets a heartbeat every ``append_entries_heartbeat_interval``, which also carries a commit
+advance (the original sends idle followers an empty AppendEntries at each commit advance,
+spec §6.2; here they learn it at most one heartbeat interval later).  A client's update is
+appended at once and sent with the rest of its batch of inputs (``flush``).
 
 The commit rule (``maybe_commit``; Raft §5.3, §5.4.2, spec §6.4): the highest index stored
 on a majority of every voter group (``quorum.commit_index``; the leader counts its own
@@ -62,7 +64,7 @@ def needs_checkpoint(log: RaftLog, term: int, commit_index: int) -> bool:
 class Leader(RoleHandler):
     role = Role.LEADER
 
-    __slots__ = ("leaving_at", "progress")
+    __slots__ = ("leaving_at", "progress", "unsent")
 
     def __init__(self, node: RaftNode, now: float) -> None:
         super().__init__(node)
@@ -72,6 +74,7 @@ class Leader(RoleHandler):
             for pid, _ in node.config.others(node.id)
         }
         self.leaving_at: int | None = None  # not in C(new): step down once this is committed
+        self.unsent = False  # proposals appended since the last flush
 
     @property
     def current(self) -> bool:
@@ -89,10 +92,19 @@ class Leader(RoleHandler):
     # ---- inputs
 
     def propose(self, msg: Propose, now: float) -> int:
+        """Append a client's update; it is sent with the rest of the batch (``flush``)."""
         node = self.node
         last = node._append_local([encode_entry(msg.request_id, EntryType.STATE, node.term, msg.data)])
-        self.broadcast(now)
+        self.unsent = True
         return last
+
+    def flush(self, now: float) -> None:
+        """One AppendEntries per follower for every update of a batch of inputs, instead of
+        one per update: under load that is the difference between ~4 and ~30 entries per
+        message, and as many fewer messages to encode, send, decode and acknowledge."""
+        if self.unsent:
+            self.unsent = False
+            self.broadcast(now)
 
     def propose_config(self, msg: ProposeConfig, now: float) -> int:
         """Adopt the joint configuration now and append C(old,new) (spec §9 step 2)."""
@@ -303,10 +315,11 @@ class Leader(RoleHandler):
         if index > node.commit_index and may_commit(node.log, index, node.term):
             node._advance_commit(index)
             self._after_commit(now)  # may append C(new), which then carries the commit
-            # idle followers learn the commit index now; busy ones with their next message
-            for p in list(self.progress.values()):
-                p.heartbeat_due = True
-                self.replicate(p, now)
+            # Followers learn the commit index with their next AppendEntries or heartbeat
+            # (within append_entries_heartbeat_interval), not from a message of its own: an
+            # empty AppendEntries per commit costs every peer CPU just as the next request
+            # arrives, and nothing waits for a follower's commit index (clients are answered
+            # by the leader, which applies at once).
 
     def _after_commit(self, now: float) -> None:
         """Membership steps after a commit advance (spec/raft.md §9 steps 5-6)."""

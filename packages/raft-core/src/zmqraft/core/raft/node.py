@@ -212,6 +212,11 @@ class RaftNode:
                 self._election_deadline = None
         self._role.tick(now)  # the role after the election timeout
 
+    def flush(self, now: float) -> None:
+        """The end of a batch of inputs (the driver's round): send what they made ready, e.g.
+        one AppendEntries per follower for all the updates proposed in the batch."""
+        self._role.flush(now)
+
     def next_deadline(self) -> float | None:
         """When ``tick`` must next be called (monotonic seconds), or None."""
         election_at, role_at = self._election_deadline, self._role.next_deadline()

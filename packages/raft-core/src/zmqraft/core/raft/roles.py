@@ -95,6 +95,9 @@ class RoleHandler:
     def tick(self, now: float) -> None:
         """Fire the role's own timers that are due."""
 
+    def flush(self, now: float) -> None:
+        """The end of a batch of inputs: send what they made ready (a leader's new entries)."""
+
     def next_deadline(self) -> float | None:
         """The role's own next timer, if any."""
         return None
