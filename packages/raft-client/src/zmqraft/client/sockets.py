@@ -157,7 +157,7 @@ class PeerSockets:
         router = self.router
         assert router is not None
         receive_router = fed.receive_router
-        if has_input(router):
+        if has_input(router):  # EVENTS of every socket, every pass: see ``pump``
             for _ in range(RECV_BATCH):
                 try:
                     frames = receive(router)
@@ -176,10 +176,6 @@ class PeerSockets:
                 received += 1
                 fed.receive_peer(peer_id, frames, _monotonic(), _wall())
         return received
-
-    def readable(self) -> bool:
-        assert self.router is not None
-        return has_input(self.router) or any(has_input(sock) for _url, sock in self.dealers.values())
 
     def send(self, out: Frames) -> int:
         """Send a round's frames; returns how many left.  A full queue, or a peer without a
@@ -262,7 +258,9 @@ def pump(sockets: PeerSockets, driver: Driven, start: Callable[[Any], None]) -> 
         sent = sockets.send(out)
         for work in inline:  # a follower's write: its acknowledgement leaves in the next pass
             driver.complete(work, work.run(), _monotonic(), _wall())
-        if not received and not sent and not inline and not sockets.readable():
+        if not received and not sent and not inline:
+            # quiet: this pass's receive looked at every socket's EVENTS after the last
+            # sends, which also re-armed ZeroMQ's edge-triggered FDs
             break
     busy = _monotonic() - began
     if busy > SLOW_ROUND:

@@ -6,9 +6,10 @@
   wake-up runs ``sockets.pump``, which drains every socket into the driver and acts on its
   rounds until nothing moves;
 * one timer, ``loop.call_later``, re-armed from ``driver.next_deadline()`` after each pump;
-* work: each lane (storage, apply) is a task that runs one ``Work`` at a time in a worker
-  thread (``anyio.to_thread``), reports it with ``driver.complete`` and pumps.  Work in
-  flight is shielded from cancellation, so a shutdown waits for its fsync;
+* work: each lane (storage, apply) is a thread of its own (``LaneThread``) that runs one
+  ``Work`` at a time; the loop hears of each outcome through ``call_soon_threadsafe``,
+  reports it with ``driver.complete`` and pumps.  A shutdown, even a cancelled one, waits for
+  the work the lanes hold (a started fsync is always finished);
 * shutdown (``close()``): stop reading, let the lanes finish the work in flight, send what
   that releases, close the sockets (the ROUTER and PUB linger 2 s for replies already
   queued), then the state machine, the log and the persistence.
@@ -19,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import zmq
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from zmqraft.client.sockets import PeerSockets, pump
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
-
-Lanes = dict[Lane, MemoryObjectSendStream[Work]]
-
 
 class ZmqRaft:
     """One peer: the sockets and workers around an ``AssembledPeer`` (see ``build``).
@@ -71,10 +69,7 @@ class ZmqRaft:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._lanes: Lanes = {}
-        self._receivers: dict[Lane, MemoryObjectReceiveStream[Work]] = {}
-        for lane in Lane:
-            self._lanes[lane], self._receivers[lane] = anyio.create_memory_object_stream[Work](math.inf)
+        self._lanes: dict[Lane, LaneThread] = {}  # started by serve()
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._closing = False
@@ -145,27 +140,24 @@ class ZmqRaft:
         if self._started:
             raise RuntimeError("a ZmqRaft serves once")
         self._started = True
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         try:
             peer = self.peer
             self.sockets.open(peer.router_bind, self.state_machine.broadcast_bind, peer.others)
-            async with anyio.create_task_group() as tg:
-                for lane in Lane:
-                    tg.start_soon(self._lane, self._receivers[lane])
-                self._pump()
-                if self.web is not None:
-                    await self.web.start()
-                log.info("%s: listening at %s", self.id, self.url)
-                task_status.started(self)
-                await self._close_requested.wait()
-                self._closing = True
-                self._stop_reading()
-                tg.cancel_scope.cancel()  # the lanes finish the work they are in first
-            self.sockets.send(self.driver.round(time.monotonic(), time.time()))  # what it released
+            self._lanes = {lane: LaneThread(f"{self.id}-{lane.value}", loop, self._done) for lane in Lane}
+            self._pump()
+            if self.web is not None:
+                await self.web.start()
+            log.info("%s: listening at %s", self.id, self.url)
+            task_status.started(self)
+            await self._close_requested.wait()
         finally:
             self._closing = True
             self._stop_reading()
             with anyio.CancelScope(shield=True):  # also when serve() itself is cancelled
+                for lane in self._lanes.values():
+                    await lane.stop()  # the work they hold is finished (a started fsync too)
+                self.sockets.send(self.driver.round(time.monotonic(), time.time()))  # what it released
                 if self.web is not None:
                     await self.web.close()
                 await self._close_all()
@@ -216,7 +208,7 @@ class ZmqRaft:
         self._arm_timer()
 
     def _start(self, work: Work) -> None:
-        self._lanes[work.lane].send_nowait(work)
+        self._lanes[work.lane].put(work)
 
     def _arm_timer(self) -> None:
         deadline = self.driver.next_deadline()
@@ -242,16 +234,43 @@ class ZmqRaft:
             return
         self._pump()
 
-    async def _lane(self, works: MemoryObjectReceiveStream[Work]) -> None:
-        """One work item at a time, each in a worker thread; a failure closes the peer."""
-        async for work in works:
-            with anyio.CancelScope(shield=True):  # a started fsync is always finished
-                outcome = await anyio.to_thread.run_sync(work.run)
-            self.driver.complete(work, outcome, time.monotonic(), time.time())
-            if self.driver.failure is not None:
-                self.close(self.driver.failure)
+    def _done(self, work: Work, outcome: Any) -> None:
+        """A lane finished ``work`` (on the loop): report it, then pump what it released."""
+        self.driver.complete(work, outcome, time.monotonic(), time.time())
+        if self.driver.failure is not None:
+            self.close(self.driver.failure)
+        elif self._closing:
+            self.sockets.send(self.driver.round(time.monotonic(), time.time()))
+        else:
+            self._pump()
+
+
+class LaneThread:
+    """One lane: a thread that runs its work in the order handed out; each outcome comes back
+    to the event loop through ``call_soon_threadsafe``.  Cheaper than a task awaiting
+    ``anyio.to_thread`` per item (no task switch, no capacity limiter, no worker hand-over),
+    which showed up in the leader's profile."""
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop, done: Callable[[Work, Any], None]) -> None:
+        self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._loop = loop
+        self._done = done
+        self._thread = threading.Thread(target=self._run, name=f"zmqraft-{name}", daemon=True)
+        self._thread.start()
+
+    def put(self, work: Work) -> None:
+        self._queue.put(work)
+
+    def _run(self) -> None:
+        while (work := self._queue.get()) is not None:
+            outcome = work.run()  # never raises: a failure is a Failure outcome
+            try:
+                self._loop.call_soon_threadsafe(self._done, work, outcome)
+            except RuntimeError:  # the loop is closed: nobody to tell
                 return
-            if self._closing:
-                self.sockets.send(self.driver.round(time.monotonic(), time.time()))
-            else:
-                self._pump()
+
+    async def stop(self) -> None:
+        """Finish what was handed out, then end the thread (its last outcomes are reported
+        before this returns: they were queued on the loop first)."""
+        self._queue.put(None)
+        await anyio.to_thread.run_sync(self._thread.join)
