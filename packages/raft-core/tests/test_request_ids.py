@@ -59,3 +59,34 @@ def test_rebuild_stops_after_a_file_capacity_of_expired_ids() -> None:
     backwards += [(1, rid(100_000, 2), 4)]  # fresh but beyond the stop
     assert scan_request_ids(backwards, now, HOUR_MS, None) == [(rid(100_000, 1), 10)]
     assert scan_request_ids(backwards[:1], now, HOUR_MS, 0) == []
+
+
+def test_add_entries_is_add_for_every_entry_in_order() -> None:
+    """The batched hot path keeps exactly ``add``'s rules: zero ids skipped, expired ids
+    skipped (by the seconds inside the id against the ttl), a re-added id moves to the end."""
+    wall_ms = 1_800_000_000_000
+    ttl_ms = 3_600_000
+
+    def rid(seconds: int, n: int) -> bytes:
+        return seconds.to_bytes(4, "big") + n.to_bytes(8, "big")
+
+    now_s = wall_ms // 1000
+    ids = [
+        rid(now_s, 1),
+        bytes(12),  # zero: no request id
+        rid(now_s - 3600, 2),  # exactly at the ttl: kept
+        rid(now_s - 3601, 3),  # expired
+        rid(now_s, 1),  # again: moves to the end with its new index
+        rid(now_s + 5, 4),
+    ]
+    entries = [i + b"\x00" * 8 + b"data" for i in ids]
+    one, batch = RequestIdCache(ttl_ms, None), RequestIdCache(ttl_ms, None)
+    for pos, entry in enumerate(entries):
+        one.add(entry[:12], 10 + pos, wall_ms)
+    batch.add_entries(10, entries, wall_ms)
+    assert list(batch._index.items()) == list(one._index.items())
+    assert list(batch._index) == [rid(now_s - 3600, 2), rid(now_s, 1), rid(now_s + 5, 4)]
+    assert batch.get(rid(now_s, 1)) == 14
+    no_ttl = RequestIdCache(None, None)
+    no_ttl.add_entries(1, entries, wall_ms)
+    assert len(no_ttl) == 4

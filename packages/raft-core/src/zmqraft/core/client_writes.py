@@ -43,6 +43,11 @@ class ClientWrites:
         self._reply = reply
         # reqid -> (routing id of the first request, index of its entry)
         self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
+        # (index, reqid) of the waiting updates in index order: a new proposal always lands
+        # at the end of the log, so an apply answers a prefix; an id found in the cache but
+        # not yet applied may be older and goes to the stragglers (rare: a retry)
+        self._by_index: deque[tuple[int, bytes]] = deque()
+        self._stragglers: dict[bytes, int] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
         self._unaccepted: deque[tuple[float, bytes]] = deque()  # (ACCEPTED due, reqid), in order
 
@@ -65,6 +70,7 @@ class ClientWrites:
                 self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
             else:
                 self._waiting_updates[rid] = (routing_id, index)
+                self._stragglers[rid] = index
                 self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
             return
         if not self._is_fresh(rid):
@@ -72,6 +78,7 @@ class ClientWrites:
             return
         index = node.step(inputs.Propose(rid, msg.data), now)
         self._waiting_updates[rid] = (routing_id, index)
+        self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
 
     def deadline(self) -> float | None:
@@ -92,10 +99,21 @@ class ClientWrites:
     def applied(self) -> None:
         """The state machine applied up to the node's ``last_applied``: answer who waits."""
         applied = self.node.last_applied
-        for rid, (routing_id, index) in list(self._waiting_updates.items()):
-            if index <= applied:
-                del self._waiting_updates[rid]
-                self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+        by_index = self._by_index
+        while by_index and by_index[0][0] <= applied:
+            index, rid = by_index.popleft()
+            self._answer(rid, index)
+        if self._stragglers:
+            for rid, index in list(self._stragglers.items()):
+                if index <= applied:
+                    del self._stragglers[rid]
+                    self._answer(rid, index)
+
+    def _answer(self, rid: bytes, index: int) -> None:
+        found = self._waiting_updates.get(rid)
+        if found is not None and found[1] == index:
+            del self._waiting_updates[rid]
+            self._update(found[0], m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
 
     def _update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
         self._reply(routing_id, reply.encode())
@@ -177,6 +195,8 @@ class ClientWrites:
         for rid, (routing_id, _) in self._waiting_updates.items():
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, leader))
         self._waiting_updates.clear()
+        self._by_index.clear()
+        self._stragglers.clear()
         self._unaccepted.clear()
         if self._config_reply is not None:
             rid, routing_id = self._config_reply

@@ -83,6 +83,21 @@ class RequestIdCache:
         self._index.pop(request_id, None)
         self._index[request_id] = index
 
+    def add_entries(self, first_index: int, entries: Iterable[bytes | memoryview], wall_ms: int) -> None:
+        """``add`` for the request id of every entry (its first 12 bytes) from ``first_index``
+        on: one call per appended batch, the hot path of every peer."""
+        cache = self._index
+        ttl_ms = self.ttl_ms
+        oldest_s = -1 if ttl_ms is None else (wall_ms - ttl_ms) / 1000  # older ids are expired
+        index = first_index
+        for entry in entries:
+            rid = bytes(entry[:12])
+            if rid != ZERO_REQUEST_ID and int.from_bytes(rid[:4], "big") >= oldest_s:
+                if rid in cache:
+                    del cache[rid]  # re-added: it moves to the young end
+                cache[rid] = index
+            index += 1
+
     def load(self, pairs: Iterable[tuple[bytes, int]]) -> None:
         for request_id, index in pairs:
             self._index[request_id] = index

@@ -47,7 +47,6 @@ from typing import Any, overload
 
 from ..cluster import ClusterConfig
 from ..jobs import ApplyJob, Job, SnapshotChunk
-from ..protocol.entry import entry_request_id
 from ..protocol.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -173,7 +172,9 @@ class RaftNode:
 
         A proposal on a non-leader raises ``NotLeader``."""
         role = self._role
-        match msg:
+        match msg:  # the hot cases first: each case is an isinstance test, in order
+            case Propose():
+                return role.propose(msg, now)
             case PeerRequest(message=RequestVote() as request, route=route):
                 if self.is_known_peer(request.candidate_id):  # spec §5.3 step 1
                     election.handle_request_vote(self, request, route, now)
@@ -195,8 +196,6 @@ class RaftNode:
                 role.install_snapshot_reply(peer, reply, now)
             case LeaderAlive(leader_id=leader_id, term=term):
                 role.leader_alive(leader_id, term, now)
-            case Propose():
-                return role.propose(msg, now)
             case ProposeConfig():
                 return role.propose_config(msg, now)
             case _:
@@ -423,9 +422,7 @@ class RaftNode:
     def _append_local(self, entries: Sequence[bytes]) -> int:
         first = self.log.last_index + 1
         last = self.log.append(entries)
-        for pos, entry in enumerate(entries):
-            rid = entry_request_id(entry)
-            self.request_ids.add(rid, first + pos, self.wall_ms)
+        self.request_ids.add_entries(first, entries, self.wall_ms)
         return last
 
     def _persist(self, changes: dict[str, Any]) -> None:
