@@ -239,13 +239,22 @@ class Driven(Fed, Protocol):
     def complete(self, work: Any, outcome: Any, now: float, wall: float) -> None: ...
 
 
-def pump(sockets: PeerSockets, driver: Driven, start: Callable[[Any], None]) -> None:
+def pump(
+    sockets: PeerSockets, driver: Driven, start: Callable[[Any], None], *, input_only: bool = False
+) -> None:
     """One wake-up: drain the sockets into ``driver``, act on its round (run the work it
     marks ``inline`` at once, ``start`` the rest, connect DEALERs to a new configuration,
-    then send), until nothing moves."""
+    then send), until nothing moves.  ``input_only``: woken by socket readiness alone (not a
+    timer or finished work), so a wake-up that finds no input skips the round."""
     began = _monotonic()
     while True:
         received = sockets.receive(driver)
+        if input_only and not received:
+            # woken by a socket (often our own sends changing its EVENTS) and nothing came:
+            # no input, so the driver has nothing new to hand out; reading EVENTS re-armed
+            # the edge-triggered FDs
+            return
+        input_only = False
         out = driver.round(_monotonic(), _wall())
         inline = []
         for work in out.work:

@@ -169,7 +169,7 @@ class ZmqRaft:
 
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         assert self._loop is not None
-        self._loop.add_reader(sock.fileno(), self._pump)
+        self._loop.add_reader(sock.fileno(), self._pump, True)
 
     def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
         if self._loop is not None and not sock.closed:
@@ -192,12 +192,12 @@ class ZmqRaft:
 
     # ================================================================ waiting
 
-    def _pump(self) -> None:
+    def _pump(self, input_only: bool = False) -> None:
         """Drain, act, re-arm the timer (see ``zmqraft.client.sockets.pump``)."""
         if self._closing:
             return
         try:
-            pump(self.sockets, self.driver, self._start)
+            pump(self.sockets, self.driver, self._start, input_only=input_only)
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
             self.close(exc)

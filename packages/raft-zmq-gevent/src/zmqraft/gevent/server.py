@@ -81,6 +81,7 @@ class ZmqRaft:
         self._workers: list[gevent.Greenlet] = []
         self._closing = False
         self._started = False
+        self._completed = False  # a lane finished work since the last pump
         self.peer = peer
         self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
         self.driver.inline_storage = inline_storage  # see build()
@@ -219,9 +220,10 @@ class ZmqRaft:
     def _serve(self) -> None:
         """Pump on every wake-up and at the driver's deadline until ``close()``; then shut down."""
         driver = self.driver
+        input_only = False  # woken by socket readiness alone: see zmqraft.client.sockets.pump
         try:
             while True:
-                pump(self.sockets, driver, self._start)
+                pump(self.sockets, driver, self._start, input_only=input_only)
                 if driver.failure is not None:
                     self.close(driver.failure, wait=False)
                 if self._close_requested.is_set():
@@ -235,10 +237,13 @@ class ZmqRaft:
                 self._wake.clear()
                 if self._close_requested.is_set():
                     break
+                input_only = not self._completed
+                self._completed = False
                 now = time.monotonic()
                 deadline = driver.next_deadline()
                 if deadline is not None and now >= deadline:
                     driver.handle_timer(now, time.time())
+                    input_only = False
         except Exception as exc:
             log.exception("%s: fatal error in the event loop", self.id)
             self.close(exc, wait=False)
@@ -275,4 +280,5 @@ class ZmqRaft:
             if driver.failure is not None:
                 self.close(driver.failure, wait=False)
                 return
+            self._completed = True
             self._wake.set()  # the serving greenlet sends what this released
