@@ -25,6 +25,12 @@ from _cluster_procs import Cluster, closed_loop
 COMMANDS = {"asyncio": ["zmq-raft"], "gevent": ["zmq-raft-gevent"]}
 
 
+def _name(frame: str) -> str:
+    """``function (path/file.py:line)`` -> ``function file.py`` (lines merged per function)."""
+    function, _, where = frame.partition(" (")
+    return f"{function} {where.rsplit('/', 1)[-1].split(':')[0]}"
+
+
 def own_and_total(collapsed: Path, top: int) -> str:
     """The ``top`` functions by own samples and by inclusive samples, from py-spy's raw output."""
     own: collections.Counter[str] = collections.Counter()
@@ -33,15 +39,15 @@ def own_and_total(collapsed: Path, top: int) -> str:
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")]
+        frames = [_name(f) for f in stack.split(";")]
         samples += n
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
     out = [f"{samples} samples", "own time:"]
     out += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(top)]
-    out.append("inclusive (zmqraft and pyzmq frames):")
-    chosen = [(name, n) for name, n in total.most_common() if "zmqraft" in name or "zmq" in name]
+    out.append("inclusive (a function and what it calls):")
+    chosen = [(name, n) for name, n in total.most_common() if not name.startswith("<module>")]
     out += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in chosen[:top]]
     return "\n".join(out)
 

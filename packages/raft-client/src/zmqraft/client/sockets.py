@@ -113,6 +113,24 @@ class PeerSockets:
         self.bound_url: str | None = None
         self.dropped_sends = 0
 
+    @classmethod
+    def of(cls, peer: Any, *, watch: Watch, unwatch: Watch, dealer_hwm: int | None = None) -> PeerSockets:
+        """The sockets of an assembled peer (``zmqraft.core.builder.AssembledPeer``): its
+        DEALERs hold ``peer.dealer_hwm`` messages unless told otherwise and reconnect every
+        ``rpc_timeout``, as the original's."""
+        return cls(
+            peer.id,
+            dealer_hwm=dealer_hwm or peer.dealer_hwm,
+            reconnect_ivl=peer.raft_options.rpc_timeout,
+            watch=watch,
+            unwatch=unwatch,
+        )
+
+    def url_of(self, peer: Any) -> str:
+        """The address clients and peers reach ``peer`` at: its configured url, else the
+        address its ROUTER bound (e.g. an ephemeral port), else its bind option."""
+        return str(peer.url or self.bound_url or peer.router_bind)
+
     def open(self, router_bind: str, pub_bind: str | None, others: dict[str, str]) -> None:
         """Bind the ROUTER (and the PUB), connect to ``others`` (peer id -> url)."""
         ctx = self.ctx = zmq.Context()

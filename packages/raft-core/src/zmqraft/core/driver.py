@@ -179,14 +179,15 @@ class PeerDriver:
         *,
         listeners: Mapping[str, Callable[..., Any] | None] | None = None,
         logger: logging.Logger | None = None,
+        inline_storage: bool = False,
     ) -> PeerDriver:
         """The driver of an assembled peer: its listeners (``options["listeners"]`` unless
         given), its web monitor when ``webmonitor.enable``, the compaction poll when
-        ``data.compact.watch``."""
+        ``data.compact.watch``; ``inline_storage`` as the attribute."""
         options = peer.options
         watch = peer.install_path is not None
         interval = int(options["data"]["compact"]["watchInterval"]) / 1000.0 if watch else None
-        return cls(
+        driver = cls(
             peer.server,
             peer.state_machine,
             peer.log,
@@ -196,6 +197,8 @@ class PeerDriver:
             install_poll_interval=interval,
             logger=logger,
         )
+        driver.inline_storage = inline_storage
+        return driver
 
     @property
     def id(self) -> str:

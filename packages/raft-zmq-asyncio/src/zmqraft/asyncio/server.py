@@ -32,7 +32,6 @@ from anyio.abc import TaskStatus
 from zmqraft.client.sockets import PeerSockets, pump
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
-from zmqraft.core.server import PeerServer
 
 if TYPE_CHECKING:
     from .webmonitor import WebMonitorServer
@@ -55,17 +54,10 @@ class ZmqRaft:
         inline_storage: bool = False,
     ) -> None:
         self.peer = peer
-        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
-        self.driver.inline_storage = inline_storage  # see build()
+        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log, inline_storage=inline_storage)
         self.state_machine = peer.state_machine
         self.error: BaseException | None = None
-        self.sockets = PeerSockets(
-            peer.id,
-            dealer_hwm=dealer_hwm or peer.dealer_hwm,
-            reconnect_ivl=peer.raft_options.rpc_timeout,
-            watch=self._watch,
-            unwatch=self._unwatch,
-        )
+        self.sockets = PeerSockets.of(peer, watch=self._watch, unwatch=self._unwatch, dealer_hwm=dealer_hwm)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -85,23 +77,9 @@ class ZmqRaft:
         return self.peer.id
 
     @property
-    def server(self) -> PeerServer:
-        """The peer's endpoint (``server.node`` is its Raft node: role, term, log)."""
-        return self.peer.server
-
-    @property
-    def secret(self) -> bytes:
-        return self.peer.secret
-
-    @property
     def url(self) -> str:
         """The address clients and peers reach this peer at."""
-        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
-
-    @property
-    def dropped_sends(self) -> int:
-        """Messages a full queue (or a peer without a connection) dropped."""
-        return self.sockets.dropped_sends
+        return self.sockets.url_of(self.peer)
 
     # ================================================================ public
 

@@ -35,7 +35,6 @@ import zmq
 from zmqraft.client.sockets import PeerSockets, pump
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
-from zmqraft.core.server import PeerServer
 
 import gevent
 import gevent.event
@@ -83,17 +82,10 @@ class ZmqRaft:
         self._started = False
         self._completed = False  # a lane finished work since the last pump
         self.peer = peer
-        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log)
-        self.driver.inline_storage = inline_storage  # see build()
+        self.driver = PeerDriver.of(peer, listeners=listeners, logger=log, inline_storage=inline_storage)
         self.state_machine = peer.state_machine
         self.error: BaseException | None = None
-        self.sockets = PeerSockets(
-            peer.id,
-            dealer_hwm=dealer_hwm or peer.dealer_hwm,
-            reconnect_ivl=peer.raft_options.rpc_timeout,
-            watch=self._watch,
-            unwatch=self._unwatch,
-        )
+        self.sockets = PeerSockets.of(peer, watch=self._watch, unwatch=self._unwatch, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
         if self.driver.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
@@ -105,23 +97,9 @@ class ZmqRaft:
         return self.peer.id
 
     @property
-    def server(self) -> PeerServer:
-        """The peer's endpoint (``server.node`` is its Raft node: role, term, log)."""
-        return self.peer.server
-
-    @property
-    def secret(self) -> bytes:
-        return self.peer.secret
-
-    @property
     def url(self) -> str:
         """The address clients and peers reach this peer at."""
-        return self.peer.url or self.sockets.bound_url or self.peer.router_bind
-
-    @property
-    def dropped_sends(self) -> int:
-        """Messages a full queue (or a peer without a connection) dropped."""
-        return self.sockets.dropped_sends
+        return self.sockets.url_of(self.peer)
 
     # ================================================================ public
 
