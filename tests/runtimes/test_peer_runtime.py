@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import zmq
+from peer_options import ports, single
 from zmqraft.client import RequestTimeoutError
 from zmqraft.core.config import OptionsError
 from zmqraft.core.protocol import messages as m
@@ -31,27 +32,6 @@ if TYPE_CHECKING:
     from conftest import Runtime
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    found = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return found
-
-
-def single(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    router, pub = ports(2)
-    return {
-        "id": "1",
-        "peers": [["1", f"tcp://127.0.0.1:{router}"]],
-        "data": {"path": str(tmp_path / "data")},
-        "broadcast": {"url": f"tcp://127.0.0.1:{pub}"},
-        **extra,
-    }
 
 
 def is_bound(url: str) -> bool:

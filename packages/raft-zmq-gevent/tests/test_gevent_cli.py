@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_gevent_waiting import ports
+from raft_harness import free_ports as ports
 from zmqraft.client import Client
 from zmqraft.gevent.cli import main
 

@@ -4,12 +4,11 @@ behaviour is the shared suite's (tests/runtimes), run with each runtime."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
+from peer_options import single
 from zmqraft.asyncio import build
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
@@ -18,27 +17,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    found = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return found
-
-
-def single(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    router, pub = ports(2)
-    return {
-        "id": "1",
-        "peers": [["1", f"tcp://127.0.0.1:{router}"]],
-        "data": {"path": str(tmp_path / "data")},
-        "broadcast": {"url": f"tcp://127.0.0.1:{pub}"},
-        **extra,
-    }
 
 
 async def test_exceptions_propagate_and_cancellation_closes(tmp_path: Path) -> None:

@@ -5,40 +5,18 @@ is the shared suite's (tests/runtimes), run with each runtime."""
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import gevent
 import pytest
 import zmq.green
+from peer_options import single
 from zmqraft.client import Client, Entry, Subscriber
 from zmqraft.core.raft.node import Role
 from zmqraft.gevent import ZmqRaft, build
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    found = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return found
-
-
-def single(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    router, pub = ports(2)
-    return {
-        "id": "1",
-        "peers": [["1", f"tcp://127.0.0.1:{router}"]],
-        "data": {"path": str(tmp_path / "data")},
-        "broadcast": {"url": f"tcp://127.0.0.1:{pub}"},
-        **extra,
-    }
 
 
 def test_close_from_a_listener_does_not_deadlock(tmp_path: Path) -> None:
