@@ -141,6 +141,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=int(env("ZMQRAFT_BENCH_CACHE_MAX") or 0) or None,
         help="requestIdCacheMax of every peer (default: the default)",
     )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="instead: the latency budget of one update at 1 in flight, step by step (bench/trace_update.py)",
+    )
+    p.add_argument("--runtime", default="asyncio", choices=("asyncio", "gevent"), help="with --trace")
+    p.add_argument("--updates", type=int, default=500, help="with --trace: updates traced (default 500)")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.size]
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -403,9 +410,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def trace_one_update(args: argparse.Namespace) -> int:
+    """``--trace``: a traced cluster of ``args.runtime``, updates one at a time."""
+    import trace_update
+
+    root = Path(tempfile.mkdtemp(prefix="zmqraft-trace-", dir=args.dir))
+    try:
+        result, traced = trace_update.run(runtime_command(args.runtime), root, args.updates)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    trace_update.print_budget(result, traced, args.runtime)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the rounds; ``argv`` None (as bench/run.py calls it) means the defaults."""
     args = parse_args([] if argv is None else list(argv))
+    if args.trace:
+        return trace_one_update(args)
     commands: dict[str, list[str]] = {}
     skipped: dict[str, str] = {}
     for name in args.systems:

@@ -5,8 +5,9 @@ goes, by function (own time) and by call chain (total), while a closed-loop clie
     python bench/profile_cluster.py [--runtime asyncio|gevent] [--seconds 8] [--top 30]
 
 Needs ``py-spy`` (pip install py-spy) and permission to ptrace the peers (root, or
-kernel.yama.ptrace_scope=0).  Samples only the thread holding the GIL (CPU, not waiting); prints the top functions of each profiled peer; ``--raw DIR``
-keeps py-spy's collapsed stacks."""
+kernel.yama.ptrace_scope=0).  Samples only the thread holding the GIL (CPU, not waiting);
+prints the top functions of each profiled peer; ``--raw DIR`` keeps py-spy's collapsed
+stacks."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ the edge after our own sends).  DESIGN.md property 5: awaiting each message cost
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -44,6 +45,25 @@ _POLLIN = int(zmq.POLLIN)
 
 _monotonic = time.monotonic
 _wall = time.time
+
+
+class Trace:
+    """With ``ZMQRAFT_TRACE=PREFIX`` in the environment, every message a peer reads or sends
+    and every write it does on its loop is written to ``PREFIX.<pid>`` as ``<monotonic ns>
+    <event> <what>`` lines (``bench/bench_cluster.py --trace`` reads them back into the
+    latency budget of one update).  Off otherwise: one attribute test per message."""
+
+    def __init__(self, prefix: str | None) -> None:
+        self.file = None if not prefix else open(f"{prefix}.{os.getpid()}", "a", buffering=1)  # noqa: SIM115
+
+    def __call__(self, event: str, what: bytes | str) -> None:
+        assert self.file is not None
+        self.file.write(f"{time.monotonic_ns()} {event} {what!r}\n")
+
+
+
+trace = Trace(os.environ.get("ZMQRAFT_TRACE"))
+_tracing = trace.file is not None
 
 
 def send(sock: Socket, frames: Sequence[bytes]) -> None:
@@ -182,6 +202,8 @@ class PeerSockets:
                 except zmq.Again:
                     break
                 received += 1
+                if _tracing:
+                    trace("in", frames[2] if len(frames) > 2 else b"")
                 receive_router(frames[0], frames[1:], _monotonic(), _wall())
         for peer_id, (_url, sock) in list(self.dealers.items()):
             if not has_input(sock):  # an EVENTS check costs a third of a failed receive
@@ -192,6 +214,8 @@ class PeerSockets:
                 except zmq.Again:
                     break
                 received += 1
+                if _tracing:
+                    trace("reply", peer_id)
                 fed.receive_peer(peer_id, frames, _monotonic(), _wall())
         return received
 
@@ -203,6 +227,8 @@ class PeerSockets:
         try:
             if router is not None:
                 for address, frames in out.router:
+                    if _tracing:
+                        trace("answer", b"")
                     try:
                         router.send(address, _MORE)
                         send(router, frames)
@@ -211,6 +237,8 @@ class PeerSockets:
                         dropped += 1
             dealers = self.dealers
             for peer_id, frames in out.peers:
+                if _tracing:
+                    trace("rpc", frames[1] + (b"+" if len(frames) > 8 else b""))
                 dealer = dealers.get(peer_id)
                 try:
                     if dealer is None:
@@ -284,7 +312,12 @@ def pump(
             sockets.connect(dict(out.connect.others(driver.id)))
         sent = sockets.send(out)
         for work in inline:  # a follower's write: its acknowledgement leaves in the next pass
-            driver.complete(work, work.run(), _monotonic(), _wall())
+            if _tracing:
+                trace("write", "start")
+            outcome = work.run()
+            if _tracing:
+                trace("write", "end")
+            driver.complete(work, outcome, _monotonic(), _wall())
         if not received and not sent and not inline:
             # quiet: this pass's receive looked at every socket's EVENTS after the last
             # sends, which also re-armed ZeroMQ's edge-triggered FDs
