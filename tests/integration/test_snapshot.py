@@ -32,7 +32,11 @@ def test_lagging_peer_receives_the_snapshot(cluster_factory) -> None:  # type: i
     lagging = next(p for p in cluster.peers if p != leader)
     cluster.peers[lagging].stop()
     running.remove(lagging)
-    acked.update(client.pipelined_updates(url, [f"late {n}".encode() for n in range(300)]))
+    # 8 KiB each: more than the AppendEntries the leader can have queued for the stopped peer
+    # (16 messages of at most 64 KiB, which ZeroMQ delivers when it reconnects), so it cannot
+    # catch up from them and must be sent the snapshot
+    late = [f"late {n} ".encode().ljust(8192, b".") for n in range(300)]
+    acked.update(client.pipelined_updates(url, late))
 
     # compact every running peer at an index they all applied
     info = client.log_info(url())
