@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -107,6 +107,10 @@ class Progress:
     committed: int = 0
     last_index: int = 0
     killed: str | None = None
+    # with --updates: writers past the half wait until the leader is killed, so the fail-over
+    # happens under writes however fast the cluster commits
+    gate: int | None = None
+    leader_killed: anyio.Event = field(default_factory=anyio.Event)
 
 
 async def _peer_info(client: AsyncClient, url: str) -> LogInfo | None:
@@ -128,6 +132,10 @@ async def _write(client: AsyncClient, progress: Progress, total: int) -> None:
     """One of the writers: an update at a time, so WINDOW writers keep WINDOW in flight.  The
     client follows the leader and retries with the same request id: applied exactly once."""
     while progress.sent < total:
+        gated = progress.gate is not None and progress.sent >= progress.gate
+        if gated and not progress.leader_killed.is_set():
+            await progress.leader_killed.wait()
+            continue  # the others went on meanwhile
         progress.sent += 1
         index = await client.request_update(f"demo update {progress.sent}".encode())
         progress.committed += 1
@@ -143,6 +151,7 @@ async def _failover(client: AsyncClient, cluster: DemoCluster, progress: Progres
     progress.killed = leader
     cluster.kill(leader)
     killed_at = time.monotonic()
+    progress.leader_killed.set()
     others = [p for p in cluster.urls if p != leader]
     while (info := await _leader(client, cluster, others)) is None:
         await anyio.sleep(0.01)
@@ -198,6 +207,8 @@ async def _demo(cluster: DemoCluster, args: argparse.Namespace) -> None:
         what = f"{total} updates" if args.updates is not None else "updates"
         _say(f"writing {what} with {WINDOW} in flight (Ctrl-C to stop)")
         progress = Progress()
+        if args.failover and args.updates is not None:
+            progress.gate = total // 2
         with anyio.move_on_after(args.duration if args.duration is not None else math.inf):
             async with anyio.create_task_group() as writers:
                 watcher = anyio.CancelScope()
