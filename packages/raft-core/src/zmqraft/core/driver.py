@@ -167,7 +167,6 @@ class PeerDriver:
         self._poll_interval = install_poll_interval
         self._poll_due: float | None = None  # set at the first round when watching
         self._poll_out = install_poll_interval is None  # True: no poll to hand out
-        self._outputs = Outputs()
         self._flushed = server.node.last_applied  # the applied index the last flush made durable
         self._flush_due: float | None = None  # when a flush may go out (None: at the next round)
         self._flush_out = state_machine.flush_interval is None  # True: none to hand out
@@ -257,7 +256,7 @@ class PeerDriver:
 
     def round(self, now: float, wall: float) -> Outputs:
         """Work, then events, then frames (see the module doc)."""
-        out, self._outputs = self._outputs, Outputs()
+        out = Outputs()
         server = self.server
         machine = self.state_machine
         server.end_batch(now)
