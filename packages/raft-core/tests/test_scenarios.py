@@ -72,8 +72,8 @@ class World:
             random.Random(name),
             self.now,
             request_id_generator=ids,
+            wall_ms=1_800_000_000_000,  # the scenarios' wall clock stands still
         )
-        node.wall_ms = 1_800_000_000_000
         self.peers[name] = Peer(node, log, StorageExecutor(log, state))
 
     def collect(self) -> None:

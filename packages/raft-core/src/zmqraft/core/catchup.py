@@ -59,7 +59,9 @@ class CatchUp:
         else:
             self.target += 1
 
-    def on_reply(self, reply: m.RequestEntriesReply, node: RaftNode, now: float) -> list[bytes] | None:
+    def on_reply(
+        self, reply: m.RequestEntriesReply, node: RaftNode, now: float, wall_ms: int
+    ) -> list[bytes] | None:
         """Take one reply; returns the follow-up frames to send to the same peer, if any."""
         if reply.request_id != self.request_id or self.done:
             return None
@@ -73,7 +75,7 @@ class CatchUp:
             return self._on_chunk(reply, node)
         first = reply.last_index - len(reply.entries) + 1
         if reply.entries:
-            if first != self.prev + 1 or not node.catch_up_append(self.prev, reply.entries, now):
+            if first != self.prev + 1 or not node.catch_up_append(self.prev, reply.entries, now, wall_ms):
                 self.deadline = now  # out of step: start over
                 return None
             self.prev = reply.last_index

@@ -53,7 +53,7 @@ class ClientWrites:
 
     # ---- RequestUpdate
 
-    def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float) -> None:
+    def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float, wall_ms: int) -> None:
         node = self.node
         if len(msg.data) > self.options.max_log_entry_data_size:
             return
@@ -73,10 +73,10 @@ class ClientWrites:
                 self._stragglers[rid] = index
                 self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
             return
-        if not self._is_fresh(rid):
+        if not self._is_fresh(rid, wall_ms):
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        index = node.step(inputs.Propose(rid, msg.data), now)
+        index = node.step(inputs.Propose(rid, msg.data), now, wall_ms)
         self._waiting_updates[rid] = (routing_id, index)
         self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
@@ -118,15 +118,15 @@ class ClientWrites:
     def _update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
         self._reply(routing_id, reply.encode())
 
-    def _is_fresh(self, request_id: bytes) -> bool:
+    def _is_fresh(self, request_id: bytes, wall_ms: int) -> bool:
         ttl = self.options.request_id_ttl
         ttl_ms = None if ttl is None else int(ttl * 1000)
         margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
-        return is_fresh(request_id, self.node.wall_ms, ttl_ms, margin_ms)
+        return is_fresh(request_id, wall_ms, ttl_ms, margin_ms)
 
     # ---- ConfigUpdate
 
-    def config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float) -> None:
+    def config_update(self, routing_id: bytes, msg: m.ConfigUpdate, now: float, wall_ms: int) -> None:
         node = self.node
         rid = msg.request_id
 
@@ -145,7 +145,7 @@ class ClientWrites:
             return
         index = node.request_ids.get(rid)
         if index is None:
-            if not self._is_fresh(rid):
+            if not self._is_fresh(rid, wall_ms):
                 answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.EXPIRED))
                 return
             if node.config.is_joint:
@@ -162,7 +162,7 @@ class ClientWrites:
                 return
             self._config_reply = (rid, routing_id)
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED))
-            node.step(inputs.ProposeConfig(joint, rid), now)
+            node.step(inputs.ProposeConfig(joint, rid), now, wall_ms)
         elif index <= node.commit_index:
             answer(m.ConfigUpdateReply(rid, m.ConfigUpdateStatus.ACCEPTED, index=index))
         elif node.config_request is not None and node.config.is_joint and rid == node.config_request:

@@ -127,8 +127,9 @@ class PeerServer:
             last_applied,
             rids,
             request_id_generator,
+            wall_ms,
         )
-        self.node.wall_ms = wall_ms
+        self.wall_ms = wall_ms  # of the input being handled: passed on to the node
         # frames per socket kind: (routing id, frames) on the ROUTER, (peer id, frames) on
         # that peer's DEALER, broadcasts on the PUB
         self._router_out: list[tuple[bytes, list[bytes]]] = []
@@ -161,7 +162,7 @@ class PeerServer:
 
     def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
         """A message that arrived on the ROUTER socket (routing id split off)."""
-        self.node.wall_ms = int(wall * 1000)
+        self.wall_ms = int(wall * 1000)
         try:
             self._dispatch(routing_id, frames, now)
         except ProtocolError as exc:
@@ -171,7 +172,7 @@ class PeerServer:
 
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
         """A reply that arrived on the DEALER connected to ``peer_id``."""
-        self.node.wall_ms = int(wall * 1000)
+        self.wall_ms = int(wall * 1000)
         try:
             self._dispatch_reply(peer_id, frames, now)
         except ProtocolError as exc:
@@ -194,8 +195,8 @@ class PeerServer:
         return min(candidates)
 
     def handle_timer(self, now: float, wall: float) -> None:
-        self.node.wall_ms = int(wall * 1000)
-        self.node.tick(now)
+        self.wall_ms = int(wall * 1000)
+        self.node.tick(now, self.wall_ms)
         catch_up = self._catch_up
         if catch_up is not None and catch_up.timed_out(now):
             if catch_up.request_id:  # no answer: try the next peer
@@ -206,7 +207,7 @@ class PeerServer:
             self._streams.sweep(now)
         if now >= self._next_rid_sweep:
             self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
-            self.node.request_ids.sweep(self.node.wall_ms)
+            self.node.request_ids.sweep(self.wall_ms)
         self._broadcast.tick(self.node, now)
         self._writes.tick(now)
         self._flush(now)
@@ -225,9 +226,9 @@ class PeerServer:
         self, job: Job | ApplyJob, now: float, wall: float, last_applied: int | None = None
     ) -> None:
         """The runtime finished ``job`` (``last_applied`` is the state machine's answer)."""
-        self.node.wall_ms = int(wall * 1000)
+        self.wall_ms = int(wall * 1000)
         if isinstance(job, Job):
-            self.node.storage_done(job, now)
+            self.node.storage_done(job, now, self.wall_ms)
         else:
             self._apply_job = None
             self.node.apply_done(job, job.last_index if last_applied is None else last_applied, now)
@@ -289,9 +290,9 @@ class PeerServer:
         elif isinstance(msg, m.RequestLogInfo):
             self.reply(routing_id, self._log_info(msg.request_id).encode())
         elif isinstance(msg, m.RequestUpdate):
-            self._writes.request_update(routing_id, msg, now)
+            self._writes.request_update(routing_id, msg, now, self.wall_ms)
         elif isinstance(msg, m.ConfigUpdate):
-            self._writes.config_update(routing_id, msg, now)
+            self._writes.config_update(routing_id, msg, now, self.wall_ms)
         elif isinstance(msg, m.RequestEntries):
             self._streams.request(self.node, routing_id, msg, now)
         elif isinstance(msg, m.ClientDispatch):
@@ -318,16 +319,17 @@ class PeerServer:
                     self.reply(routing_id, slot.reply)
                 # not processed again, but it still shows that the leader is alive: a slow
                 # disk (the reply still pending) must not let our election timer run out
-                self.node.step(inputs.LeaderAlive(sender, msg.term), now)
+                self.node.step(inputs.LeaderAlive(sender, msg.term), now, self.wall_ms)
                 return
             self._debounce[sender] = _Debounce(routing_id, msg.msg_id)
         route = Route(routing_id, sender, msg.msg_id, debounced)
-        self.node.step(inputs.PeerRequest(msg, route), now)
+        self.node.step(inputs.PeerRequest(msg, route), now, self.wall_ms)
 
     def _dispatch_reply(self, peer_id: str, frames: list[bytes], now: float) -> None:
         if frames and len(frames[0]) == 4:  # RequestEntries of the CLIENT catch-up
             if self._catch_up is not None:
-                follow_up = self._catch_up.on_reply(m.RequestEntriesReply.decode(frames), self.node, now)
+                reply = m.RequestEntriesReply.decode(frames)
+                follow_up = self._catch_up.on_reply(reply, self.node, now, self.wall_ms)
                 if follow_up is not None:
                     self._send_peer(peer_id, follow_up)
             return
@@ -338,7 +340,7 @@ class PeerServer:
         decode = kinds.get(msg_id) if kinds else None
         if decode is None:
             return  # stale: not a request we sent
-        self.node.step(inputs.PeerReply(peer_id, decode(frames)), now)
+        self.node.step(inputs.PeerReply(peer_id, decode(frames)), now, self.wall_ms)
 
     # ---------------------------------------------------------------- client RPCs
 

@@ -107,6 +107,7 @@ class RaftNode:
         last_applied: int = 0,
         request_ids: Iterable[tuple[bytes, int]] = (),
         request_id_generator: RequestIdGenerator | None = None,
+        wall_ms: int = 0,
     ) -> None:
         self.id = peer_id
         self.options = options
@@ -124,7 +125,7 @@ class RaftNode:
         ttl_ms = None if options.request_id_ttl is None else int(options.request_id_ttl * 1000)
         self.request_ids = RequestIdCache(ttl_ms, options.request_id_cache_max)
         self.request_ids.load(request_ids)
-        self.wall_ms = 0
+        self.wall_ms = wall_ms  # the wall clock of the latest input that gave it (epoch ms)
         self.request_id_generator = request_id_generator or RequestIdGenerator(rng)
 
         self._follower = Follower(self)  # the stateless roles, made once
@@ -163,14 +164,20 @@ class RaftNode:
     # ================================================================ public surface: inputs
 
     @overload
-    def step(self, msg: Propose | ProposeConfig, now: float) -> int: ...
+    def step(self, msg: Propose | ProposeConfig, now: float, wall_ms: int | None = None) -> int: ...
     @overload
-    def step(self, msg: PeerRequest | PeerReply | LeaderAlive, now: float) -> None: ...
+    def step(
+        self, msg: PeerRequest | PeerReply | LeaderAlive, now: float, wall_ms: int | None = None
+    ) -> None: ...
 
-    def step(self, msg: Input, now: float) -> int | None:
+    def step(self, msg: Input, now: float, wall_ms: int | None = None) -> int | None:
         """Feed one input (etcd's ``Step``); returns a proposal's log index, else None.
 
-        A proposal on a non-leader raises ``NotLeader``."""
+        ``wall_ms``: the wall clock (epoch ms), which request ids are judged by as entries
+        are appended (kept for the inputs that do not give it).  A proposal on a non-leader
+        raises ``NotLeader``."""
+        if wall_ms is not None:
+            self.wall_ms = wall_ms
         role = self._role
         match msg:  # the hot cases first: each case is an isinstance test, in order
             case Propose():
@@ -202,8 +209,10 @@ class RaftNode:
                 raise TypeError(f"not a Raft input: {msg!r}")
         return None
 
-    def tick(self, now: float) -> None:
+    def tick(self, now: float, wall_ms: int | None = None) -> None:
         """Fire every timer that is due at ``now``."""
+        if wall_ms is not None:
+            self.wall_ms = wall_ms
         if self._election_deadline is not None and now >= self._election_deadline:
             if self.config.is_member(self.id):
                 self._role.election_timeout(now)
@@ -232,9 +241,13 @@ class RaftNode:
     def installing_snapshot(self) -> bool:
         return self._installing is not None
 
-    def catch_up_append(self, prev: int, entries: Sequence[bytes], now: float) -> bool:
+    def catch_up_append(
+        self, prev: int, entries: Sequence[bytes], now: float, wall_ms: int | None = None
+    ) -> bool:
         """Write committed entries streamed by RequestEntries after ``prev`` (a peer outside
         the configuration catching up).  Nothing is committed; CONFIG entries are adopted."""
+        if wall_ms is not None:
+            self.wall_ms = wall_ms
         if self.role is not Role.CLIENT or self._installing is not None or prev > self.log.last_index:
             return False
         # committed entries: never truncate what matches (a leader may be replicating too)
@@ -272,7 +285,9 @@ class RaftNode:
         self._job_inflight = job
         return job
 
-    def storage_done(self, job: Job, now: float) -> None:
+    def storage_done(self, job: Job, now: float, wall_ms: int | None = None) -> None:
+        if wall_ms is not None:
+            self.wall_ms = wall_ms
         if self._job_inflight is not job:
             raise RuntimeError("storage_done for a job that is not in flight")
         self._job_inflight = None
