@@ -261,7 +261,10 @@ def run(args: argparse.Namespace) -> int:
             f"  peer {peer_id} at {url} on {cluster.runtimes[peer_id]}, web monitor {cluster.www[peer_id]}/ "
             f"(output: {cluster.log_path(peer_id)})"
         )
-    _say(f"  (zr-monitor -k {cluster.secret} {cluster.urls['1'][len('tcp://'):]} watches it from a terminal)")
+    _say(
+        f"  (zr-monitor -k {cluster.secret} {cluster.urls['1'][len('tcp://'):]} watches it from a terminal;"
+        " it needs pip install 'zmq-raft-client[tools]')"
+    )
     try:
         anyio.run(_demo, cluster, args)
         return 0
