@@ -6,14 +6,12 @@ Example counts are kept moderate so the file runs in a few seconds on a 2-core C
 from __future__ import annotations
 
 import contextlib
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import zmqraft.core.protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_messages import message_classes
 from zmqraft.core.protocol import (
     MAX_SAFE_INTEGER,
     ProtocolError,
@@ -24,27 +22,6 @@ from zmqraft.core.protocol import (
 )
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.protocol.entry import EntryType
-
-
-def message_classes() -> set[type]:
-    """Every public message class, from the modules the index gathers (``*_messages``)."""
-    package = zmqraft.core.protocol
-    modules = [
-        importlib.import_module(f"{package.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(package.__path__)
-        if info.name.endswith("_messages")
-    ]
-    assert modules, "no *_messages modules found"
-    return {
-        obj
-        for mod in modules
-        for name, obj in vars(mod).items()
-        if isinstance(obj, type)
-        and obj.__module__ == mod.__name__
-        and hasattr(obj, "__dataclass_fields__")
-        and not name.startswith("_")  # private bases are not messages
-    }
-
 
 ROUNDTRIP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

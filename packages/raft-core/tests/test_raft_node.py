@@ -179,7 +179,7 @@ def test_leader_pipelines_up_to_the_window_and_commits_on_a_majority() -> None:
     h.ack_probe()
     for n in range(1, 8):
         h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
-    h.node.flush(h.now)  # one batch: the driver's round ends it
+    h.node.end_batch(h.now)  # one batch: the driver's round ends it
     h.flush_storage()
     to_b = [m for m in h.node.take_outgoing() if m.peer == "b"]
     assert len(to_b) == 3  # window of three, one entry each (64-byte messages)
@@ -195,7 +195,7 @@ def test_only_the_newest_message_in_flight_is_resent() -> None:
     h.ack_probe()
     for n in range(1, 5):
         h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
-    h.node.flush(h.now)  # one batch: the driver's round ends it
+    h.node.end_batch(h.now)  # one batch: the driver's round ends it
     h.flush_storage()
     sent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
     h.now += 1.0

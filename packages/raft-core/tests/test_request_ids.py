@@ -61,8 +61,8 @@ def test_rebuild_stops_after_a_file_capacity_of_expired_ids() -> None:
     assert scan_request_ids(backwards[:1], now, HOUR_MS, 0) == []
 
 
-def test_add_entries_is_add_for_every_entry_in_order() -> None:
-    """The batched hot path keeps exactly ``add``'s rules: zero ids skipped, expired ids
+def test_add_entries_keeps_the_cache_rules_in_order() -> None:
+    """The batched hot path (``add`` is one entry of it): zero ids skipped, expired ids
     skipped (by the seconds inside the id against the ttl), a re-added id moves to the end."""
     wall_ms = 1_800_000_000_000
     ttl_ms = 3_600_000

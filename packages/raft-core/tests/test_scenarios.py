@@ -154,7 +154,7 @@ class World:
         self.counter += 1
         rid = (1_800_000_000).to_bytes(4, "big") + self.counter.to_bytes(8, "big")
         index = node.step(Propose(rid, " ".join(args[1:]).encode()), self.now)
-        node.flush(self.now)  # the end of this one-input batch, as the driver's round
+        node.end_batch(self.now)  # the end of this one-input batch, as the driver's round
         return [f"{args[0]} appended {index}"]
 
     def cmd_config(self, args: list[str]) -> list[str]:

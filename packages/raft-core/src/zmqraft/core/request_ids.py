@@ -78,14 +78,13 @@ class RequestIdCache:
         return is_expired(request_id, wall_ms, self.ttl_ms)
 
     def add(self, request_id: bytes, index: int, wall_ms: int) -> None:
-        if request_id == ZERO_REQUEST_ID or self.is_expired(request_id, wall_ms):
-            return
-        self._index.pop(request_id, None)
-        self._index[request_id] = index
+        """``request_id`` is at ``index`` (zero and expired ids are not kept)."""
+        self.add_entries(index, (request_id,), wall_ms)
 
     def add_entries(self, first_index: int, entries: Iterable[bytes | memoryview], wall_ms: int) -> None:
-        """``add`` for the request id of every entry (its first 12 bytes) from ``first_index``
-        on: one call per appended batch, the hot path of every peer."""
+        """The request id of every entry (its first 12 bytes) from ``first_index`` on: one call
+        per appended batch, the hot path of every peer.  Zero ids (CHECKPOINT) and expired ids
+        are not kept; an id added again moves to the young end with its new index."""
         cache = self._index
         ttl_ms = self.ttl_ms
         oldest_s = -1 if ttl_ms is None else (wall_ms - ttl_ms) / 1000  # older ids are expired

@@ -255,7 +255,7 @@ class PeerServer:
     def end_batch(self, now: float) -> None:
         """The inputs of one batch are in (the driver's round): let the node send what they
         made ready (one AppendEntries per follower for the batch's updates)."""
-        self.node.flush(now)
+        self.node.end_batch(now)
         self._flush(now)
 
     def snapshot_installed(self, now: float) -> None:

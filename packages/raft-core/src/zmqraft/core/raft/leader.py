@@ -15,7 +15,7 @@ is below the log's first index is sent the snapshot in chunks (spec §6.5).  An 
 gets a heartbeat every ``append_entries_heartbeat_interval``, which also carries a commit
 advance (the original sends idle followers an empty AppendEntries at each commit advance,
 spec §6.2; here they learn it at most one heartbeat interval later).  A client's update is
-appended at once and sent with the rest of its batch of inputs (``flush``).
+appended at once and sent with the rest of its batch of inputs (``end_batch``).
 
 The commit rule (``maybe_commit``; Raft §5.3, §5.4.2, spec §6.4): the highest index stored
 on a majority of every voter group (``quorum.commit_index``; the leader counts its own
@@ -74,7 +74,7 @@ class Leader(RoleHandler):
             for pid, _ in node.config.others(node.id)
         }
         self.leaving_at: int | None = None  # not in C(new): step down once this is committed
-        self.unsent = False  # proposals appended since the last flush
+        self.unsent = False  # proposals appended since the batch began
 
     @property
     def current(self) -> bool:
@@ -92,13 +92,13 @@ class Leader(RoleHandler):
     # ---- inputs
 
     def propose(self, msg: Propose, now: float) -> int:
-        """Append a client's update; it is sent with the rest of the batch (``flush``)."""
+        """Append a client's update; it is sent with the rest of the batch (``end_batch``)."""
         node = self.node
         last = node._append_local([encode_entry(msg.request_id, EntryType.STATE, node.term, msg.data)])
         self.unsent = True
         return last
 
-    def flush(self, now: float) -> None:
+    def end_batch(self, now: float) -> None:
         """One AppendEntries per follower for every update of a batch of inputs, instead of
         one per update: under load that is the difference between ~4 and ~30 entries per
         message, and as many fewer messages to encode, send, decode and acknowledge."""

@@ -220,10 +220,10 @@ class RaftNode:
                 self._election_deadline = None
         self._role.tick(now)  # the role after the election timeout
 
-    def flush(self, now: float) -> None:
+    def end_batch(self, now: float) -> None:
         """The end of a batch of inputs (the driver's round): send what they made ready, e.g.
         one AppendEntries per follower for all the updates proposed in the batch."""
-        self._role.flush(now)
+        self._role.end_batch(now)
 
     def next_deadline(self) -> float | None:
         """When ``tick`` must next be called (monotonic seconds), or None."""

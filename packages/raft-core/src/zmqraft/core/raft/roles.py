@@ -95,7 +95,7 @@ class RoleHandler:
     def tick(self, now: float) -> None:
         """Fire the role's own timers that are due."""
 
-    def flush(self, now: float) -> None:
+    def end_batch(self, now: float) -> None:
         """The end of a batch of inputs: send what they made ready (a leader's new entries)."""
 
     def next_deadline(self) -> float | None:
