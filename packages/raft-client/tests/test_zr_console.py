@@ -115,25 +115,27 @@ def test_console_with_piped_stdin(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     u = {p: peer.url for p, peer in cluster.peers.items()}
     sec = cluster.secret.decode()
-    script = "\n".join([
-        ".peers",  # not connected yet
-        ".secret",
-        f".secret {sec}",  # for the connections made after it
-        f".connect 127.0.0.1:{u['3'].rsplit(':', 1)[1]}",
-        "peers",  # the dot is optional
-        ".info 3",
-        ".info 9",
-        ".data piped",
-        ".start +3",
-        ".stop",
-        ".read 0 1",
-        ".decode other",
-        ".read 0 1",
-        ".verify 1 99",  # the first flood item is iteration 1..3, not 99
-        ".bogus",
-        ".exit",
-        ".peers",  # not run: after .exit
-    ])
+    script = "\n".join(
+        [
+            ".peers",  # not connected yet
+            ".secret",
+            f".secret {sec}",  # for the connections made after it
+            f".connect 127.0.0.1:{u['3'].rsplit(':', 1)[1]}",
+            "peers",  # the dot is optional
+            ".info 3",
+            ".info 9",
+            ".data piped",
+            ".start +3",
+            ".stop",
+            ".read 0 1",
+            ".decode other",
+            ".read 0 1",
+            ".verify 1 99",  # the first flood item is iteration 1..3, not 99
+            ".bogus",
+            ".exit",
+            ".peers",  # not run: after .exit
+        ]
+    )
     out = subprocess.run([*CONSOLE], input=script, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     text = out.stdout
@@ -235,25 +237,27 @@ def test_console_flood_through_the_subscriber_and_the_peer_subscriber(
     )
     try:
         out, err = proc.communicate(
-            "\n".join([
-                f".subscribe {u['1']} {u['2']} {u['3']}",
-                ".data subflood",
-                ".start +2",
-                # piped lines run at once: give the flood and the subscriber a moment through
-                # a bounded Python wait on what the subscriber has handed out
-                "import time; t = time.monotonic()",
-                "while (subs.last_index < 20) and time.monotonic() - t < 20: time.sleep(0.05)",
-                ".stop",
-                ".pulse on",
-                f".subp {u[leader]}",
-                "t2 = time.monotonic()",
-                "while time.monotonic() - t2 < 1.5: time.sleep(0.05)",  # a few heartbeats
-                ".subp 0",
-                "t3 = time.monotonic()",
-                "while time.monotonic() - t3 < 1.5: time.sleep(0.05)",
-                ".close",
-                ".exit",
-            ]),
+            "\n".join(
+                [
+                    f".subscribe {u['1']} {u['2']} {u['3']}",
+                    ".data subflood",
+                    ".start +2",
+                    # piped lines run at once: give the flood and the subscriber a moment through
+                    # a bounded Python wait on what the subscriber has handed out
+                    "import time; t = time.monotonic()",
+                    "while (subs.last_index < 20) and time.monotonic() - t < 20: time.sleep(0.05)",
+                    ".stop",
+                    ".pulse on",
+                    f".subp {u[leader]}",
+                    "t2 = time.monotonic()",
+                    "while time.monotonic() - t2 < 1.5: time.sleep(0.05)",  # a few heartbeats
+                    ".subp 0",
+                    "t3 = time.monotonic()",
+                    "while time.monotonic() - t3 < 1.5: time.sleep(0.05)",
+                    ".close",
+                    ".exit",
+                ]
+            ),
             timeout=90,
         )
     finally:

@@ -27,7 +27,10 @@ pytestmark = [pytest.mark.timeout(90)]
 def compact(*args: str | Path, code: int = 0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "zmqraft.client.tools.zr_log_compact", *map(str, args)],
-        capture_output=True, text=True, timeout=60, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
     )
     assert proc.returncode == code, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -57,7 +60,9 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
     # a request-id cache of 50: after a restart the prune index is (last index - 50)
     cluster = cluster_factory(
         data={"compact": {"watch": True, "watchInterval": 50}},
-        indexFileCapacity=64, requestIdTtl=None, requestIdCacheMax=50,
+        indexFileCapacity=64,
+        requestIdTtl=None,
+        requestIdCacheMax=50,
     )
     cluster.start()
     cluster.leader()
@@ -124,7 +129,7 @@ def make_datadir(root: Path, count: int = 120) -> list[bytes]:
     return datas
 
 
-SERIALIZING = '''
+SERIALIZING = """
 from zmqraft.core.statemachine import StateMachine
 
 class Joined(StateMachine):
@@ -143,15 +148,15 @@ class Joined(StateMachine):
 
 class Helper:
     pass
-'''
+"""
 
-NO_HOOK = '''
+NO_HOOK = """
 from zmqraft.core.statemachine import StateMachine
 
 class Plain(StateMachine):
     def __init__(self, options):
         super().__init__(0)
-'''
+"""
 
 
 def test_offline_hooks_options_and_exit_codes(tmp_path: Path) -> None:

@@ -47,12 +47,21 @@ class Terminal:
         self.socket = os.path.join(self._dir, "tmux.sock")  # a tmux server of its own
         # COLUMNS/LINES (pytest's terminal) would override the pane's size
         command = (
-            f"unset COLUMNS LINES; trap true INT; {shlex.join(argv)}; "
-            'echo "[exit $?]"; exec cat >/dev/null'
+            f'unset COLUMNS LINES; trap true INT; {shlex.join(argv)}; echo "[exit $?]"; exec cat >/dev/null'
         )
         self._tmux(
-            "new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height),
-            *(["-c", str(cwd)] if cwd else []), "sh", "-c", command,
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            *(["-c", str(cwd)] if cwd else []),
+            "sh",
+            "-c",
+            command,
         )
 
     def _tmux(self, *args: str) -> str:
@@ -152,7 +161,9 @@ def test_once(cluster_factory: Callable[..., Any]) -> None:
     cluster.peers[follower].kill()
     out = subprocess.run(
         [*MONITOR, "-k", sec, "--once", "-t", "1", "-p", "a", "b", "c", "--", u["1"], u["2"], u["3"]],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert out.returncode == 1
     table = rows(out.stdout)

@@ -31,7 +31,9 @@ def test_defaults_fill_every_namespace_and_keep_unknown_keys() -> None:
     assert opts["data"]["compact"]["state"]["options"] == {"compressionLevel": 9}
     assert opts["broadcast"] == {"url": "tcp://127.0.0.1:8048"}
     assert opts["webmonitor"]["bind"] == {"proto": "http", "host": "::", "port": None}
-    assert opts["electionTimeoutMin"] == 200 and opts["requestIdCacheMax"] is None
+    assert (
+        opts["electionTimeoutMin"] == 200 and opts["requestIdCacheMax"] == 250_000
+    )  # bounded, unlike the original
     # a default is only a default: a given None scalar stays None
     assert create_options({"requestIdTtl": None})["requestIdTtl"] is None
 
@@ -116,7 +118,7 @@ def test_validation_normalises_integers_and_applies_append_id() -> None:
         ({"requestIdTtlAcceptMargin": 999}, "requestIdTtlAcceptMargin must be >= 1000"),
         ({"requestIdTtl": 59_999}, "requestIdTtl must be >= 60000"),
         ({"requestIdCacheMax": 0}, "requestIdCacheMax must be >= 1"),
-        ({"requestIdTtl": None}, "must not both be null"),
+        ({"requestIdTtl": None, "requestIdCacheMax": None}, "must not both be null"),
         ({"indexFileCapacity": 3000}, "indexFileCapacity must be a power of two"),
         ({"indexFileCapacity": 1 << 24}, "indexFileCapacity must be <="),
         ({"broadcast": {"broadcastHeartbeatInterval": 49}}, "broadcastHeartbeatInterval must be >= 50"),

@@ -216,7 +216,6 @@ def test_the_close_listener_is_called_once_by_close() -> None:
     assert closed == [1]
 
 
-
 class Flushing(Machine):
     """Applies in the round; its applied index is made durable by ``flush`` on a timer."""
 

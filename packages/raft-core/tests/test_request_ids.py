@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from zmqraft.core.request_ids import RequestIdCache, is_expired, is_fresh, scan_request_ids
+import tracemalloc
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from zmqraft.core import request_ids
+from zmqraft.core.request_ids import (
+    DEFAULT_CACHE_MAX,
+    GENERATION_MAX,
+    RequestIdCache,
+    is_expired,
+    is_fresh,
+    scan_request_ids,
+)
 
 HOUR_MS = 3_600_000
 
@@ -26,9 +39,7 @@ def test_size_cap_and_truncation_and_prune_index() -> None:
     cache = RequestIdCache(ttl_ms=None, max_size=2)
     for n in range(1, 5):
         cache.add(rid(5, n), 10 + n, 0)
-    assert cache.prune_index(99) == 10
-    cache.sweep(0)
-    assert len(cache) == 2 and cache.prune_index(99) == 12
+    assert len(cache) == 2 and cache.prune_index(99) == 12  # the cap holds at every add
     cache.truncate_after(13)
     assert cache.get(rid(5, 4)) is None and cache.get(rid(5, 3)) == 13
     cache.clear()
@@ -84,9 +95,111 @@ def test_add_entries_keeps_the_cache_rules_in_order() -> None:
     for pos, entry in enumerate(entries):
         one.add(entry[:12], 10 + pos, wall_ms)
     batch.add_entries(10, entries, wall_ms)
-    assert list(batch._index.items()) == list(one._index.items())
-    assert list(batch._index) == [rid(now_s - 3600, 2), rid(now_s, 1), rid(now_s + 5, 4)]
+    assert list(batch._young.items()) == list(one._young.items())
+    assert list(batch._young) == [rid(now_s - 3600, 2), rid(now_s, 1), rid(now_s + 5, 4)]
     assert batch.get(rid(now_s, 1)) == 14
     no_ttl = RequestIdCache(None, None)
     no_ttl.add_entries(1, entries, wall_ms)
     assert len(no_ttl) == 4
+
+
+# ---- the compact generations, the cap and the eviction horizon ------------------------------
+
+
+def test_a_cached_id_costs_at_most_40_bytes_at_the_default_cap() -> None:
+    """The issue's memory bound: fill a default cache to its cap with the ids of a busy peer
+    and measure what Python allocated for it."""
+    wall_ms = 1_800_000_000_000
+    count = DEFAULT_CACHE_MAX + 50_000
+    ids = [rid(1_800_000_000 - (count - n) // 20_000, n) for n in range(count)]  # 20,000 a second
+    entries = [i + b"payload-" for i in ids]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        cache = RequestIdCache(8 * HOUR_MS, DEFAULT_CACHE_MAX)
+        for start in range(0, len(entries), 64):
+            cache.add_entries(1 + start, entries[start : start + 64], wall_ms)
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert DEFAULT_CACHE_MAX - GENERATION_MAX <= len(cache) <= DEFAULT_CACHE_MAX
+    assert used / len(cache) <= 40, f"{used / len(cache):.1f} bytes per cached id"
+    back = GENERATION_MAX * 3  # frozen by now
+    assert cache.get(ids[-1]) == count and cache.get(ids[-back]) == count - back + 1
+    assert cache.get(ids[0]) is None and cache.may_be_evicted(ids[0])
+
+
+def test_the_cap_drops_the_oldest_generation_and_raises_the_horizon() -> None:
+    cache = RequestIdCache(ttl_ms=HOUR_MS, max_size=8)  # generations of 2
+    now_s = 10_000
+    for n in range(1, 11):
+        cache.add(rid(now_s - 100 + n, n), n, now_s * 1000)
+    assert len(cache) == 8 and cache.get(rid(now_s - 99, 1)) is None
+    assert cache.horizon_s == now_s - 98 and cache.may_be_evicted(rid(now_s - 98, 77))
+    assert not cache.may_be_evicted(rid(now_s - 97, 77)) and cache.get(rid(now_s - 97, 3)) == 3
+    assert cache.prune_index(99) == 0  # the evicted ids are not expired: compaction waits for them
+    cache.sweep((now_s + 3600 - 97) * 1000)  # ids up to now-98 expired, evicted ones included
+    assert cache.prune_index(99) == 2 and cache.get(rid(now_s - 97, 3)) == 3
+
+
+def test_frozen_ids_are_found_re_added_ids_win_and_truncation_reaches_generations() -> None:
+    cache = RequestIdCache(ttl_ms=None, max_size=40)  # generations of 10
+    for n in range(1, 31):
+        cache.add(rid(5, n), n, 0)
+    cache.add(rid(5, 3), 31, 0)  # a later entry with the same id
+    assert cache.get(rid(5, 3)) == 31 and cache.get(rid(5, 4)) == 4
+    assert cache.get(rid(6, 4)) is None and cache.get(rid(4, 4)) is None
+    cache.truncate_after(15)  # cuts into the second generation
+    assert cache.get(rid(5, 15)) == 15 and cache.get(rid(5, 16)) is None and cache.get(rid(5, 3)) == 3
+    assert len(cache) == 15
+
+
+def test_a_hash_collision_is_told_apart_by_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generations are searched by ``hash(id)``; a colliding hash must not answer for
+    another id (every hash made equal here)."""
+    monkeypatch.setattr(request_ids, "_hash", lambda _: 7)
+    cache = RequestIdCache(ttl_ms=None, max_size=None)
+    ids = [rid(7, n) for n in range(5)]
+    cache.load([(r, n + 1) for n, r in enumerate(ids)])
+    cache._freeze()
+    assert [cache.get(r) for r in ids] == [1, 2, 3, 4, 5] and cache.get(rid(7, 9)) is None
+
+
+def test_rebuild_past_the_cap_learns_the_horizon_and_a_restarted_cache_keeps_it() -> None:
+    now = 100_000 * 1000
+    backwards = [(10 - k, rid(100_000 - k, k), 100) for k in range(10)]  # indexes 10..1
+    scan = scan_request_ids(backwards, now, HOUR_MS, 4)
+    assert [i for _, i in scan] == [7, 8, 9, 10]
+    assert scan.evicted_newest_s == 100_000 - 4 and scan.evicted_oldest_index == 1
+    cache = RequestIdCache(HOUR_MS, 4)
+    cache.load(scan)
+    assert cache.may_be_evicted(rid(100_000 - 4, 99)) and not cache.may_be_evicted(rid(100_000 - 3, 99))
+    assert cache.prune_index(10) == 0
+    assert scan_request_ids(backwards, now, None, 4).evicted_newest_s == -1  # no ttl: no horizon
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cap=st.integers(1, 30),
+    ops=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 40)), min_size=1, max_size=120),
+)
+def test_an_added_id_is_found_or_refusable_never_forgotten(cap: int, ops: list[tuple[int, int]]) -> None:
+    """At-most-once: every id ever added is either found at its newest index or at or below
+    the horizon (so a retry is refused as expired), whatever the cap and truncations."""
+    cache = RequestIdCache(ttl_ms=None, max_size=cap)
+    model: dict[bytes, int] = {}
+    last = 0
+    for kind, n in ops:
+        if kind == 0 and last:  # a follower's log is cut
+            last = max(0, last - n % 5)
+            cache.truncate_after(last)
+            model = {r: i for r, i in model.items() if i <= last}
+        else:
+            last += 1
+            r = rid(1000 + last // 3, n)
+            cache.add(r, last, 0)
+            model[r] = last
+        assert len(cache) <= cap
+    for r, index in model.items():
+        found = cache.get(r)
+        assert found == index or (found is None and cache.may_be_evicted(r)), (r, index, found)

@@ -50,7 +50,13 @@ class Endpoint:
     """One peer (a PeerDriver around a PeerServer) with synchronous storage and a state
     machine that records what it is fed."""
 
-    def __init__(self, peers: tuple[tuple[str, str], ...] = SOLE, me: str = "a", secret: bytes = b"") -> None:
+    def __init__(
+        self,
+        peers: tuple[tuple[str, str], ...] = SOLE,
+        me: str = "a",
+        secret: bytes = b"",
+        options: RaftOptions | None = None,
+    ) -> None:
         self.log = MemoryLog()
         self.state = MemoryState()
         self.state.update({"peers": ClusterConfig(peers).to_json()})
@@ -68,7 +74,7 @@ class Endpoint:
             hard_state_from(dict(self.state.load())),
             now=self.now,
             wall=WALL,
-            options=RaftOptions(),
+            options=options or RaftOptions(),
             rng=random.Random(1),
             secret=secret,
         )
@@ -198,6 +204,19 @@ def test_stale_and_future_request_ids_are_rejected_as_expired() -> None:
         (frames,) = ep.send(m.RequestUpdate(rid, b"x").encode(b""))
         assert frames == [rid, b""]  # [reqid, false]: no third frame
     assert ep.log.last_index == 0
+
+
+def test_a_retry_of_an_id_the_cache_cap_evicted_is_expired_not_applied_twice() -> None:
+    ep = Endpoint(options=RaftOptions(request_id_cache_max=8))
+    ids = [rid_at(WALL - 100 + n) for n in range(12)]
+    for rid in ids:
+        ep.send(m.RequestUpdate(rid, b"x").encode(b""))
+    assert ep.log.last_index == 12 and len(ep.server.node.request_ids) <= 8
+    (first,) = ep.send(m.RequestUpdate(ids[0], b"x").encode(b""))
+    assert first == [ids[0], b""] and ep.log.last_index == 12  # EXPIRED, not a second entry
+    (last,) = ep.send(m.RequestUpdate(ids[-1], b"x").encode(b""))
+    committed = m.RequestUpdateReply(ids[-1], m.UpdateStatus.COMMITTED, index=12)
+    assert m.RequestUpdateReply.decode(last) == committed
 
 
 def test_wrong_secret_and_malformed_requests_are_dropped_silently() -> None:

@@ -122,6 +122,8 @@ class ClientWrites:
         ttl = self.options.request_id_ttl
         ttl_ms = None if ttl is None else int(ttl * 1000)
         margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
+        if self.node.request_ids.may_be_evicted(request_id):
+            return False  # the cap may have dropped it: appending it again could apply it twice
         return is_fresh(request_id, wall_ms, ttl_ms, margin_ms)
 
     # ---- ConfigUpdate

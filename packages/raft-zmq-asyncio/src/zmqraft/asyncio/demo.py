@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
             f"(output: {cluster.log_path(peer_id)})"
         )
     _say(
-        f"  (zr-monitor -k {cluster.secret} {cluster.urls['1'][len('tcp://'):]} watches it from a terminal;"
+        f"  (zr-monitor -k {cluster.secret} {cluster.urls['1'][len('tcp://') :]} watches it from a terminal;"
         " it needs pip install 'zmq-raft-client[tools]')"
     )
     try:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zmqraft.asyncio")
 
+
 class ZmqRaft:
     """One peer: the sockets and workers around an ``AssembledPeer`` (see ``build``).
 

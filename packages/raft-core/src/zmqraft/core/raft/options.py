@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..request_ids import DEFAULT_CACHE_MAX
+
 
 @dataclass(frozen=True, slots=True)
 class RaftOptions:
@@ -22,7 +24,7 @@ class RaftOptions:
     max_log_entry_data_size: int = 10 * 1024 * 1024
     request_id_ttl: float | None = 8 * 3600.0
     request_id_ttl_accept_margin: float = 900.0
-    request_id_cache_max: int | None = None
+    request_id_cache_max: int | None = DEFAULT_CACHE_MAX  # beyond the original (unbounded there)
     request_id_cache_sweep_interval: float = 10.0
     request_entries_high_watermark: int = 8000
     request_entries_ttl: float = 5.0

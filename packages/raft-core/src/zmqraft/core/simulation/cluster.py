@@ -148,6 +148,8 @@ class Simulation:
         self.seed = seed
         self.opts = options or SimOptions()
         self.rng = random.Random(seed)
+        # a request-id cache small enough to evict under load in two histories of three
+        self.request_id_cache_max = random.Random(seed ^ 0x5EED).choice((None, 6, 40))
         self.now = 0.0
         self.steps = 0
         self._queue: list[_Event] = []
@@ -198,6 +200,7 @@ class Simulation:
             max_inflight_messages=self.opts.inflight,
             truncate_on_match=pid in self.net.fifo_nodes,
             request_id_ttl=60.0,
+            request_id_cache_max=self.request_id_cache_max,
             request_id_ttl_accept_margin=5.0,
             request_id_cache_sweep_interval=0.5,
         )

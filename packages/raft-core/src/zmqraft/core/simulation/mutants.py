@@ -120,6 +120,10 @@ def _forget_request_ids(self: RequestIdCache, request_id: bytes) -> int | None:
     return None
 
 
+def _nothing_evicted(self: RequestIdCache, request_id: bytes) -> bool:
+    return False
+
+
 def _oldest_in_flight(self: Progress) -> tuple[int, Inflight] | None:
     if not self.inflight:
         return None
@@ -163,6 +167,10 @@ MUTANTS: dict[str, Mutant] = {
     "no-idempotency": Mutant(
         "Forget the request-id cache: a retried update is appended again.",
         (Patch(RequestIdCache, "get", _replace(_forget_request_ids)),),
+    ),
+    "no-eviction-horizon": Mutant(
+        "Treat an id the capped request-id cache dropped as never seen: a late retry is appended again.",
+        (Patch(RequestIdCache, "may_be_evicted", _replace(_nothing_evicted)),),
     ),
     "resend-oldest": Mutant(
         "Re-send the oldest AppendEntries in flight instead of the newest: an original-style"
