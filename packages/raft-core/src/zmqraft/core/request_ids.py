@@ -5,10 +5,13 @@ it already produced instead of appending it again.  Ids expire after ``ttl`` (by
 timestamp inside the id) and the cache holds at most ``max_size`` ids.
 
 Memory is what shapes it: a peer writing 15,000 updates a second would otherwise keep
-hundreds of millions of ids for the 8-hour ttl.  The newest ids live in a dict (the hot path:
-one C-level insert per entry); every ``generation`` ids the dict is frozen into a packed
-generation (8 bytes of hash, 12 of id, 8 of index, searched by bisection), so a cached id
-costs about 30 bytes instead of ~110.  When the cap is passed the oldest generation is
+hundreds of millions of ids for the 8-hour ttl.  The newest ids live in two dicts (young and
+warm; the hot path is one C-level insert per entry and one or two lookups per request).  Each
+time the young dict holds ``generation`` ids the warm one is frozen into a packed generation
+(12 bytes of id + 8 of index, built and searched at C speed: ``bytes.join``, ``bytes.find``)
+and the young one becomes warm, so a cached id costs about 30 bytes instead of ~110.  A fresh
+request is newer than every frozen id, so only a late retry (or a client whose clock is
+behind) pays for searching a generation.  When the cap is passed the oldest generation is
 dropped whole, and the newest timestamp it held becomes the *eviction horizon*: an id at or
 below the horizon that is not in the cache may have been evicted, so it is refused as
 expired rather than appended twice.  At-most-once holds; what the cap trades away is how
@@ -17,9 +20,7 @@ long a retry may come late at high write rates (``max_size`` / write rate).
 
 from __future__ import annotations
 
-import struct
 from array import array
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,8 +30,6 @@ from .protocol.entry import REQUEST_ID_SIZE, ZERO_REQUEST_ID
 GENERATION_MAX = 16384  # ids per frozen generation (and the most the dict holds)
 DEFAULT_CACHE_MAX = 250_000  # ~30 bytes an id: ~7.5 MB a peer at most
 _MAX_EVICTIONS = 64  # eviction records kept for the prune index (merged beyond)
-_SECONDS = struct.Struct(">I8x")
-_hash = hash  # a module name, so a test can force collisions
 
 
 def request_id_ms(request_id: bytes) -> int:
@@ -98,10 +97,9 @@ def scan_request_ids(
 
 @dataclass(slots=True)
 class _Generation:
-    """Frozen ids, sorted by ``hash(id)`` so a lookup is a C-level bisection: ``hashes``,
-    the ids packed 12 bytes each in the same order, and their indexes."""
+    """Frozen ids in the order they were added: ``rids`` packs them 12 bytes each,
+    ``indexes`` holds their indexes; ``oldest_s``/``newest_s`` bound their timestamps."""
 
-    hashes: array[int]
     rids: bytes
     indexes: array[int]
     oldest_s: int
@@ -111,32 +109,28 @@ class _Generation:
 
     @classmethod
     def freeze(cls, ids: dict[bytes, int]) -> _Generation:
-        keys, values = list(ids), list(ids.values())
-        hashes = list(map(_hash, keys))
-        order = sorted(range(len(keys)), key=hashes.__getitem__)
-        rids = b"".join([keys[k] for k in order])
-        seconds = [s for (s,) in _SECONDS.iter_unpack(rids)]
-        return cls(
-            array("q", [hashes[k] for k in order]),
-            rids,
-            array("q", [values[k] for k in order]),
-            min(seconds),
-            max(seconds),
-            min(values),
-            max(values),
-        )
+        rids = b"".join(ids)
+        indexes = array("q", ids.values())
+        seconds = bytearray(4 * len(indexes))  # the 4 timestamp bytes of every id, at C speed
+        for k in range(4):
+            seconds[k::4] = rids[k::REQUEST_ID_SIZE]
+        stamps = array("I", seconds)
+        if stamps.itemsize != 4:
+            raise RuntimeError("array('I') is not 32 bits here")
+        if array("I", b"\x00\x00\x00\x01")[0] != 1:
+            stamps.byteswap()  # big-endian in the id
+        return cls(rids, indexes, min(stamps), max(stamps), min(indexes), max(indexes))
 
     def __len__(self) -> int:
         return len(self.indexes)
 
     def find(self, request_id: bytes) -> int | None:
-        hashes, rids = self.hashes, self.rids
-        key = _hash(request_id)
-        at = bisect_left(hashes, key)
-        while at < len(hashes) and hashes[at] == key:
-            if rids[at * REQUEST_ID_SIZE : (at + 1) * REQUEST_ID_SIZE] == request_id:
-                return self.indexes[at]
-            at += 1
+        rids = self.rids
+        at = rids.find(request_id)
+        while at >= 0:
+            if at % REQUEST_ID_SIZE == 0:  # a match straddling two ids is not one
+                return self.indexes[at // REQUEST_ID_SIZE]
+            at = rids.find(request_id, at + 1)
         return None
 
     def items(self) -> list[tuple[bytes, int]]:
@@ -148,9 +142,10 @@ class RequestIdCache:
     def __init__(self, ttl_ms: int | None, max_size: int | None) -> None:
         self.ttl_ms = ttl_ms
         self.max_size = max_size
-        self.generation = GENERATION_MAX if max_size is None else max(1, min(GENERATION_MAX, max_size // 4))
+        self.generation = GENERATION_MAX if max_size is None else max(1, min(GENERATION_MAX, max_size // 8))
         self._cap = (1 << 62) if max_size is None else max_size
         self._young: dict[bytes, int] = {}
+        self._warm: dict[bytes, int] = {}  # the previous young dict: older, not frozen yet
         self._frozen: deque[_Generation] = deque()  # oldest first
         self._frozen_count = 0
         self._frozen_newest = b"\x00\x00\x00\x00"  # the newest frozen timestamp, as id bytes
@@ -158,13 +153,15 @@ class RequestIdCache:
         self._evictions: deque[tuple[int, int]] = deque()  # (oldest index, newest seconds)
 
     def __len__(self) -> int:
-        return len(self._young) + self._frozen_count
+        return len(self._young) + len(self._warm) + self._frozen_count
 
     def get(self, request_id: bytes) -> int | None:
         """The newest index holding ``request_id`` (None if not cached)."""
         index = self._young.get(request_id)
+        if index is None:
+            index = self._warm.get(request_id)
         if index is not None or not self._frozen or request_id[:4] > self._frozen_newest:
-            return index  # a fresh id is newer than every frozen one: one dict lookup
+            return index  # a fresh id is newer than every frozen one
         seconds = int.from_bytes(request_id[:4], "big")
         for generation in reversed(self._frozen):
             if generation.oldest_s <= seconds <= generation.newest_s:
@@ -188,7 +185,7 @@ class RequestIdCache:
         """The request id of every entry (its first 12 bytes) from ``first_index`` on: one call
         per appended batch, the hot path of every peer.  Zero ids (CHECKPOINT) and expired ids
         are not kept; an id added again moves to the young end with its new index."""
-        young = self._young
+        young, warm = self._young, self._warm
         ttl_ms = self.ttl_ms
         oldest_s = -1 if ttl_ms is None else (wall_ms - ttl_ms) / 1000  # older ids are expired
         index = first_index
@@ -197,40 +194,50 @@ class RequestIdCache:
             if rid != ZERO_REQUEST_ID and int.from_bytes(rid[:4], "big") >= oldest_s:
                 if rid in young:
                     del young[rid]  # re-added: it moves to the young end
+                elif rid in warm:
+                    del warm[rid]
                 young[rid] = index
             index += 1
-        if len(young) >= self.generation or len(young) + self._frozen_count > self._cap:
+        if len(young) >= self.generation or len(self) > self._cap:
             self._settle()
 
     def load(self, pairs: Iterable[tuple[bytes, int]]) -> None:
         """The start-up rebuild (a ``RequestIdScan``, or plain pairs, oldest first)."""
-        young = self._young
         for request_id, index in pairs:
+            if request_id in self._warm:
+                del self._warm[request_id]
+            young = self._young
             if request_id in young:
                 del young[request_id]
             young[request_id] = index
-            if len(young) >= self.generation or len(young) + self._frozen_count > self._cap:
+            if len(young) >= self.generation or len(self) > self._cap:
                 self._settle()
-                young = self._young
         newest_s = getattr(pairs, "evicted_newest_s", -1)
         if newest_s >= 0:
             self._evicted(getattr(pairs, "evicted_oldest_index", 1), newest_s)
 
     def _settle(self) -> None:
-        """Freeze a full young dict; drop the oldest generations while past the cap."""
+        """Age a full young dict (warm -> frozen, young -> warm); drop the oldest generations
+        while past the cap."""
         if len(self._young) >= self.generation:
-            self._freeze()
+            self._freeze_warm()
+            self._warm, self._young = self._young, {}
         while len(self) > self._cap:
             if not self._frozen:
-                self._freeze()  # one batch alone passed the cap
+                self._freeze_warm()  # the dicts alone passed the cap (a huge batch)
+                if not self._frozen:
+                    self._warm, self._young = self._young, {}
+                    continue
             oldest = self._frozen.popleft()
             self._frozen_count -= len(oldest)
             self._evicted(oldest.first_index, oldest.newest_s)
         self._reset_newest()
 
-    def _freeze(self) -> None:
-        generation = _Generation.freeze(self._young)
-        self._young = {}
+    def _freeze_warm(self) -> None:
+        if not self._warm:
+            return
+        generation = _Generation.freeze(self._warm)
+        self._warm = {}
         self._frozen.append(generation)
         self._frozen_count += len(generation)
         self._frozen_newest = max(self._frozen_newest, generation.newest_s.to_bytes(4, "big"))
@@ -251,9 +258,10 @@ class RequestIdCache:
 
     def truncate_after(self, last_kept: int) -> None:
         """Forget ids at indexes past ``last_kept`` (a follower's log was cut)."""
-        doomed = [rid for rid, index in self._young.items() if index > last_kept]
-        for rid in doomed:
-            del self._young[rid]
+        for ids in (self._young, self._warm):
+            doomed = [rid for rid, index in ids.items() if index > last_kept]
+            for rid in doomed:
+                del ids[rid]
         while self._frozen and self._frozen[-1].last_index > last_kept:
             generation = self._frozen.pop()
             self._frozen_count -= len(generation)
@@ -269,14 +277,15 @@ class RequestIdCache:
     def clear(self) -> None:
         """Forget every id (a snapshot replaced the log); the horizon stays."""
         self._young.clear()
+        self._warm.clear()
         self._frozen.clear()
         self._frozen_count = 0
         self._evictions.clear()
         self._reset_newest()
 
     def sweep(self, wall_ms: int) -> None:
-        """Drop expired ids: whole generations once their newest id expired, then the young
-        ids oldest first (without copying: the dict may be large)."""
+        """Drop expired ids: whole generations once their newest id expired, then the warm
+        and young ids oldest first (without copying: a dict may be large)."""
         ttl_ms = self.ttl_ms
         if ttl_ms is None:
             return
@@ -286,12 +295,12 @@ class RequestIdCache:
         while self._evictions and self._evictions[0][1] < oldest_s:
             self._evictions.popleft()
         self._reset_newest()
-        young = self._young
-        while young:
-            rid = next(iter(young))
-            if not self.is_expired(rid, wall_ms):
-                break
-            del young[rid]
+        for ids in (self._warm, self._young):
+            while ids:
+                rid = next(iter(ids))
+                if not self.is_expired(rid, wall_ms):
+                    return
+                del ids[rid]
 
     def prune_index(self, last_index: int) -> int:
         """Index below which no unexpired id lives, cached or evicted: compaction up to here
@@ -302,6 +311,7 @@ class RequestIdCache:
             return self._evictions[0][0] - 1
         if self._frozen:
             return self._frozen[0].first_index - 1
-        for index in self._young.values():
-            return index - 1
+        for ids in (self._warm, self._young):
+            for index in ids.values():
+                return index - 1
         return last_index
