@@ -107,13 +107,17 @@ def main() -> None:
         done, elapsed, _ = bench.run(seconds, 1, len(PAYLOAD))
         raw1 = done / elapsed
         client1 = blocking_client_rate(urls, seconds)
-        print(f"1 in flight: raw DEALER {raw1:,.0f} updates/s; Client {client1:,.0f} updates/s "
-              f"= {client1 / raw1:.2f} x raw")
+        print(
+            f"1 in flight: raw DEALER {raw1:,.0f} updates/s; Client {client1:,.0f} updates/s "
+            f"= {client1 / raw1:.2f} x raw"
+        )
         leader_url = bench.urls[leader]
         count, raw_read = raw_entries_rate(bench, leader_url)
         count2, client_read = client_entries_rate(urls)
-        print(f"reading the log ({count:,} / {count2:,} entries): raw {raw_read:,.0f} entries/s; "
-              f"Client.request_entries {client_read:,.0f} entries/s = {client_read / raw_read:.2f} x raw")
+        print(
+            f"reading the log ({count:,} / {count2:,} entries): raw {raw_read:,.0f} entries/s; "
+            f"Client.request_entries {client_read:,.0f} entries/s = {client_read / raw_read:.2f} x raw"
+        )
     finally:
         bench.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -78,10 +78,24 @@ def main() -> int:
         raw.mkdir(parents=True, exist_ok=True)
         spies = {
             role: subprocess.Popen(
-                ["py-spy", "record", "--pid", str(cluster.pids()[peer]), "--duration",
-                 str(int(args.seconds)), "--rate", "500", "--format", "raw", "--nonblocking", "--gil",
-                 "--output", str(raw / f"{role}.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(cluster.pids()[peer]),
+                    "--duration",
+                    str(int(args.seconds)),
+                    "--rate",
+                    "500",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--gil",
+                    "--output",
+                    str(raw / f"{role}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             for role, peer in (("leader", leader), ("follower", follower))
         }

@@ -292,14 +292,14 @@ def pump(
     then send), until nothing moves.  ``input_only``: woken by socket readiness alone (not a
     timer or finished work), so a wake-up that finds no input skips the round."""
     began = _monotonic()
+    changed = not input_only  # a timer or finished work: the driver has something for a round
     while True:
         received = sockets.receive(driver)
-        if input_only and not received:
-            # woken by a socket (often our own sends changing its EVENTS) and nothing came:
-            # no input, so the driver has nothing new to hand out; reading EVENTS re-armed
-            # the edge-triggered FDs
-            return
-        input_only = False
+        if not received and not changed:
+            # nothing came since the last round and nothing else changed the driver: no round
+            # (woken by our own sends changing a socket's EVENTS, or the pass after a round);
+            # reading EVENTS re-armed ZeroMQ's edge-triggered FDs
+            break
         out = driver.round(_monotonic(), _wall())
         inline = []
         for work in out.work:
@@ -317,10 +317,9 @@ def pump(
             if _tracing:
                 trace("write", "end")
             driver.complete(work, outcome, _monotonic(), _wall())
-        if not received and not sent and not inline:
-            # quiet: this pass's receive looked at every socket's EVENTS after the last
-            # sends, which also re-armed ZeroMQ's edge-triggered FDs
-            break
+        changed = bool(inline)  # completed work: its acknowledgements need a round
+        if not sent and not received and not inline:
+            break  # quiet, and the receive above already re-armed the FDs
     busy = _monotonic() - began
     if busy > SLOW_ROUND:
         log.warning("%s: the event loop was busy for %.0f ms in one round", driver.id, busy * 1000)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 
 from ...protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
 from ...request_ids import scan_request_ids
@@ -46,6 +47,8 @@ from .logdir import (
     pick_name,
 )
 from .snapshotfile import SnapshotFile, SnapshotStreamWriter
+
+_entry_type = itemgetter(12)  # the type byte after the request id
 
 CACHE_HIGH = 75
 CACHE_LOW = 50
@@ -456,8 +459,9 @@ class FileLog:
             raise IndexError(f"non linear addition: {first_index} after last index {self._tail[0]}")
         if not entries:
             return
-        for e in entries:
-            check_entry(e)
+        if min(map(len, entries)) <= HEADER_SIZE or max(map(_entry_type, entries)) > 2:
+            for e in entries:
+                check_entry(e)  # names the first bad one
         pos = 0
         n = len(entries)
         try:

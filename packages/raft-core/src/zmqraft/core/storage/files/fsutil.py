@@ -89,7 +89,7 @@ def pwritev_all(fd: Fd, buffers: Sequence[bytes], offset: int) -> int:
     total = 0
     for start in range(0, len(buffers), _IOV_MAX):
         part = buffers[start : start + _IOV_MAX]
-        want = sum(len(b) for b in part)
+        want = sum(map(len, part))
         n = os.pwritev(fd.fd, part, offset)
         if n < want:  # short write (rare): finish the rest in one joined write
             pwrite_all(fd, memoryview(b"".join(part))[n:], offset + n)

@@ -28,7 +28,9 @@ import os
 import struct
 import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 from ..base import StorageError
 from .fsutil import (
@@ -364,19 +366,16 @@ class IndexFile:
         slot = self.next_at
         base = self.offsets[slot - 1] if slot else 0
         room = min(self.capacity - slot, len(entries) - start)
-        ends: list[int] = []
-        end = base
-        for i in range(start, start + room):
-            n = len(entries[i])
-            if n == 0:
-                raise ValueError("log entry must not be empty")
-            if end + n > MAX_DATASIZE:
-                break
-            end += n
-            ends.append(end)
+        sizes = list(map(len, entries[start : start + room] if start or room < len(entries) else entries))
+        if sizes and min(sizes) == 0:
+            raise ValueError("log entry must not be empty")
+        ends = list(accumulate(sizes, initial=base))[1:]  # per-entry work at C speed: hot path
+        if ends and ends[-1] > MAX_DATASIZE:
+            del ends[bisect_right(ends, MAX_DATASIZE) :]
         k = len(ends)
         if k == 0:
             return 0
+        end = ends[-1]
         position = self.data_pos + base
         overwrite = position < self.size
         batch = entries[start : start + k] if start or k < len(entries) else entries
