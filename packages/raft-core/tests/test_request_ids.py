@@ -36,7 +36,7 @@ def test_expired_ids_are_not_cached_and_are_swept_oldest_first() -> None:
 def test_size_cap_and_truncation_and_prune_index() -> None:
     cache = RequestIdCache(ttl_ms=None, max_size=2)
     for n in range(1, 5):
-        cache.add(rid(5, n), 10 + n, 0)
+        cache.add(rid(5, n), 10 + n, 100_000)  # added 95 s after they were made
     assert len(cache) == 2 and cache.prune_index(99) == 12  # the cap holds at every add
     cache.truncate_after(13)
     assert cache.get(rid(5, 4)) is None and cache.get(rid(5, 3)) == 13
@@ -107,7 +107,7 @@ def test_add_entries_keeps_the_cache_rules_in_order() -> None:
 def test_a_cached_id_costs_at_most_40_bytes_at_the_default_cap() -> None:
     """The issue's memory bound: fill a default cache to its cap with the ids of a busy peer
     and measure what Python allocated for it."""
-    wall_ms = 1_800_000_000_000
+    wall_ms = 1_800_000_120_000  # two minutes after the newest id: none is within the retention
     count = DEFAULT_CACHE_MAX + 50_000
     ids = [rid(1_800_000_000 - (count - n) // 20_000, n) for n in range(count)]  # 20,000 a second
     entries = [i + b"payload-" for i in ids]
@@ -140,6 +140,19 @@ def test_the_cap_drops_the_oldest_generation_and_raises_the_horizon() -> None:
     assert cache.prune_index(99) == 2 and cache.get(rid(now_s - 97, 3)) == 3
 
 
+def test_the_cap_keeps_the_last_minute_so_a_fresh_request_is_never_refused() -> None:
+    """At 1,000 writes a second a cap of 100 would put the horizon at the current second and
+    refuse every new request made in it; the retention keeps the last 60 s instead."""
+    cache = RequestIdCache(ttl_ms=HOUR_MS, max_size=100)
+    now_s = 50_000
+    for n in range(3000):  # three seconds of writes
+        cache.add(rid(now_s + n // 1000, n), n + 1, (now_s + n // 1000) * 1000)
+    assert len(cache) == 3000 and cache.horizon_s < now_s
+    assert not cache.may_be_evicted(rid(now_s + 2, 99_999)) and cache.get(rid(now_s, 0)) == 1
+    cache.add(rid(now_s + 70, 5), 3001, (now_s + 70) * 1000)  # a minute later: the old ones go
+    assert len(cache) <= 100 and cache.horizon_s >= now_s and cache.may_be_evicted(rid(now_s, 0))
+
+
 def test_frozen_ids_are_found_re_added_ids_win_and_truncation_reaches_generations() -> None:
     cache = RequestIdCache(ttl_ms=None, max_size=40)  # generations of 5
     for n in range(1, 31):
@@ -165,7 +178,7 @@ def test_an_id_straddling_two_packed_ids_is_not_a_match() -> None:
 
 
 def test_rebuild_past_the_cap_learns_the_horizon_and_a_restarted_cache_keeps_it() -> None:
-    now = 100_000 * 1000
+    now = 100_100 * 1000  # the ids are 100-109 s old: past the retention
     backwards = [(10 - k, rid(100_000 - k, k), 100) for k in range(10)]  # indexes 10..1
     scan = scan_request_ids(backwards, now, HOUR_MS, 4)
     assert [i for _, i in scan] == [7, 8, 9, 10]
@@ -196,7 +209,7 @@ def test_an_added_id_is_found_or_refusable_never_forgotten(cap: int, ops: list[t
         else:
             last += 1
             r = rid(1000 + last // 3, n)
-            cache.add(r, last, 0)
+            cache.add(r, last, 10_000_000)  # well past the retention: the cap drops freely
             model[r] = last
         assert len(cache) <= cap
     for r, index in model.items():

@@ -15,7 +15,10 @@ behind) pays for searching a generation.  When the cap is passed the oldest gene
 dropped whole, and the newest timestamp it held becomes the *eviction horizon*: an id at or
 below the horizon that is not in the cache may have been evicted, so it is refused as
 expired rather than appended twice.  At-most-once holds; what the cap trades away is how
-long a retry may come late at high write rates (``max_size`` / write rate).
+long a retry may come late at high write rates (``max_size`` / write rate).  The cap never
+drops ids younger than ``retain`` seconds (by the peer's clock, a minute by default): the
+horizon then always trails the clock, so a fresh request is never refused by it, and above
+``max_size / retain`` writes a second the cache holds the last ``retain`` seconds instead.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .protocol.entry import REQUEST_ID_SIZE, ZERO_REQUEST_ID
 
 GENERATION_MAX = 16384  # ids per frozen generation (and the most the dict holds)
 DEFAULT_CACHE_MAX = 250_000  # ~30 bytes an id: ~7.5 MB a peer at most
+DEFAULT_RETAIN = 60.0  # seconds: the cap never drops ids younger than this
 _MAX_EVICTIONS = 64  # eviction records kept for the prune index (merged beyond)
 
 
@@ -70,8 +74,9 @@ def scan_request_ids(
     Zero ids are skipped; expired ids are counted and the scan stops once the count exceeds
     the capacity of the file being read (everything older is assumed expired).  Past
     ``cache_max`` fresh ids the scan goes on (with a ttl) without keeping them, only to learn
-    the newest timestamp and the oldest index among them.  An id may occur twice (the later index wins
-    when the pairs are loaded in order)."""
+    the newest timestamp and the oldest index among them (a restart takes longer than the
+    second a horizon is counted in, so it never refuses a request made after it).  An id may
+    occur twice (the later index wins when the pairs are loaded in order)."""
     found = RequestIdScan()
     limit = -1 if cache_max is None else max(cache_max, 0)
     expired = 0
@@ -139,9 +144,10 @@ class _Generation:
 
 
 class RequestIdCache:
-    def __init__(self, ttl_ms: int | None, max_size: int | None) -> None:
+    def __init__(self, ttl_ms: int | None, max_size: int | None, retain: float = DEFAULT_RETAIN) -> None:
         self.ttl_ms = ttl_ms
         self.max_size = max_size
+        self.retain = retain
         self.generation = GENERATION_MAX if max_size is None else max(1, min(GENERATION_MAX, max_size // 8))
         self._cap = (1 << 62) if max_size is None else max_size
         self._young: dict[bytes, int] = {}
@@ -198,10 +204,10 @@ class RequestIdCache:
                     del warm[rid]
                 young[rid] = index
             index += 1
-        if len(young) >= self.generation or len(self) > self._cap:
-            self._settle()
+        if len(young) >= self.generation or (len(self) > self._cap and self._droppable(wall_ms)):
+            self._settle(wall_ms)
 
-    def load(self, pairs: Iterable[tuple[bytes, int]]) -> None:
+    def load(self, pairs: Iterable[tuple[bytes, int]], wall_ms: int = 0) -> None:
         """The start-up rebuild (a ``RequestIdScan``, or plain pairs, oldest first)."""
         for request_id, index in pairs:
             if request_id in self._warm:
@@ -210,27 +216,33 @@ class RequestIdCache:
             if request_id in young:
                 del young[request_id]
             young[request_id] = index
-            if len(young) >= self.generation or len(self) > self._cap:
-                self._settle()
+            if len(young) >= self.generation:
+                self._settle(wall_ms)
         newest_s = getattr(pairs, "evicted_newest_s", -1)
         if newest_s >= 0:
             self._evicted(getattr(pairs, "evicted_oldest_index", 1), newest_s)
 
-    def _settle(self) -> None:
+    def _droppable(self, wall_ms: int) -> bool:
+        """Is the oldest generation past the retention (so the cap may drop it)?"""
+        frozen = self._frozen
+        if not frozen:
+            return bool(self._warm)  # freezing the warm ids may make one
+        return frozen[0].newest_s < wall_ms / 1000 - self.retain
+
+    def _settle(self, wall_ms: int) -> None:
         """Age a full young dict (warm -> frozen, young -> warm); drop the oldest generations
-        while past the cap."""
+        while past the cap and older than the retention."""
         if len(self._young) >= self.generation:
             self._freeze_warm()
             self._warm, self._young = self._young, {}
-        while len(self) > self._cap:
+        if len(self) > self._cap:
             if not self._frozen:
-                self._freeze_warm()  # the dicts alone passed the cap (a huge batch)
-                if not self._frozen:
-                    self._warm, self._young = self._young, {}
-                    continue
-            oldest = self._frozen.popleft()
-            self._frozen_count -= len(oldest)
-            self._evicted(oldest.first_index, oldest.newest_s)
+                self._freeze_warm()  # the dicts alone passed the cap
+            keep_from = wall_ms / 1000 - self.retain
+            while len(self) > self._cap and self._frozen and self._frozen[0].newest_s < keep_from:
+                oldest = self._frozen.popleft()
+                self._frozen_count -= len(oldest)
+                self._evicted(oldest.first_index, oldest.newest_s)
         self._reset_newest()
 
     def _freeze_warm(self) -> None:

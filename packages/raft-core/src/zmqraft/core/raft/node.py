@@ -123,8 +123,10 @@ class RaftNode:
         self.last_applied = last_applied
         self.durable_index = self.log.last_index
         ttl_ms = None if options.request_id_ttl is None else int(options.request_id_ttl * 1000)
-        self.request_ids = RequestIdCache(ttl_ms, options.request_id_cache_max)
-        self.request_ids.load(request_ids)
+        self.request_ids = RequestIdCache(
+            ttl_ms, options.request_id_cache_max, options.request_id_cache_retain
+        )
+        self.request_ids.load(request_ids, wall_ms)
         self.wall_ms = wall_ms  # the wall clock of the latest input that gave it (epoch ms)
         self.request_id_generator = request_id_generator or RequestIdGenerator(rng)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..request_ids import DEFAULT_CACHE_MAX
+from ..request_ids import DEFAULT_CACHE_MAX, DEFAULT_RETAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class RaftOptions:
     request_id_ttl_accept_margin: float = 900.0
     request_id_cache_max: int | None = DEFAULT_CACHE_MAX  # beyond the original (unbounded there)
     request_id_cache_sweep_interval: float = 10.0
+    request_id_cache_retain: float = DEFAULT_RETAIN  # the cap never drops ids younger than this
     request_entries_high_watermark: int = 8000
     request_entries_ttl: float = 5.0
     request_entries_pipelines: int = 5

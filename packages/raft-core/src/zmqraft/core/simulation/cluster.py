@@ -201,6 +201,7 @@ class Simulation:
             truncate_on_match=pid in self.net.fifo_nodes,
             request_id_ttl=60.0,
             request_id_cache_max=self.request_id_cache_max,
+            request_id_cache_retain=1.0,  # wall seconds: a history lasts about a minute of them
             request_id_ttl_accept_margin=5.0,
             request_id_cache_sweep_interval=0.5,
         )
