@@ -82,7 +82,8 @@ def check_index_file(path: str) -> IndexFileCheck:
                 Damage(
                     path,
                     start,
-                    f"torn tail: {_entries(first_cut, last_cut)} cut: the offset table claims them but "
+                    f"torn tail: {_entries(first_cut, last_cut)} cut: the offset table claims "
+                    f"{'it' if first_cut == last_cut else 'them'} but "
                     f"the file ends at byte {f.size} (entry {first_cut} needs bytes {start}..{end}); "
                     f"the log ends at {first_cut - 1}",
                     repairable=True,
