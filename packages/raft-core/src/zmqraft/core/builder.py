@@ -172,3 +172,4 @@ def assemble(
             closing()
         raise
     return AssembledPeer(options, opts, persistence, log, machine, server)
+
