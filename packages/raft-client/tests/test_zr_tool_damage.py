@@ -182,3 +182,18 @@ def test_a_torn_state_file_tail_is_reported_and_cut(tmp_path: Path) -> None:
     zr("repair", "--yes", root)
     assert state.stat().st_size == whole
     zr("verify", root)
+
+
+def test_zr_log_compact_refuses_a_damaged_log(cut_dir: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in SRC))
+    args = ["-d", str(cut_dir), "-i", "100", "-m", "zmqraft.client.tools.passthrough_state"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "zmqraft.client.tools.zr_log_compact", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 9, proc.stderr
+    assert f"zr-log-compact: damage: {last_rlog(cut_dir)} at offset" in proc.stderr
+    assert not (cut_dir / "compact" / "snap.new").exists()
