@@ -61,7 +61,6 @@ class Trace:
         self.file.write(f"{time.monotonic_ns()} {event} {what!r}\n")
 
 
-
 trace = Trace(os.environ.get("ZMQRAFT_TRACE"))
 _tracing = trace.file is not None
 

@@ -186,4 +186,3 @@ def assemble(
             closing()
         raise
     return AssembledPeer(options, opts, persistence, log, machine, server)
-

@@ -159,9 +159,7 @@ def parse_int(value: Any, name: str) -> int:
     return int(number)
 
 
-def _int_in(
-    options: dict[str, Any], name: str, low: int | None = None, high: int | None = None
-) -> int:
+def _int_in(options: dict[str, Any], name: str, low: int | None = None, high: int | None = None) -> int:
     value = parse_int(options.get(name), name)
     if low is not None and value < low:
         raise OptionsError(f"{name} must be >= {low}, got {value}")
@@ -226,8 +224,10 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     _nonempty_str(broadcast.get("url"), "broadcast.url")
     _optional_nonempty_str(broadcast.get("bind"), "broadcast.bind")
     interval = broadcast.get("broadcastHeartbeatInterval")
-    interval = DEFAULT_BROADCAST_HEARTBEAT if interval is None else parse_int(
-        interval, "broadcast.broadcastHeartbeatInterval"
+    interval = (
+        DEFAULT_BROADCAST_HEARTBEAT
+        if interval is None
+        else parse_int(interval, "broadcast.broadcastHeartbeatInterval")
     )
     if interval < 50:
         raise OptionsError(f"broadcast.broadcastHeartbeatInterval must be >= 50, got {interval}")

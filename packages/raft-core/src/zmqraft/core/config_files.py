@@ -53,8 +53,7 @@ def _load_python(path: str) -> Any:
     return {
         name: value
         for name, value in scope.items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
-        and not callable(value)
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and not callable(value)
     }
 
 

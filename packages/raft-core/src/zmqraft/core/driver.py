@@ -266,9 +266,7 @@ class PeerDriver:
         server.end_batch(now)
         while (job := server.next_job()) is not None:
             if isinstance(job, Job):
-                inline = (
-                    self.inline_storage and not self._storage_out and server.node.role is not Role.LEADER
-                )
+                inline = self.inline_storage and not self._storage_out and server.node.role is not Role.LEADER
                 self._storage_out += 1
                 out.work.append(Work(Lane.STORAGE, job, now, self._storage(job), inline))
             elif machine.blocking:

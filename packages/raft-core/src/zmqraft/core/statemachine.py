@@ -258,4 +258,3 @@ def run_apply_job(machine: StateMachine, job: ApplyJob, storage: LogStorage) -> 
 def dispatch_client_request(machine: StateMachine, server: PeerServer, request: ClientRequest) -> bool:
     """Hand a ``ClientRequest`` event to the state machine (replies go out on the ROUTER)."""
     return machine.on_client_request(request, Reply(request, server.reply))
-

@@ -120,31 +120,48 @@ class Console:
         self.namespace: dict[str, Any] = {}  # Python lines run here (the original's REPL context)
         self.commands: dict[str, Command] = {
             "connect": Command(self.cmd_connect, "host[:port] ...", "connect a cluster client to the peers"),
-            "cpeer": Command(self.cmd_cpeer, "[host[:port]]",
-                             "connect a single-peer client (no fail-over); no argument: show the connection"),
-            "subscribe": Command(self.cmd_subscribe, "host[:port] ... [from=N]",
-                                 "subscribe to the cluster's committed entries (printed as they come)"),
-            "subp": Command(self.cmd_subp, "[host[:port] | lastIndex]",
-                            "with a host: watch that peer's broadcasts; with an index (or none): read its "
-                            "entries from there for as long as it leads"),
+            "cpeer": Command(
+                self.cmd_cpeer,
+                "[host[:port]]",
+                "connect a single-peer client (no fail-over); no argument: show the connection",
+            ),
+            "subscribe": Command(
+                self.cmd_subscribe,
+                "host[:port] ... [from=N]",
+                "subscribe to the cluster's committed entries (printed as they come)",
+            ),
+            "subp": Command(
+                self.cmd_subp,
+                "[host[:port] | lastIndex]",
+                "with a host: watch that peer's broadcasts; with an index (or none): read its "
+                "entries from there for as long as it leads",
+            ),
             "pulse": Command(self.cmd_pulse, "[on|off]", "print the peer subscriber's pulses (toggle)"),
             "close": Command(self.cmd_close, "", "close the clients and subscribers, stop flooding"),
             "peers": Command(self.cmd_peers, "", "the cluster's peers (RequestConfig)"),
             "info": Command(self.cmd_info, "[id]", "log info of the leader or of peer id (RequestLogInfo)"),
             "secret": Command(self.cmd_secret, "[secret]", "set or show the secret for new connections"),
-            "start": Command(self.cmd_start, "[data | +N]",
-                             "start flooding updates (+N: N in parallel; through the subscriber if any)"),
+            "start": Command(
+                self.cmd_start,
+                "[data | +N]",
+                "start flooding updates (+N: N in parallel; through the subscriber if any)",
+            ),
             "stop": Command(self.cmd_stop, "", "stop flooding"),
             "data": Command(self.cmd_data, "[data]", "set or show the flood data"),
             "iter": Command(self.cmd_iter, "[n]", "stop flooding and set / show the iteration counter"),
             "read": Command(self.cmd_read, "[prevIndex=0] [count]", "read the log (RequestEntries)"),
-            "verify": Command(self.cmd_verify, "[startIndex=1] [startIteration=1] [count]",
-                              "check the flood items in the log: consecutive iterations, no other "
-                              "update in between"),
+            "verify": Command(
+                self.cmd_verify,
+                "[startIndex=1] [startIteration=1] [count]",
+                "check the flood items in the log: consecutive iterations, no other update in between",
+            ),
             "decode": Command(self.cmd_decode, "mp|msgpack|hex|other", "how state data is printed"),
             "decompress": Command(self.cmd_decompress, "yes|no", "whether .verify gunzips snapshot data"),
-            "config": Command(self.cmd_config, "[add PEERS | delete PEERS | replace PEERS]",
-                              "show or change the membership (peers: tcp://host:port/id,...)"),
+            "config": Command(
+                self.cmd_config,
+                "[add PEERS | delete PEERS | replace PEERS]",
+                "show or change the membership (peers: tcp://host:port/id,...)",
+            ),
             "editor": Command(self.cmd_editor, "", "type several lines, run them at .end (or Ctrl-D)"),
             "load": Command(self.cmd_load, "FILE", "run the lines of FILE"),
             "save": Command(self.cmd_save, "FILE", "save the lines run in this session to FILE"),
@@ -411,10 +428,14 @@ class Console:
         else:
             info = client.request_log_info(timeout=TIMEOUT)
         for label, value in (
-            ("url", info.url), ("leader", "yes" if info.is_leader else f"no ({info.leader_id})"),
-            ("current term", info.term), ("first log index", info.first_index),
-            ("last applied", info.last_applied), ("commit index", info.commit_index),
-            ("last log index", info.last_index), ("snapshot size", info.snapshot_size),
+            ("url", info.url),
+            ("leader", "yes" if info.is_leader else f"no ({info.leader_id})"),
+            ("current term", info.term),
+            ("first log index", info.first_index),
+            ("last applied", info.last_applied),
+            ("commit index", info.commit_index),
+            ("last log index", info.last_index),
+            ("snapshot size", info.snapshot_size),
             ("prune index", info.prune_index),
         ):
             self.print(f"  {label + ':':17} {value}")
@@ -507,8 +528,10 @@ class Console:
         self._flood_task = None
         self.flooding = False
         s = self._flood_stats
-        self.print(f"flooding stopped: {s['sent']} updates, last iteration {self.iteration}, "
-                   f"last index {s['last_index']}, {s['timeouts']} timeouts, through {self._flood_via}")
+        self.print(
+            f"flooding stopped: {s['sent']} updates, last iteration {self.iteration}, "
+            f"last index {s['last_index']}, {s['timeouts']} timeouts, through {self._flood_via}"
+        )
 
     # ---- the log
 
@@ -532,8 +555,10 @@ class Console:
 
     def describe(self, item: Entry | SnapshotChunk, prefix: str = "") -> str:
         if isinstance(item, SnapshotChunk):
-            return (f"snapshot logIndex: {item.index} logTerm: {item.term} chunk: "
-                    f"{item.offset + len(item.data)}/{item.total_size}")
+            return (
+                f"snapshot logIndex: {item.index} logTerm: {item.term} chunk: "
+                f"{item.offset + len(item.data)}/{item.total_size}"
+            )
         where = f"logIndex: {item.index} logTerm: {item.term}"
         if item.is_config:
             return f"config {where} peers: {mpack.unpack(item.data)!r}"
@@ -586,12 +611,15 @@ class Console:
                 continue
             if value.get("iteration") != expected_iteration:
                 got = value.get("iteration")
-                self.print(f"verify FAILED at logIndex {item.index}: iteration {got}, "
-                           f"expected {expected_iteration}")
+                self.print(
+                    f"verify FAILED at logIndex {item.index}: iteration {got}, expected {expected_iteration}"
+                )
                 return
             if last_index is not None and before != last_index:
-                self.print(f"verify FAILED at logIndex {item.index}: previous item at {last_index}, "
-                           f"another update at {before}")
+                self.print(
+                    f"verify FAILED at logIndex {item.index}: previous item at {last_index}, "
+                    f"another update at {before}"
+                )
                 return
             self.print(f"verified logIndex: {item.index} iteration: {expected_iteration}")
             expected_iteration += 1

@@ -99,7 +99,8 @@ def state_machine_class(module: ModuleType, attr: str | None) -> Any:
     if hasattr(module, "StateMachineClass"):
         return module.StateMachineClass
     found = [
-        value for value in vars(module).values()
+        value
+        for value in vars(module).values()
         if inspect.isclass(value) and value.__module__ == module.__name__ and hasattr(value, "apply_entries")
     ]
     if len(found) != 1:
@@ -163,7 +164,10 @@ def progress(total: int) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("feeding the state machine"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("feeding the state machine"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
         transient=True,
     )
 
@@ -180,8 +184,9 @@ def feed(log: FileLog, machine: Any, index: int) -> None:
         while next_index <= index or first:
             last = min(index, next_index + BATCH - 1)
             entries = log.entries(next_index, last) if next_index <= last else []
-            applied = machine.apply_entries(entries, next_index, log.term_at(last) or 0,
-                                            snapshot if first else None)
+            applied = machine.apply_entries(
+                entries, next_index, log.term_at(last) or 0, snapshot if first else None
+            )
             if applied != next_index + len(entries) - 1:
                 expected = next_index + len(entries) - 1
                 raise RuntimeError(f"the state machine returned {applied}, expected {expected}")
@@ -252,8 +257,14 @@ def run(args: argparse.Namespace) -> int:
     if index is None:
         url = args.peer
         if url is None and config.get("id") is not None:
-            url = next((str(p.get("url")) for p in config.get("peers") or []
-                        if isinstance(p, dict) and p.get("id") == config["id"]), None)
+            url = next(
+                (
+                    str(p.get("url"))
+                    for p in config.get("peers") or []
+                    if isinstance(p, dict) and p.get("id") == config["id"]
+                ),
+                None,
+            )
         if url is None:
             raise UsageError("give the compaction index (-i) or a peer to ask for it (-p)", 4)
         secret = args.cluster if args.cluster is not None else config.get("secret", "")
@@ -272,8 +283,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"last index: {index} not found in the file log", 5)
         machine = cls(options)
         if not has_snapshot_hook(machine):
-            raise UsageError(f"{cls.__name__} offers no snapshot (snapshot_read_stream, "
-                             "create_snapshot_read_stream, serialize or snapshot)", 6)
+            raise UsageError(
+                f"{cls.__name__} offers no snapshot (snapshot_read_stream, "
+                "create_snapshot_read_stream, serialize or snapshot)",
+                6,
+            )
         stream = getattr(machine, "snapshot_read_stream", None)  # made before feeding
         feed(log, machine, index)
         if stream is None:

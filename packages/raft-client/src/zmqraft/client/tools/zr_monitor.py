@@ -159,8 +159,15 @@ def render(monitor: Monitor, title: str | None = None) -> Group:
     leader_info = leader.info if leader is not None and leader.info is not None else None
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (
-        ("peer ID", "right"), ("role", "left"), ("term", "right"), ("commit", "right"),
-        ("applied", "right"), ("last", "right"), ("lag", "right"), ("snap", "right"), ("url", "left"),
+        ("peer ID", "right"),
+        ("role", "left"),
+        ("term", "right"),
+        ("commit", "right"),
+        ("applied", "right"),
+        ("last", "right"),
+        ("lag", "right"),
+        ("snap", "right"),
+        ("url", "left"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for view in monitor.polled():
@@ -185,10 +192,14 @@ def render(monitor: Monitor, title: str | None = None) -> Group:
         cells = [view.id, role, *map(_n, numbers), _n(lag), _n(size), view.url]
         table.add_row(*cells, style=style)
     errors = [Text(f"{v.id}: {v.error}", style="red") for v in monitor.polled() if v.error is not None]
-    head = Text(title or "", style="bold") if title else Text(
-        f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}"
-        f" ({time.strftime('%H:%M:%S')}, Ctrl-C to quit)",
-        style="bold",
+    head = (
+        Text(title or "", style="bold")
+        if title
+        else Text(
+            f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}"
+            f" ({time.strftime('%H:%M:%S')}, Ctrl-C to quit)",
+            style="bold",
+        )
     )
     return Group(head, table, *errors)
 
@@ -222,8 +233,9 @@ async def once(args: argparse.Namespace, console: Console) -> int:
         await asyncio.gather(*(monitor.poll(v) for v in monitor.polled()))
     finally:
         await monitor.client.close()
-    console.print(render(monitor, f"zmq-raft cluster: {len(monitor.polled())} peers, "
-                         f"leader {monitor.leader_id or '?'}"))
+    console.print(
+        render(monitor, f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}")
+    )
     return 0 if all(v.error is None for v in monitor.polled()) else 1
 
 
