@@ -6,14 +6,9 @@ import os
 from pathlib import Path
 
 from zmqraft.core.storage.files import IndexFile, open_data_dir
+from zmqraft.core.storage.files.damage import check_data_dir, check_index_file
 from zmqraft.core.storage.files.datadir import DataPaths
-from zmqraft.core.storage.files.repair import (
-    apply_repair,
-    backup_dir,
-    check_data_dir,
-    check_index_file,
-    plan_repair,
-)
+from zmqraft.core.storage.files.repair import apply_repair, backup_dir, plan_repair
 
 
 def _dir(root: Path, entries: int, capacity: int = 16384) -> DataPaths:

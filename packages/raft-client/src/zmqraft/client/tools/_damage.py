@@ -15,16 +15,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from zmqraft.core.storage.files.damage import Damage, check_data_dir, check_index_file, state_file_damage
 from zmqraft.core.storage.files.datadir import DataPaths
-from zmqraft.core.storage.files.repair import (
-    Damage,
-    apply_repair,
-    backup_dir,
-    check_data_dir,
-    check_index_file,
-    plan_repair,
-    state_file_damage,
-)
+from zmqraft.core.storage.files.repair import apply_repair, backup_dir, plan_repair
 
 if TYPE_CHECKING:
     from .zr_tool import Output

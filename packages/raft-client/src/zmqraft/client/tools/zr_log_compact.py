@@ -42,7 +42,7 @@ from zmqraft.client import Client
 from zmqraft.core.config_files import read_config
 from zmqraft.core.statemachine import Snapshot, StateMachine
 from zmqraft.core.storage.files import FileLog
-from zmqraft.core.storage.files.repair import check_log
+from zmqraft.core.storage.files.damage import check_log
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
 from ._common import UsageError, fail, has_extra
