@@ -317,3 +317,33 @@ def test_a_reply_of_a_newer_term_makes_a_leader_a_follower() -> None:
     h.now += 1.0
     h.node.tick(h.now)
     assert h.node.role is Role.CANDIDATE and h.node.term == 5  # its own timer runs again
+
+
+@pytest.mark.parametrize("lost", [1, 2])
+def test_a_follower_that_lost_acknowledged_entries_is_sent_them_again(lost: int) -> None:
+    """A follower whose torn log tail was repaired (``zr-tool repair``) restarts with fewer
+    entries than it acknowledged.  Its rejection says where its log ends (conflict index =
+    its last index + 1): the leader must go back there, below what it thought matched,
+    else the follower never catches up while this leader lasts."""
+    h = Harness("a", RaftOptions(max_inflight_messages=4, peer_msg_data_size=64))
+    h.elect()
+    h.ack_probe()
+    for n in range(1, 5):
+        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
+    h.node.end_batch(h.now)
+    h.flush_storage()
+    to_b = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
+    h.node.step(PeerReply("b", AppendEntriesReply(to_b[-1].msg_id, h.node.term, True)), h.now)
+    last = h.node.log.last_index
+    assert h.node.commit_index == last
+    h.node.step(Propose((9).to_bytes(12, "big"), b"x9"), h.now)
+    h.node.end_batch(h.now)
+    h.flush_storage()
+    probe = [o.message for o in h.node.take_outgoing() if o.peer == "b"][-1]
+    assert isinstance(probe, AppendEntries) and probe.prev_log_index == last
+    # b restarts with its last ``lost`` entries gone: it refuses the next message
+    h.node.step(PeerReply("b", AppendEntriesReply(probe.msg_id, h.node.term, False, last - lost + 1)), h.now)
+    again = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
+    assert again and isinstance(again[0], AppendEntries)
+    assert again[0].prev_log_index == last - lost
+    assert h.node.commit_index == last  # what was committed stays committed

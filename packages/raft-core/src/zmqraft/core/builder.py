@@ -14,6 +14,7 @@ called with the validated options and return a ``StateStorage`` with ``load``/``
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ from .statemachine import BroadcastStateMachine, StateMachine
 from .storage.base import LogStorage, StateStorage
 from .storage.files import FileLog, RaftPersistence, StateMachinePersistence
 from .storage.files.fsutil import mkdir_p
+
+log = logging.getLogger("zmqraft.builder")
 
 
 def data_file(options: Mapping[str, Any], key: str) -> str:
@@ -113,10 +116,21 @@ class AssembledPeer:
         return install_path(self.options) if self.options["data"]["compact"]["watch"] else None
 
     def close(self) -> None:
-        """Close the state machine, the log and the persistence (in reverse order of opening)."""
+        """Close the state machine, the log and the persistence (in reverse order of opening).
+
+        Each is closed even if an earlier one fails (a full disk fails the state machine's
+        last flush); a failure is logged in one line and the first is raised at the end."""
+        first: Exception | None = None
         for closing in (self.state_machine.close, self.log.close, getattr(self.persistence, "close", None)):
-            if closing is not None:
+            if closing is None:
+                continue
+            try:
                 closing()
+            except Exception as exc:
+                log.error("%s: closing failed: %s: %s", self.id, type(exc).__name__, exc)
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 def _factory(options: Mapping[str, Any], name: str, default: Callable[[Mapping[str, Any]], Any]) -> Any:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from .config import peer_entry
 from .config_files import read_config
+from .storage.base import StorageError
 
 T = TypeVar("T")
 
@@ -76,7 +77,10 @@ def exit_status(error: BaseException | None) -> int:
     if error is None:
         return 0
     print("RAFT ERROR", file=sys.stderr)
-    traceback.print_exception(error)
+    if isinstance(error, StorageError):  # a full disk, a bad file: its one line says it all
+        print(f"StorageError: {error}", file=sys.stderr)
+    else:
+        traceback.print_exception(error)
     return 1
 
 

@@ -52,7 +52,7 @@ from .jobs import ApplyJob, Job
 from .raft.node import ConfigChanged, ConfigCommitted, RaftError, Role, StateChanged
 from .server import ClientRequest, PeerServer
 from .statemachine import StateMachine, dispatch_client_request, run_apply_job
-from .storage.base import LogStorage, SnapshotMeta, StateStorage
+from .storage.base import LogStorage, SnapshotMeta, StateStorage, StorageError
 from .storage.executor import StorageExecutor
 from .webmonitor import WebMonitor, web_monitor
 
@@ -236,7 +236,11 @@ class PeerDriver:
             if isinstance(item, InstallPoll):
                 self._polled(outcome.error, now)
                 return
-            self._log.error("%s: %s failed", self.id, what, exc_info=outcome.error)
+            if isinstance(outcome.error, StorageError):  # names file and offset: one line
+                self._log.error("%s: %s failed: %s", self.id, what, outcome.error)
+                self._log.debug("%s: %s failed", self.id, what, exc_info=outcome.error)
+            else:
+                self._log.error("%s: %s failed", self.id, what, exc_info=outcome.error)
             if self.failure is None:
                 self.failure = outcome.error
             return

@@ -164,6 +164,9 @@ class ZmqRaft:
         try:
             self.sockets.close()
             self.peer.close()
+        except Exception as exc:  # logged in one line by the peer; the exit status shows it
+            if self.error is None:
+                self.error = exc
         finally:
             ctx = self.sockets.ctx
             if ctx is not None:  # waits for lingering messages (at most the 2 s LINGER)

@@ -19,7 +19,8 @@ snapshot hooks it may offer).
 
 Exit status: 0 done, 1 other errors, 2 no target, 3 no state machine, 4 neither index nor
 peer, 5 index not in the log, 6 the state machine has no snapshot hook, 7 bad ``-z``,
-8 no data directory.
+8 no data directory, 9 the log is damaged (each problem printed with file and offset; see
+``zr-tool verify`` and ``zr-tool repair``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from zmqraft.client import Client
 from zmqraft.core.config_files import read_config
 from zmqraft.core.statemachine import Snapshot, StateMachine
 from zmqraft.core.storage.files import FileLog
+from zmqraft.core.storage.files.damage import check_log
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
 from ._common import UsageError, fail, has_extra
@@ -269,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
         index = peer_index(url, secret)
         print(f"compaction index from {url}: {index}", file=sys.stderr)
 
+    damage = check_log(log_dir).damage if os.path.isdir(log_dir) else []
+    for problem in damage:
+        print(f"zr-log-compact: damage: {problem}", file=sys.stderr)
+    if damage:
+        raise UsageError(f"the log in {log_dir} is damaged: see zr-tool verify/repair", 9)
     log = FileLog(log_dir, snapshot_path, read_only=True)
     try:
         term = log.term_at(index) if log.snapshot.index < index <= log.last_index else None

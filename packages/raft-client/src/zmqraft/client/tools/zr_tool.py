@@ -4,13 +4,17 @@
 
     zr-tool [-o FILE] [-s SNAP] [-l LOG] [--json] inspect|list|dump PATH [-i RANGES] [-d DIR] [-m] [-U]
     zr-tool PATH                      (implicit inspect)
+    zr-tool verify PATH               (check every file; exit 3 on damage)
+    zr-tool repair DATADIR [--yes]    (drop a torn log tail, lower lastApplied; never automatic)
 
 ``PATH`` is a raft data directory (its log in ``-l`` = ``log``, its snapshot ``-s`` =
 ``snap``), an index file (``RLOG``), a snapshot file (``SNAP``) or a state file (anything
 else of at least 8 bytes).  Output JSON is indented by 2 spaces; ``--json`` prints compact,
 machine-readable lines instead (``dump --json`` on a directory or index file: one object per
 entry ``{"index", "term", "type", "request_id", "data"}`` and nothing else).  Errors print
-``<ErrorName>: <message>`` on stderr and exit with status 1.
+``<ErrorName>: <message>`` on stderr and exit with status 1.  Damage found in what a command
+read (cut entries of a torn index file, a torn state file, ``lastApplied`` beyond the log...)
+is printed on stderr with file and offset and the exit status is 3 (see ``_damage``).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from zmqraft.core.storage.files import FileLog, IndexFile, SnapshotFile
 from zmqraft.core.storage.files.persistence import read_records
 
 from ._common import has_extra
+from ._damage import cmd_repair, cmd_verify, report_damage
 
 COMMANDS = {"inspect": "inspect", "*": "inspect", "list": "list", "l": "list", "dump": "dump", "d": "dump"}
+COMMANDS.update(verify="verify", repair="repair")
 _VALUE_OPTIONS = {"-o", "--output", "-s", "--snapshot", "-l", "--log", "-i", "--index", "-d", "--dest"}
 PROGRESS_THRESHOLD = 2000
 
@@ -392,7 +398,9 @@ def _add_common(parser: argparse.ArgumentParser, on_command: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zr-tool", description="Inspect, list and dump zmq-raft files.")
     _add_common(parser, on_command=False)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{inspect,list,dump}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{inspect,list,dump,verify,repair}"
+    )
     ranges = "index ranges: n, a:b, a:, :b, : (comma separated, decimal)"
     inspect = commands.add_parser("inspect", aliases=["*"], help="describe a file or a raft directory")
     listing = commands.add_parser(
@@ -406,15 +414,23 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("-d", "--dest", help="destination directory for entry files (created)")
     dump.add_argument("-m", "--msgpack", action="store_true", help="decode msgpack data as JSON")
     dump.add_argument("-U", "--no-unzip", action="store_true", help="do not gunzip snapshot data")
-    for sub in (inspect, listing, dump):
+    verify = commands.add_parser("verify", help="check every file for damage (exit 3 when damaged)")
+    repair = commands.add_parser(
+        "repair",
+        help="drop a torn log tail and lower lastApplied (prints the plan; needs --yes)",
+    )
+    repair.add_argument("-y", "--yes", action="store_true", help="do the repair without asking")
+    for sub in (inspect, listing, dump, verify):
         sub.add_argument("path", help="raft directory, index file, snapshot file or state file")
         _add_common(sub, on_command=True)
+    repair.add_argument("path", help="a stopped peer's data directory")
+    _add_common(repair, on_command=True)
     return parser
 
 
 def _merge_globals(ns: argparse.Namespace) -> argparse.Namespace:
     defaults = {"output": None, "snapshot": "snap", "log": "log", "json": False, "index": None}
-    defaults.update(dest=None, msgpack=False, no_unzip=False)
+    defaults.update(dest=None, msgpack=False, no_unzip=False, yes=False)
     for key, value in defaults.items():
         if getattr(ns, key, None) is None:
             setattr(ns, key, value)
@@ -427,10 +443,12 @@ def run(argv: Sequence[str]) -> int:
     out = Output(args.output)
     try:
         kind = detect(args.path)
+        if args.command in ("verify", "repair"):
+            return {"verify": cmd_verify, "repair": cmd_repair}[args.command](args, kind, out)
         {"inspect": cmd_inspect, "list": cmd_list, "dump": cmd_dump}[args.command](args, kind, out)
     finally:
         out.close()
-    return 0
+    return report_damage(args, kind)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -35,6 +35,7 @@ the simulator's ``commit-old-term`` and ``no-joint-consensus`` mutants replace t
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ..protocol.entry import EntryType, checkpoint_entry, encode_entry, entry_term
@@ -48,6 +49,8 @@ from .roles import Role, RoleHandler
 
 if TYPE_CHECKING:
     from .node import RaftNode
+
+_log = logging.getLogger("zmqraft.raft")
 
 
 def may_commit(log: RaftLog, index: int, term: int) -> bool:
@@ -134,12 +137,28 @@ class Leader(RoleHandler):
             progress.end_chain()
             progress.probing = True
             nxt = flight.prev
-            if msg.conflict_index is not None and msg.conflict_index < nxt:
-                nxt = msg.conflict_index
+            if msg.conflict_index is not None:
+                if msg.conflict_index <= progress.match:
+                    self._lost_entries(progress, msg.conflict_index)
+                nxt = min(nxt, msg.conflict_index)
             progress.next = max(nxt, progress.match + 1)
             if progress.next < self.node.log.first_index:
                 progress.snapshot_offset = 0
         self.replicate(progress, now)
+
+    def _lost_entries(self, progress: Progress, conflict_index: int) -> None:
+        """The follower's log ends at ``conflict_index - 1`` (the conflict index is only sent
+        by a too-short log), below what it acknowledged in this term: it lost durable
+        entries (e.g. a torn tail dropped by ``zr-tool repair``).  Send them again from
+        there; what was committed stays committed."""
+        _log.warning(
+            "%s: peer %s lost acknowledged entries: its log ends at %d, it had acknowledged %d",
+            self.node.id,
+            progress.peer_id,
+            conflict_index - 1,
+            progress.match,
+        )
+        progress.match = conflict_index - 1
 
     def install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
         acked = self._acknowledged(peer, msg.msg_id, msg.term)

@@ -11,7 +11,9 @@ that is to re-send an old message after a newer one.  Hence the rules kept here:
 * only the newest message in flight is ever re-sent (identical, same id);
 * an acknowledgement covers every older message in flight (FIFO), a rejection or a timeout
   that leads to a probe ends the chain: replies to its messages are ignored afterwards;
-* a new chain never starts below ``match`` (the highest index acknowledged in this term).
+* a new chain never starts below ``match`` (the highest index acknowledged in this term),
+  unless the follower's rejection says its log ends below it: it lost acknowledged entries
+  (a torn tail dropped by ``zr-tool repair``), and ``match`` is lowered to the truth.
 """
 
 from __future__ import annotations

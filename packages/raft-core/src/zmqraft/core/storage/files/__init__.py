@@ -8,6 +8,8 @@
 * ``snapshotfile`` snapshot files, temporary snapshots, atomic install
 * ``persistence``  ``raft.pers`` / ``state.pers`` state files
 * ``datadir``    a peer's data directory (paths and opening everything)
+* ``damage``     read-only checks of every file, each problem with file and offset
+* ``repair``     the explicit repair of a torn log tail (``zr-tool repair``)
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ class IndexFile:
     __slots__ = (
         "_fd",
         "capacity",
+        "claimed",
         "data_pos",
         "first_index",
         "next_at",
@@ -130,6 +131,7 @@ class IndexFile:
         next_at: int,
         size: int,
         writable: bool,
+        claimed: int | None = None,
     ) -> None:
         self._fd = fd
         self.path = path
@@ -140,6 +142,9 @@ class IndexFile:
         self.next_at = next_at
         self.size = size
         self.writable = writable
+        # slots the offset table claims at open (> next_at when the tail is torn: those
+        # entries' data does not reach the end of the file)
+        self.claimed = next_at if claimed is None else claimed
 
     # ---- creating and opening -----------------------------------------------------------------
 
@@ -236,7 +241,7 @@ class IndexFile:
             previous = value
             run += 1
         next_at = run if torn is None else torn
-        return cls(fd, path, first_index, capacity, data_pos, offsets, next_at, size, writable)
+        return cls(fd, path, first_index, capacity, data_pos, offsets, next_at, size, writable, run)
 
     def close(self) -> None:
         self._fd.close()
@@ -448,6 +453,27 @@ class IndexFile:
         fdatasync(self._fd)
         offs = self.offsets
         offs[slot : slot + count] = array(offs.typecode, bytes(offs.itemsize * count))
+
+    @property
+    def torn(self) -> bool:
+        """The offset table claims entries whose data the file does not hold (cut entries)."""
+        return self.claimed > self.next_at
+
+    def drop_torn_tail(self) -> None:
+        """Repair (never automatic, see ``repair``): zero the offsets of the cut entries
+        durably and cut the file after the last whole entry; the whole entries stay."""
+        self._writable()
+        if not self.torn:
+            return
+        self._clear_dirty(self.next_at)
+        end = self.data_pos + self.data_size
+        try:
+            os.ftruncate(self._fd.fd, end)
+        except OSError as err:
+            raise io_error(err, self.path, "truncate", end) from err
+        fdatasync(self._fd)
+        self.size = end
+        self.claimed = self.next_at
 
     def destroy(self) -> None:
         """Roll back everything, close and unlink the file."""
