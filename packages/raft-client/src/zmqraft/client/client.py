@@ -64,7 +64,7 @@ class _Base:
         peers: Any = None,
         secret: str | bytes = "",
         timeout: float = 0.5,
-        rpc_timeout: float | None = DEFAULT_RPC_TIMEOUT,
+        rpc_timeout: Timeout = ...,
         election_grace_delay: float = 0.3,
         heartbeat: float | None = None,
         highwatermark: int = HIGHWATERMARK,
@@ -78,7 +78,9 @@ class _Base:
         :param peers: the cluster's ``[id, url]`` pairs, if known (skips the discovery)
         :param secret: the cluster's secret (a wrong one looks like an unreachable cluster)
         :param timeout: seconds to wait for each response before trying the next peer
-        :param rpc_timeout: default overall deadline of every method, 5 s (None: no deadline)
+        :param rpc_timeout: default overall deadline of every method, ``DEFAULT_RPC_TIMEOUT``
+            (5 s) when not given (None: no deadline).  A call pinned to one peer (``url=``,
+            ``PeerClient``) makes one attempt of ``timeout`` unless ``rpc_timeout`` is given
         :param election_grace_delay: seconds to wait for an election before asking again
         :param heartbeat: refresh the configuration every that many seconds (None: never);
             a blocking ``Client`` does it only while one of its methods runs
@@ -103,7 +105,10 @@ class _Base:
             heartbeat=heartbeat,
             max_update_size=max_update_size,
         )
-        self.rpc_timeout = rpc_timeout
+        self._rpc_timeout_given = not isinstance(rpc_timeout, EllipsisType)
+        self.rpc_timeout: float | None = (
+            DEFAULT_RPC_TIMEOUT if isinstance(rpc_timeout, EllipsisType) else rpc_timeout
+        )
         self._sockets = Sockets(
             context, highwatermark=highwatermark, sockopts=sockopts, max_message_size=max_message_size
         )
@@ -137,8 +142,15 @@ class _Base:
     def _pin(self, url: str | None) -> str | None:
         return url if url is not None else self.pinned_url
 
-    def _timeout(self, timeout: Timeout) -> float | None:
-        return self.rpc_timeout if isinstance(timeout, EllipsisType) else timeout
+    def _timeout(self, timeout: Timeout, url: str | None = None) -> float | None:
+        """A call's deadline: its own ``timeout=``, else ``rpc_timeout``; a call pinned to one
+        peer is one attempt of the per-response ``timeout`` unless ``rpc_timeout`` was given
+        (finite either way)."""
+        if not isinstance(timeout, EllipsisType):
+            return timeout
+        if self._pin(url) is not None and not self._rpc_timeout_given:
+            return None
+        return self.rpc_timeout
 
     def _check_open(self) -> None:
         if self._proto.closed:
@@ -148,12 +160,12 @@ class _Base:
 
     def _config_op(self, timeout: Timeout, url: str | None) -> Operation[ConfigInfo]:
         self._check_open()
-        return self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_config(clock(), timeout=self._timeout(timeout, url), url=self._pin(url))
 
     def _log_info_op(self, any_peer: bool, timeout: Timeout, url: str | None) -> Operation[LogInfo]:
         self._check_open()
         return self._proto.request_log_info(
-            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
+            clock(), any_peer=any_peer, timeout=self._timeout(timeout, url), url=self._pin(url)
         )
 
     def _update_op(
@@ -165,7 +177,7 @@ class _Base:
             clock(),
             time.time(),
             request_id=request_id,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             url=self._pin(url),
         )
 
@@ -178,7 +190,7 @@ class _Base:
             clock(),
             time.time(),
             request_id=request_id,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             url=self._pin(url),
         )
 
@@ -197,25 +209,34 @@ class _Base:
             prev_index,
             count,
             snapshot_offset=snapshot_offset,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             high_water=high_water,
             url=self._pin(url),
         )
 
     def _broadcast_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
         self._check_open()
-        return self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_broadcast_url(
+            clock(), timeout=self._timeout(timeout, url), url=self._pin(url)
+        )
 
     def _webmonitor_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
         self._check_open()
-        return self._proto.request_webmonitor_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_webmonitor_url(
+            clock(), timeout=self._timeout(timeout, url), url=self._pin(url)
+        )
 
     def _custom_op(
         self, msg_type: bytes, args: tuple[bytes, ...], timeout: Timeout, url: str | None, to_leader: bool
     ) -> Operation[list[bytes]]:
         self._check_open()
         return self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
+            msg_type,
+            args,
+            clock(),
+            timeout=self._timeout(timeout, url),
+            url=self._pin(url),
+            to_leader=to_leader,
         )
 
 

@@ -645,7 +645,11 @@ class ClientProtocol:
                 "or has lost its quorum; check that a majority of its peers run"
             )
         elif answered:
-            text = f"{op.name}: no usable answer{waited} (tried {', '.join(tried)})"
+            text = (
+                f"{op.name}: no usable answer{waited} (tried {', '.join(tried)}; {', '.join(answered)} "
+                "answered other requests meanwhile, so it is reachable and the secret matches: it may "
+                "not handle this request)"
+            )
         else:
             text = f"{op.name}: no peer answered{waited} (tried {', '.join(tried)})"
         if not answered:
