@@ -67,7 +67,8 @@ class ExpiredRequestError(ClientError):
     requestIdTtlAcceptMargin), leader's now + requestIdTtlAcceptMargin]``: by default 7 h 45
     min back to 15 min ahead.  ``age`` is how old the id was by this machine's clock when
     the leader refused it (None if unknown): an id that is fresh by this clock means the two
-    clocks differ by more than the window allows (``clock_skew_suspected``).
+    clocks differ by more than the window allows, or the leader's bounded request-id cache
+    (``requestIdCacheMax``) already dropped ids this recent (``clock_skew_suspected``).
     """
 
     def __init__(self, operation: str, request_id: bytes, age: float | None = None) -> None:
@@ -80,9 +81,12 @@ class ExpiredRequestError(ClientError):
             why = "check this machine's clock"
         elif self.clock_skew_suspected:
             why = (
-                f"the id is {_span(age)} old by this machine's clock, so the leader's clock is over "
+                f"the id is {_span(age)} old by this machine's clock, so either the leader's clock is over "
                 f"{_span(DEFAULT_MARGIN_S + age)} behind this machine's or over {_span(back - age)} ahead "
-                "(with the default requestIdTtl and requestIdTtlAcceptMargin): synchronise the clocks (NTP)"
+                "(with the default requestIdTtl and requestIdTtlAcceptMargin), or the leader's request-id "
+                "cache (requestIdCacheMax) already dropped ids this recent (this clock behind the leader's "
+                "by more than the cache spans at its write rate, or a retry that late): synchronise the "
+                "clocks (NTP)"
             )
         elif age > 0:
             why = f"the id is {_span(age)} old by this machine's clock: too old to be applied exactly once"
