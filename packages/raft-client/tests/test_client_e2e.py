@@ -101,7 +101,7 @@ def test_client_every_method(cluster_factory: Callable[..., Any]) -> None:
         with pytest.raises(ConfigUpdateError, match="no change in cluster membership"):
             client.config_update(config.peers)
         # nothing answers an unknown custom request: the deadline ends it
-        with pytest.raises(RequestTimeoutError, match="within 1.2 s"):
+        with pytest.raises(RequestTimeoutError, match=r"within 1\.2 s"):
             client.request(b"zz", b"arg", timeout=1.2)
 
     with pytest.raises(ClientClosedError):
