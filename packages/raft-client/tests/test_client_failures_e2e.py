@@ -262,6 +262,36 @@ def test_a_socket_that_cannot_be_opened_fails_the_operation(cluster_factory: Cal
         ctx.term()
 
 
+def test_an_error_inside_the_async_driver_ends_the_client_once(
+    cluster_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A socket closed behind the client's back makes its event-loop callback raise: every
+    pending operation ends with a clear error (the cause attached), logged once, instead of
+    an exception in a callback repeated on every wake-up while the operations hang."""
+    cluster = started(cluster_factory)
+
+    async def run() -> None:
+        async with AsyncClient(seeds(cluster), secret=cluster.secret, rpc_timeout=30.0) as client:
+            assert await client.request_update(b"first") > 0
+            for sock in client._sockets.dealers.values():
+                sock.close(0)  # a real fault: every later use of these sockets raises ENOTSOCK
+            pending = [asyncio.ensure_future(client.request_log_info()) for _ in range(5)]
+            done, _ = await asyncio.wait(pending, timeout=5.0)
+            assert len(done) == 5, "operations hang after a driver error"
+            for fut in done:
+                error = fut.exception()
+                assert isinstance(error, ClientError) and "the client failed" in str(error), error
+                assert isinstance(error.__cause__, zmq.ZMQError)
+            with pytest.raises(ClientError):
+                await client.request_log_info()
+
+    with caplog.at_level("ERROR", logger="zmqraft.client"):
+        asyncio.run(run())
+    failures = [r for r in caplog.records if "the client failed" in r.getMessage()]
+    assert len(failures) == 1, [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+
+
 def test_a_subscriber_without_sockets_says_so(cluster_factory: Callable[..., Any]) -> None:
     cluster = started(cluster_factory)
     ctx, hogs = exhausted_context()

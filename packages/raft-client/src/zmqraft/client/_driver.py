@@ -162,7 +162,7 @@ class Sockets:
 
     def _close(self, sock: zmq.Socket[Any]) -> None:
         self.version += 1
-        if self.on_close is not None:
+        if self.on_close is not None and not sock.closed:
             self.on_close(sock)
         sock.close(linger=0)
 

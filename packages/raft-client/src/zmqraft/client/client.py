@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 import zmq
 from zmqraft.core.client import (
     DEFAULT_MAX_UPDATE_SIZE,
-    ClientClosedError,
     ClientProtocol,
     ConfigInfo,
     EntriesStream,
@@ -154,7 +153,7 @@ class _Base:
 
     def _check_open(self) -> None:
         if self._proto.closed:
-            raise ClientClosedError()
+            raise self._proto.closed_error()
 
     # ---- the operations (the blocking and asyncio methods only wait for them differently)
 

@@ -143,6 +143,7 @@ class ClientProtocol:
         self._heartbeat_due: float | None = now if self.heartbeat else None
         self._heartbeat_op: ConfigOperation | None = None
         self.closed = False
+        self.closed_by: ClientError | None = None  # what ``abort`` closed it with
         self.dropped_replies = 0
         self.malformed_replies = 0
         self.last_answer: float | None = None  # when a peer last answered one of our requests
@@ -345,6 +346,8 @@ class ClientProtocol:
         """Close, failing every pending operation with ``error`` (the runtime broke down)."""
         self.now = now
         self.closed = True
+        if self.closed_by is None:
+            self.closed_by = error
         for op in list(self._ops):
             if not op.done:
                 self._end_attempt(op)
@@ -427,9 +430,18 @@ class ClientProtocol:
 
     # ------------------------------------------------------------ internals: attempts
 
+    def closed_error(self) -> ClientClosedError:
+        """What a call on the closed client raises: why it was closed, if it failed."""
+        reason = self.closed_by
+        if reason is None or (type(reason) is ClientClosedError and reason.__cause__ is None):
+            return ClientClosedError()
+        error = ClientClosedError(str(reason))
+        error.__cause__ = reason.__cause__ or reason
+        return error
+
     def _deadline(self, now: float, timeout: float | None) -> float | None:
         if self.closed:
-            raise ClientClosedError()
+            raise self.closed_error()
         self.now = now
         return None if timeout is None or timeout <= 0 else now + timeout
 
