@@ -27,7 +27,6 @@ import contextlib
 import errno
 import importlib
 import logging
-import resource
 import sys
 import threading
 import time
@@ -96,7 +95,12 @@ def connect_error(url: str, exc: zmq.ZMQError, context: zmq.Context[Any]) -> Con
     """A socket to ``url`` could not be opened or connected: say why and what to do."""
     if exc.errno != errno.EMFILE:
         return ConnectError(url, str(exc), "check the url (tcp://host:port)")
-    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        import resource  # not on Windows
+
+        files = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except ImportError:
+        files = "a limited number of"
     return ConnectError(
         url,
         str(exc),
