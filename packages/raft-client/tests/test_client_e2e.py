@@ -101,7 +101,7 @@ def test_client_every_method(cluster_factory: Callable[..., Any]) -> None:
         with pytest.raises(ConfigUpdateError, match="no change in cluster membership"):
             client.config_update(config.peers)
         # nothing answers an unknown custom request: the deadline ends it
-        with pytest.raises(RequestTimeoutError, match="secret"):
+        with pytest.raises(RequestTimeoutError, match=r"within 1\.2 s"):
             client.request(b"zz", b"arg", timeout=1.2)
 
     with pytest.raises(ClientClosedError):
@@ -133,7 +133,7 @@ def test_wrong_secret_looks_like_timeouts(cluster_factory: Callable[..., Any]) -
     cluster = started(cluster_factory)
     with (
         Client(seeds(cluster), secret="not the cluster's", rpc_timeout=1.0, timeout=0.3) as client,
-        pytest.raises(RequestTimeoutError, match="secret matches"),
+        pytest.raises(RequestTimeoutError, match="a wrong secret"),
     ):
         client.request_update(b"x")
 

@@ -20,6 +20,7 @@ from zmqraft.core.client import (
     ClusterBusyError,
     Completed,
     ConfigUpdateError,
+    ConnectError,
     EntriesStream,
     Entry,
     ExpiredRequestError,
@@ -34,7 +35,9 @@ from zmqraft.core.client import (
     SnapshotChunk,
     Subscribe,
     SubscriberProtocol,
+    UpdateTooLargeError,
 )
+from zmqraft.core.client.protocol import DEFAULT_MAX_UPDATE_SIZE
 from zmqraft.core.cluster import ConfigError
 from zmqraft.core.protocol import (
     EntryType,
@@ -44,6 +47,7 @@ from zmqraft.core.protocol import (
     encode_entry,
 )
 from zmqraft.core.protocol import messages as m
+from zmqraft.core.raft.options import RaftOptions
 
 U1, U2, U3 = "tcp://127.0.0.1:9001", "tcp://127.0.0.1:9002", "tcp://127.0.0.1:9003"
 PEERS = (("1", U1), ("2", U2), ("3", U3))
@@ -191,7 +195,7 @@ def test_request_config_timeout_tries_the_next_peer() -> None:
     assert h.one()[0] == U3
     assert not op.done  # the deadline (1.2 s) passed during this attempt, not before it
     h.fire()
-    with pytest.raises(RequestTimeoutError, match=r"no answer before the deadline.*secret") as err:
+    with pytest.raises(RequestTimeoutError, match=r"no peer answered within 1.2 s.*secret") as err:
         op.result()
     assert err.value.is_timeout and isinstance(err.value, TimeoutError)
     assert U1 in str(err.value) and U3 in str(err.value)
@@ -232,7 +236,7 @@ def test_waiting_for_discovery_respects_the_deadline() -> None:
         h.sent()
         h.fire()
     assert h.now == pytest.approx(1002.0)
-    with pytest.raises(RequestTimeoutError, match="no leader answered"):
+    with pytest.raises(RequestTimeoutError, match="no peer answered within 2 s"):
         op.result()
     # nobody waits for the discovery any more: it stops
     h.sent()
@@ -1251,3 +1255,109 @@ def test_random_replies_and_broadcasts_are_dropped_not_raised(
     req = [r for url, r in s.sent() if isinstance(r, m.RequestLogInfo) and url == U1][-1]
     s.feed(log_info(req.request_id, True, "1"))
     assert fresh.result().is_leader
+
+
+# ---- failing clearly (issues 12 and 13) --------------------------------------------------------
+
+
+def test_an_update_over_max_update_size_is_refused_before_sending() -> None:
+    h = known(max_update_size=10)
+    with pytest.raises(
+        UpdateTooLargeError, match=r"11 bytes, over the limit of 10 bytes.*maxLogEntryDataSize"
+    ):
+        h.p.request_update(b"x" * 11, h.now, WALL)
+    h.nothing_sent()
+    h.p.request_update(b"x" * 10, h.now, WALL)
+    assert isinstance(h.one()[1], m.RequestUpdate)
+    assert ClientProtocol(SEED, now=0.0).max_update_size == DEFAULT_MAX_UPDATE_SIZE == 10 << 20
+    unlimited = known(max_update_size=None)
+    unlimited.p.request_update(b"x" * (DEFAULT_MAX_UPDATE_SIZE + 1), unlimited.now, WALL)
+    assert isinstance(unlimited.one()[1], m.RequestUpdate)
+
+
+def test_a_failed_send_fails_its_operation_and_the_discovery_waiters() -> None:
+    h = Harness([SEED])
+    a = h.p.request_update(b"a", h.now, WALL, timeout=30.0)
+    b = h.p.request_log_info(h.now, timeout=30.0)
+    (out,) = h.p.frames_to_send()  # the shared discovery
+    boom = ConnectError(SEED, "Too many open files")
+    h.p.send_failed(out[1], boom, h.now)
+    assert a.error is boom and b.error is boom
+    assert h.p.get_timer() is None
+    # the client is still usable
+    c = h.p.request_log_info(h.now, timeout=30.0)
+    assert isinstance(h.one()[1], m.RequestConfig) and not c.done
+
+
+def test_a_timeout_says_peers_answered_without_a_leader() -> None:
+    h = known(timeout=0.5)
+    op = h.p.request_update(b"a", h.now, WALL, timeout=1.0)
+    while not op.done:
+        for _url, req in h.sent():
+            if isinstance(req, m.RequestUpdate):
+                h.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.NOT_LEADER, None))
+            elif isinstance(req, m.RequestConfig):
+                h.feed(m.RequestConfigReply(req.request_id, False, None, PEERS))
+        if not op.done:
+            h.fire()
+    with pytest.raises(RequestTimeoutError) as err:
+        op.result()
+    text = str(err.value)
+    assert "no leader answered within 1 s" in text and "answered without leading" in text, text
+    assert "quorum" in text and "timeout=None" in text and "secret" not in text
+
+
+def test_expired_says_when_the_clocks_differ() -> None:
+    h = known()
+    op = h.p.request_update(b"d", h.now, WALL)  # an id stamped now, by this machine's clock
+    _, req = h.one()
+    h.now += 2.0
+    h.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.EXPIRED))
+    with pytest.raises(ExpiredRequestError) as err:
+        op.result()
+    assert err.value.clock_skew_suspected and err.value.age == pytest.approx(2.0, abs=1.0)
+    text = str(err.value)
+    assert "7 h 45 min" in text and "15 min" in text and "behind" in text and "NTP" in text, text
+    old = known()
+    op = old.p.request_update(b"d", old.now, WALL, request_id=bytes.fromhex("00000001") + RID[4:])
+    _, req = old.one()
+    old.feed(m.RequestUpdateReply(req.request_id, m.UpdateStatus.EXPIRED))
+    assert op.error is not None and "too old" in str(op.error) and not op.error.clock_skew_suspected  # type: ignore[attr-defined]
+
+
+def test_subscriber_silence_raises_once_per_silence() -> None:
+    s = started(last=2, silence_timeout=2.0)
+    s.broadcast(2)  # heartbeats keep it quiet
+    while s.now < 1003.5:
+        s.fire_sub()
+        s.serve()
+        if s.now < 1001.5:
+            s.broadcast(2)
+    with pytest.raises(RequestTimeoutError, match=r"no broadcast from the cluster's leader within 2 s"):
+        s.sub.take(s.now)
+    assert s.take() == []  # once: it keeps trying
+    s.broadcast(2)  # heard again: the next error only after another whole silence
+    heard = s.now
+    while (s.sub.get_timer() or heard) < heard + 1.9:
+        s.fire_sub()
+        s.serve()
+        assert s.take() == []
+    assert SubHarness(silence_timeout=None).sub.get_timer() is not None  # the broadcast timer only
+
+
+def test_client_writes_log_an_oversized_update_once(caplog: pytest.LogCaptureFixture) -> None:
+    from zmqraft.core.client_writes import OVERSIZED_LOG_INTERVAL, ClientWrites
+
+    class Node:
+        id = "1"
+
+    writes = ClientWrites(Node(), RaftOptions(max_log_entry_data_size=10), lambda _r, _f: None)  # type: ignore[arg-type]
+    big = m.RequestUpdate(RID, b"x" * 11)
+    with caplog.at_level("WARNING", logger="zmqraft.server"):
+        for n in range(20):
+            writes.request_update(b"route", big, 100.0 + n * 0.5, 0)
+        assert len(caplog.records) == 1
+        assert "11 bytes" in caplog.text and "maxLogEntryDataSize = 10" in caplog.text
+        writes.request_update(b"route", big, 100.0 + OVERSIZED_LOG_INTERVAL, 0)
+    assert len(caplog.records) == 2 and "19 more dropped" in caplog.records[1].getMessage()
+    assert writes.oversized_updates == 21

@@ -30,6 +30,7 @@ from zmqraft.core.client import (
     ClusterBusyError,
     ConfigInfo,
     ConfigUpdateError,
+    ConnectError,
     Entry,
     ExpiredRequestError,
     Item,
@@ -40,6 +41,7 @@ from zmqraft.core.client import (
     RequestTimeoutError,
     ResumeState,
     SnapshotChunk,
+    UpdateTooLargeError,
 )
 from zmqraft.core.protocol.entry import EntryType
 
@@ -58,6 +60,7 @@ __all__ = [
     "ClusterBusyError",
     "ConfigInfo",
     "ConfigUpdateError",
+    "ConnectError",
     "Entries",
     "Entry",
     "EntryType",
@@ -73,4 +76,5 @@ __all__ = [
     "ResumeState",
     "SnapshotChunk",
     "Subscriber",
+    "UpdateTooLargeError",
 ]

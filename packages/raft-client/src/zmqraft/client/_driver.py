@@ -12,15 +12,23 @@ socket is empty), fire due timers, send what the endpoint queued, apply its even
 repeat until nothing moves.  ``SyncDriver`` sleeps in a ``zmq.Poller`` (a ``zmq.green``
 poller for green contexts, so it yields to other greenlets); ``AsyncDriver`` watches the
 sockets' file descriptors with ``loop.add_reader`` and arms one ``call_later`` timer.
+
+Failures never hang an operation: a socket that cannot be opened (``Too many open files``)
+ends the operation that needed it with ``ConnectError`` at once, and any other error inside
+an ``AsyncDriver`` round (where no caller would see it) is logged once and closes the client,
+failing every pending operation with that error as the cause.  The socket budget: clients
+without a ``context`` share ``shared_context()``, which allows ``SHARED_MAX_SOCKETS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -28,8 +36,10 @@ from typing import Any, Protocol, TypeVar
 
 import zmq
 from zmqraft.core.client import (
+    ClientClosedError,
     ClientProtocol,
     Completed,
+    ConnectError,
     ItemsReady,
     Operation,
     PeersChanged,
@@ -53,6 +63,52 @@ clock = time.monotonic
 # elsewhere with the same request ids, and answers nobody waits for are dropped.
 HIGHWATERMARK = 1000
 SEND_QUEUE_LIMIT = 10000  # messages queued per peer beyond the socket's SNDHWM
+# Sockets of the context clients share when given none: a client opens one DEALER per peer it
+# talks to (2 or 3 for a 3-peer cluster; a subscriber adds a SUB), so ZeroMQ's default of
+# 1023 ends near 400 clients; 8192 covers a few thousand (each socket also costs this process
+# an open file or two: see the README's socket budget for ``ulimit -n``).
+SHARED_MAX_SOCKETS = 8192
+# The largest message part a client accepts (replies, entries, snapshot chunks, broadcasts):
+# above any entry a cluster holds by default (maxLogEntryDataSize 10 MiB) and any chunk
+# (peerMsgDataSize), so a misdirected or hostile sender cannot make it buffer gigabytes.
+DEFAULT_MAX_MESSAGE_SIZE = 64 << 20
+
+_shared: zmq.Context[Any] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_context() -> zmq.Context[Any]:
+    """``zmq.Context.instance()``, with room for ``SHARED_MAX_SOCKETS`` sockets.  (ZeroMQ sizes
+    a context when its first socket opens: if the application opened sockets on the instance
+    before any client, the instance keeps the budget it had.)"""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.closed:
+            ctx: zmq.Context[Any] = zmq.Context.instance()
+            if ctx.get(zmq.MAX_SOCKETS) < SHARED_MAX_SOCKETS:
+                ctx.set(zmq.MAX_SOCKETS, min(SHARED_MAX_SOCKETS, ctx.get(zmq.SOCKET_LIMIT)))
+            _shared = ctx
+        return _shared
+
+
+def connect_error(url: str, exc: zmq.ZMQError, context: zmq.Context[Any]) -> ConnectError:
+    """A socket to ``url`` could not be opened or connected: say why and what to do."""
+    if exc.errno != errno.EMFILE:
+        return ConnectError(url, str(exc), "check the url (tcp://host:port)")
+    try:
+        import resource  # not on Windows
+
+        files = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except ImportError:
+        files = "a limited number of"
+    return ConnectError(
+        url,
+        str(exc),
+        f"the ZeroMQ context allows {context.get(zmq.MAX_SOCKETS)} sockets and this process "
+        f"{files} open files (ulimit -n); every client holds a socket per peer it talks to: close "
+        "clients no longer needed, share one client, or raise the limits (the zmq-raft-client "
+        "README's 'Socket budget')",
+    )
 
 
 class Endpoint(Protocol):
@@ -61,6 +117,7 @@ class Endpoint(Protocol):
     def get_timer(self) -> float | None: ...
     def frames_to_send(self) -> list[tuple[str, list[bytes]]]: ...
     def next_event(self) -> Any: ...
+    def abort(self, error: Any, now: float) -> None: ...
 
 
 def client_of(endpoint: Endpoint) -> ClientProtocol:
@@ -79,10 +136,13 @@ class Sockets:
         *,
         highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
-        self.context: zmq.Context[Any] = context if context is not None else zmq.Context.instance()
+        self.context: zmq.Context[Any] = context if context is not None else shared_context()
         self.highwatermark = highwatermark
-        self.sockopts = dict(sockopts or {})
+        # ZMQ_MAXMSGSIZE: libzmq drops a connection that sends a larger part before we see it
+        limit = {int(zmq.MAXMSGSIZE): max_message_size} if max_message_size else {}
+        self.sockopts = limit | dict(sockopts or {})
         self.dealers: dict[str, zmq.Socket[Any]] = {}
         self.sub: zmq.Socket[Any] | None = None
         self.sub_url: str | None = None
@@ -106,7 +166,7 @@ class Sockets:
 
     def _close(self, sock: zmq.Socket[Any]) -> None:
         self.version += 1
-        if self.on_close is not None:
+        if self.on_close is not None and not sock.closed:
             self.on_close(sock)
         sock.close(linger=0)
 
@@ -114,11 +174,15 @@ class Sockets:
         sock = self.dealers.get(url)
         if sock is None:
             sock = self.context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, self.highwatermark)
-            for option, value in self.sockopts.items():
-                sock.setsockopt(option, value)
-            sock.connect(url)
+            try:
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.setsockopt(zmq.SNDHWM, self.highwatermark)
+                for option, value in self.sockopts.items():
+                    sock.setsockopt(option, value)
+                sock.connect(url)
+            except zmq.ZMQError:
+                sock.close(0)
+                raise
             self.dealers[url] = sock
             self._opened(sock)
         return sock
@@ -167,6 +231,8 @@ class Sockets:
         if self.sub is None:
             self.sub = self.context.socket(zmq.SUB)
             self.sub.setsockopt(zmq.LINGER, 0)
+            if zmq.MAXMSGSIZE in self.sockopts:
+                self.sub.setsockopt(zmq.MAXMSGSIZE, self.sockopts[zmq.MAXMSGSIZE])
             self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
             self._opened(self.sub)
         if self.sub_url != url:
@@ -213,14 +279,20 @@ def pump(endpoint: Endpoint, sockets: Sockets, on_event: Callable[[Any], None] |
             endpoint.handle_timer(now)
             moved += 1
         for url, frames in endpoint.frames_to_send():
-            sockets.send(url, frames)
+            try:
+                sockets.send(url, frames)
+            except zmq.ZMQError as exc:  # no socket for that peer: its operation fails now
+                client.send_failed(frames, connect_error(url, exc, sockets.context), now)
             moved += 1
         while (event := endpoint.next_event()) is not None:
             if isinstance(event, PeersChanged):
                 busy = {op.url for op in client.operations if op.url is not None and op.phase is Phase.SENT}
                 sockets.keep_only(set(event.urls) | set(client.seeds) | busy)
             elif isinstance(event, Subscribe):
-                sockets.subscribe(event.url, event.prefix)
+                try:
+                    sockets.subscribe(event.url, event.prefix)
+                except zmq.ZMQError as exc:  # no SUB socket: the subscriber cannot go on
+                    endpoint.abort(connect_error(event.url, exc, sockets.context), now)
             if on_event is not None:
                 on_event(event)
         if not moved:
@@ -331,9 +403,27 @@ class AsyncDriver:
         self._pumping = True
         try:
             pump(self.endpoint, self.sockets, self._on_event)
+        except Exception as exc:
+            # a callback of the event loop: nobody would see this error, and every timer and
+            # readable socket would raise it again; end the client, once, loudly
+            self._pumping = False
+            self._abort(exc)
+            return
         finally:
             self._pumping = False
         self._arm()
+
+    def _abort(self, exc: Exception) -> None:
+        log.error("the client failed and was closed: %r", exc, exc_info=exc)
+        error = ClientClosedError(f"the client failed and was closed: {exc!r}; create a new client")
+        error.__cause__ = exc
+        self.endpoint.abort(error, clock())
+        with contextlib.suppress(Exception):
+            while (event := self.endpoint.next_event()) is not None:
+                self._on_event(event)
+        self.close()
+        with contextlib.suppress(Exception):
+            self.sockets.close()
 
     def _arm(self) -> None:
         wake = self.endpoint.get_timer()

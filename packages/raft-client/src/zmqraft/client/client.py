@@ -3,8 +3,15 @@
 
 Timeouts: ``timeout`` (constructor) is the per-response limit of one attempt (500 ms by
 default); the ``timeout`` argument of every method is the overall deadline of the whole
-retrying operation (default: the constructor's ``rpc_timeout``, None = retry until it
-works).  ``RequestTimeoutError`` is raised when an attempt fails after that deadline.
+retrying operation (default: the constructor's ``rpc_timeout``, ``DEFAULT_RPC_TIMEOUT`` = 5 s;
+None = retry until it works).  ``RequestTimeoutError`` is raised when an attempt fails after
+that deadline, naming the peers tried and the likely cause.
+
+Why 5 s (etcdctl's command timeout): an election takes 0.2–0.3 s by default plus the
+client's 0.3 s grace, and a silent peer costs one 0.5 s attempt, so 5 s rides out a leader
+change with a peer down several times over, while a wrong secret, a wrong address or a dead
+cluster is reported in seconds instead of never.  There is no separate dial timeout:
+ZeroMQ connects in the background, and the first answer is what proves a connection.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any, TypeVar
 
 import zmq
 from zmqraft.core.client import (
-    ClientClosedError,
+    DEFAULT_MAX_UPDATE_SIZE,
     ClientProtocol,
     ConfigInfo,
     EntriesStream,
@@ -26,12 +33,24 @@ from zmqraft.core.client import (
     Operation,
 )
 
-from ._driver import HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import DEFAULT_MAX_MESSAGE_SIZE, HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
 
 T = TypeVar("T")
 Timeout = float | None | EllipsisType
 
-__all__ = ["AsyncClient", "AsyncEntries", "AsyncPeerClient", "Client", "Entries", "PeerClient"]
+DEFAULT_RPC_TIMEOUT = 5.0  # seconds: the overall deadline of every call (see the module docstring)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_UPDATE_SIZE",
+    "DEFAULT_RPC_TIMEOUT",
+    "AsyncClient",
+    "AsyncEntries",
+    "AsyncPeerClient",
+    "Client",
+    "Entries",
+    "PeerClient",
+]
 
 
 class _Base:
@@ -44,25 +63,36 @@ class _Base:
         peers: Any = None,
         secret: str | bytes = "",
         timeout: float = 0.5,
-        rpc_timeout: float | None = None,
+        rpc_timeout: Timeout = ...,
         election_grace_delay: float = 0.3,
         heartbeat: float | None = None,
         highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
         context: zmq.Context[Any] | None = None,
+        max_update_size: int | None = DEFAULT_MAX_UPDATE_SIZE,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         """
         :param urls: seed URLs of any peers (``tcp://host:port``); the rest is discovered
         :param peers: the cluster's ``[id, url]`` pairs, if known (skips the discovery)
         :param secret: the cluster's secret (a wrong one looks like an unreachable cluster)
         :param timeout: seconds to wait for each response before trying the next peer
-        :param rpc_timeout: default overall deadline of every method (None: no deadline)
+        :param rpc_timeout: default overall deadline of every method, ``DEFAULT_RPC_TIMEOUT``
+            (5 s) when not given (None: no deadline).  A call pinned to one peer (``url=``,
+            ``PeerClient``) makes one attempt of ``timeout`` unless ``rpc_timeout`` is given
         :param election_grace_delay: seconds to wait for an election before asking again
         :param heartbeat: refresh the configuration every that many seconds (None: never);
             a blocking ``Client`` does it only while one of its methods runs
         :param highwatermark: messages queued per peer (ZeroMQ ``SNDHWM``)
         :param sockopts: extra ZeroMQ options for every DEALER socket
-        :param context: a ZeroMQ context (``zmq.green.Context`` to run under gevent)
+        :param context: a ZeroMQ context (``zmq.green.Context`` to run under gevent); by
+            default one shared by every client of the process (``shared_context()``)
+        :param max_update_size: the cluster's ``maxLogEntryDataSize`` (10 MiB by default): a
+            larger update raises ``UpdateTooLargeError`` before it is sent, since a peer drops
+            it without an answer (None: send anything)
+        :param max_message_size: the largest message part accepted from peers (ZeroMQ
+            ``MAXMSGSIZE``, 64 MiB; None: no limit); keep it above the cluster's
+            ``maxLogEntryDataSize`` and ``peerMsgDataSize``
         """
         self._proto = ClientProtocol(
             urls if urls is not None else (),
@@ -72,9 +102,15 @@ class _Base:
             timeout=timeout,
             election_grace_delay=election_grace_delay,
             heartbeat=heartbeat,
+            max_update_size=max_update_size,
         )
-        self.rpc_timeout = rpc_timeout
-        self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
+        self._rpc_timeout_given = not isinstance(rpc_timeout, EllipsisType)
+        self.rpc_timeout: float | None = (
+            DEFAULT_RPC_TIMEOUT if isinstance(rpc_timeout, EllipsisType) else rpc_timeout
+        )
+        self._sockets = Sockets(
+            context, highwatermark=highwatermark, sockopts=sockopts, max_message_size=max_message_size
+        )
         self.pinned_url: str | None = None  # a single-peer client sends everything there
 
     # ---- state
@@ -105,23 +141,30 @@ class _Base:
     def _pin(self, url: str | None) -> str | None:
         return url if url is not None else self.pinned_url
 
-    def _timeout(self, timeout: Timeout) -> float | None:
-        return self.rpc_timeout if isinstance(timeout, EllipsisType) else timeout
+    def _timeout(self, timeout: Timeout, url: str | None = None) -> float | None:
+        """A call's deadline: its own ``timeout=``, else ``rpc_timeout``; a call pinned to one
+        peer is one attempt of the per-response ``timeout`` unless ``rpc_timeout`` was given
+        (finite either way)."""
+        if not isinstance(timeout, EllipsisType):
+            return timeout
+        if self._pin(url) is not None and not self._rpc_timeout_given:
+            return None
+        return self.rpc_timeout
 
     def _check_open(self) -> None:
         if self._proto.closed:
-            raise ClientClosedError()
+            raise self._proto.closed_error()
 
     # ---- the operations (the blocking and asyncio methods only wait for them differently)
 
     def _config_op(self, timeout: Timeout, url: str | None) -> Operation[ConfigInfo]:
         self._check_open()
-        return self._proto.request_config(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_config(clock(), timeout=self._timeout(timeout, url), url=self._pin(url))
 
     def _log_info_op(self, any_peer: bool, timeout: Timeout, url: str | None) -> Operation[LogInfo]:
         self._check_open()
         return self._proto.request_log_info(
-            clock(), any_peer=any_peer, timeout=self._timeout(timeout), url=self._pin(url)
+            clock(), any_peer=any_peer, timeout=self._timeout(timeout, url), url=self._pin(url)
         )
 
     def _update_op(
@@ -133,7 +176,7 @@ class _Base:
             clock(),
             time.time(),
             request_id=request_id,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             url=self._pin(url),
         )
 
@@ -146,7 +189,7 @@ class _Base:
             clock(),
             time.time(),
             request_id=request_id,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             url=self._pin(url),
         )
 
@@ -165,25 +208,34 @@ class _Base:
             prev_index,
             count,
             snapshot_offset=snapshot_offset,
-            timeout=self._timeout(timeout),
+            timeout=self._timeout(timeout, url),
             high_water=high_water,
             url=self._pin(url),
         )
 
     def _broadcast_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
         self._check_open()
-        return self._proto.request_broadcast_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_broadcast_url(
+            clock(), timeout=self._timeout(timeout, url), url=self._pin(url)
+        )
 
     def _webmonitor_url_op(self, timeout: Timeout, url: str | None) -> Operation[str]:
         self._check_open()
-        return self._proto.request_webmonitor_url(clock(), timeout=self._timeout(timeout), url=self._pin(url))
+        return self._proto.request_webmonitor_url(
+            clock(), timeout=self._timeout(timeout, url), url=self._pin(url)
+        )
 
     def _custom_op(
         self, msg_type: bytes, args: tuple[bytes, ...], timeout: Timeout, url: str | None, to_leader: bool
     ) -> Operation[list[bytes]]:
         self._check_open()
         return self._proto.request(
-            msg_type, args, clock(), timeout=self._timeout(timeout), url=self._pin(url), to_leader=to_leader
+            msg_type,
+            args,
+            clock(),
+            timeout=self._timeout(timeout, url),
+            url=self._pin(url),
+            to_leader=to_leader,
         )
 
 

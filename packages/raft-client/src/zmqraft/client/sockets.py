@@ -32,6 +32,9 @@ RECV_BATCH = 1000  # messages taken from one socket before the outputs are acted
 ROUTER_LINGER_MS = 2000  # replies already queued still leave after close
 PUB_LINGER_MS = 2000
 SLOW_ROUND = 0.1  # seconds: a round this long delays heartbeats noticeably (warned about)
+# Room for a message part's own headers around the data the options bound (an entry's 20
+# bytes, a request id, msgpack lengths): generous, it only has to stop the absurd.
+FRAME_OVERHEAD = 64 << 10
 
 Socket = zmq.Socket[bytes]
 Watch = Callable[[Socket], None]
@@ -112,15 +115,34 @@ class Frames(Protocol):
     def pub(self) -> list[list[bytes]]: ...
 
 
+def inbound_limits(max_log_entry_data_size: int, peer_msg_data_size: int) -> tuple[int, int]:
+    """``ZMQ_MAXMSGSIZE`` of a peer's ROUTER and of its DEALERs, from its options: the ROUTER
+    takes updates and AppendEntries (one entry of up to maxLogEntryDataSize in a part) and
+    snapshot chunks (peerMsgDataSize); the DEALERs only other peers' short replies.  libzmq
+    drops a connection that sends a larger part before Python reads a byte of it, so one
+    huge message can neither stall the loop past an election timeout nor bloat the peer."""
+    router = max(max_log_entry_data_size, peer_msg_data_size) + FRAME_OVERHEAD
+    return router, peer_msg_data_size + FRAME_OVERHEAD
+
+
 class PeerSockets:
     """The sockets of one peer.  ``watch(sock)`` / ``unwatch(sock)`` are the runtime's: start
     and stop waking its pump when ``sock`` may have input (called for the ROUTER and every
-    DEALER; an unwatch always comes before the socket closes)."""
+    DEALER; an unwatch always comes before the socket closes).  ``max_message_sizes``: the
+    ROUTER's and the DEALERs' ``ZMQ_MAXMSGSIZE`` (``inbound_limits``; None: no limit)."""
 
     def __init__(
-        self, peer_id: str, *, dealer_hwm: int, reconnect_ivl: float, watch: Watch, unwatch: Watch
+        self,
+        peer_id: str,
+        *,
+        dealer_hwm: int,
+        reconnect_ivl: float,
+        watch: Watch,
+        unwatch: Watch,
+        max_message_sizes: tuple[int, int] | None = None,
     ) -> None:
         self.id = peer_id
+        self.max_message_sizes = max_message_sizes
         self.dealer_hwm = dealer_hwm
         self.reconnect_ivl_ms = max(1, int(reconnect_ivl * 1000))
         self.watch = watch
@@ -136,13 +158,15 @@ class PeerSockets:
     def of(cls, peer: Any, *, watch: Watch, unwatch: Watch, dealer_hwm: int | None = None) -> PeerSockets:
         """The sockets of an assembled peer (``zmqraft.core.builder.AssembledPeer``): its
         DEALERs hold ``peer.dealer_hwm`` messages unless told otherwise and reconnect every
-        ``rpc_timeout``, as the original's."""
+        ``rpc_timeout``, as the original's; inbound parts are bounded by its options."""
+        options = peer.raft_options
         return cls(
             peer.id,
             dealer_hwm=dealer_hwm or peer.dealer_hwm,
-            reconnect_ivl=peer.raft_options.rpc_timeout,
+            reconnect_ivl=options.rpc_timeout,
             watch=watch,
             unwatch=unwatch,
+            max_message_sizes=inbound_limits(options.max_log_entry_data_size, options.peer_msg_data_size),
         )
 
     def url_of(self, peer: Any) -> str:
@@ -155,6 +179,8 @@ class PeerSockets:
         ctx = self.ctx = zmq.Context()
         router = self.router = ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
+        if self.max_message_sizes is not None:
+            router.setsockopt(zmq.MAXMSGSIZE, self.max_message_sizes[0])
         router.bind(router_bind)
         self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.watch(router)
@@ -179,6 +205,8 @@ class PeerSockets:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
             sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ivl_ms)
+            if self.max_message_sizes is not None:
+                sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_sizes[1])
             sock.connect(url)
             self.dealers[peer_id] = (url, sock)
             self.watch(sock)
@@ -325,4 +353,4 @@ def pump(
         log.warning("%s: the event loop was busy for %.0f ms in one round", driver.id, busy * 1000)
 
 
-__all__ = ["PeerSockets", "has_input", "pump", "receive", "send"]
+__all__ = ["PeerSockets", "has_input", "inbound_limits", "pump", "receive", "send"]

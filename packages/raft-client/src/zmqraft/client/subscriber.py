@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import Any
 
 import zmq
@@ -30,7 +30,8 @@ from zmqraft.core.client import (
     SubscriberProtocol,
 )
 
-from ._driver import HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import DEFAULT_MAX_MESSAGE_SIZE, HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
+from .client import DEFAULT_MAX_UPDATE_SIZE, DEFAULT_RPC_TIMEOUT, Timeout
 
 log = logging.getLogger("zmqraft.client.subscriber")
 
@@ -75,11 +76,14 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         from_index: int | None = 0,
         state_only: bool = True,
         timeout: float = 0.5,
+        rpc_timeout: float | None = DEFAULT_RPC_TIMEOUT,
         broadcast_timeout: float = 1.0,
         election_grace_delay: float = 0.3,
         highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
         context: zmq.Context[Any] | None = None,
+        max_update_size: int | None = DEFAULT_MAX_UPDATE_SIZE,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         on_pulse: Callable[[Pulse], None] | None = None,
         on_timeout: Callable[[BroadcastTimeout], None] | None = None,
         on_publisher: Callable[[str], None] | None = None,
@@ -87,8 +91,13 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
     ) -> None:
         """
         :param urls: seed URLs of any peers; ``peers``, ``secret``, ``timeout``,
-            ``election_grace_delay``, ``highwatermark``, ``sockopts`` and ``context`` are
-            as for ``Client``
+            ``election_grace_delay``, ``highwatermark``, ``sockopts``, ``context``,
+            ``max_update_size`` and ``max_message_size`` are as for ``Client``
+        :param rpc_timeout: reading raises ``RequestTimeoutError`` (naming the peers tried
+            and the likely cause) after this many seconds without a broadcast from a leader
+            (one comes at least every 0.5 s), 5 s by default; the subscriber keeps trying and
+            a new read waits on.  It is also the deadline of ``request_update``.  None: wait
+            silently as long as it takes
         :param from_index: deliver the entries after this index (0: from the start; None:
             no entries, only the ``on_pulse``/``on_timeout`` callbacks)
         :param state_only: yield only STATE entries (False: CONFIG and CHECKPOINT too)
@@ -109,7 +118,9 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             secret=secret,
             timeout=timeout,
             election_grace_delay=election_grace_delay,
+            max_update_size=max_update_size,
         )
+        self.rpc_timeout = rpc_timeout
         self._proto = SubscriberProtocol(
             client,
             now,
@@ -118,8 +129,11 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             state_only=state_only,
             peer_url=_peer_url,
             pulses=on_pulse is not None,
+            silence_timeout=rpc_timeout,
         )
-        self._sockets = Sockets(context, highwatermark=highwatermark, sockopts=sockopts)
+        self._sockets = Sockets(
+            context, highwatermark=highwatermark, sockopts=sockopts, max_message_size=max_message_size
+        )
         self._items: deque[Item] = deque()
         self._last = from_index or 0
         self._sync: SyncDriver | None = None
@@ -219,14 +233,19 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         return item
 
     def request_update(
-        self, data: bytes, *, request_id: bytes | str | None = None, timeout: float | None = None
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
     ) -> int:
         """Write ``data`` (see ``Client.request_update``); returns its log index.  Entries
         arriving meanwhile are kept for the reader."""
         driver = self._sync_driver()
         self._check_open()
-        op = self._proto.request_update(data, clock(), time.time(), request_id=request_id, timeout=timeout)
+        op = self._proto.request_update(
+            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
         return driver.run_op(op)
+
+    def _timeout(self, timeout: Timeout) -> float | None:
+        return self.rpc_timeout if isinstance(timeout, EllipsisType) else timeout
 
     def _check_open(self) -> None:
         if self._closed:
@@ -291,12 +310,14 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         return item
 
     async def arequest_update(
-        self, data: bytes, *, request_id: bytes | str | None = None, timeout: float | None = None
+        self, data: bytes, *, request_id: bytes | str | None = None, timeout: Timeout = ...
     ) -> int:
         """``request_update`` for asyncio: may run while another task iterates."""
         driver = self._async_driver()
         self._check_open()
-        op = self._proto.request_update(data, clock(), time.time(), request_id=request_id, timeout=timeout)
+        op = self._proto.request_update(
+            data, clock(), time.time(), request_id=request_id, timeout=self._timeout(timeout)
+        )
         await driver.wait(op)
         return op.result()
 

@@ -15,10 +15,17 @@ committed (the node then appends C(new) itself).  One membership change at a tim
 request id while one is pending is BUSY.
 
 Losing leadership answers every waiting request NOT_LEADER with the new leader, if known.
+
+An update larger than ``maxLogEntryDataSize`` is dropped without an answer: the protocol
+has no reply for it (every RequestUpdate answer means "not the leader", "expired",
+"accepted" or "committed", and an original client would take any of them for something it
+is not).  It is logged instead, once per ``OVERSIZED_LOG_INTERVAL`` with the count since,
+so a client retrying it every 0.5 s does not flood the log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -31,7 +38,10 @@ from .request_ids import is_fresh
 
 Reply = Callable[[bytes, list[bytes]], None]
 
+log = logging.getLogger("zmqraft.server")
+
 ACCEPTED_AFTER = 0.1  # seconds a new update may wait for its COMMITTED before an ACCEPTED
+OVERSIZED_LOG_INTERVAL = 60.0  # seconds between two warnings about dropped oversized updates
 
 
 class ClientWrites:
@@ -50,12 +60,16 @@ class ClientWrites:
         self._stragglers: dict[bytes, int] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
         self._unaccepted: deque[tuple[float, bytes]] = deque()  # (ACCEPTED due, reqid), in order
+        self.oversized_updates = 0  # updates dropped for exceeding maxLogEntryDataSize
+        self._oversized_logged_at: float | None = None
+        self._oversized_unlogged = 0
 
     # ---- RequestUpdate
 
     def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float, wall_ms: int) -> None:
         node = self.node
         if len(msg.data) > self.options.max_log_entry_data_size:
+            self._oversized(msg, now)
             return
         rid = msg.request_id
         if node.role is not Role.LEADER:
@@ -80,6 +94,28 @@ class ClientWrites:
         self._waiting_updates[rid] = (routing_id, index)
         self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
+
+    def _oversized(self, msg: m.RequestUpdate, now: float) -> None:
+        """Count a dropped oversized update; warn about the first and then at most once per
+        ``OVERSIZED_LOG_INTERVAL`` (a client retries it until its deadline)."""
+        self.oversized_updates += 1
+        self._oversized_unlogged += 1
+        last = self._oversized_logged_at
+        if last is not None and now - last < OVERSIZED_LOG_INTERVAL:
+            return
+        more = self._oversized_unlogged - 1
+        since = f" ({more} more dropped since the last warning)" if last is not None and more else ""
+        log.warning(
+            "%s: dropped a RequestUpdate of %d bytes (request id %s): over maxLogEntryDataSize = %d "
+            "bytes; the protocol has no reply for it, so the client hears nothing until its deadline%s",
+            self.node.id,
+            len(msg.data),
+            msg.request_id.hex(),
+            self.options.max_log_entry_data_size,
+            since,
+        )
+        self._oversized_logged_at = now
+        self._oversized_unlogged = 0
 
     def deadline(self) -> float | None:
         """When a new update that still waits must hear ACCEPTED."""

@@ -337,8 +337,10 @@ class Console:
         self.print(f"subscribed to: {' '.join(self.seeds)} (after index {start})")
 
     def _subscriber_kwargs(self) -> dict[str, Any]:
+        # a console subscriber runs until stopped: it reports silences as "(X) BSM timeout!"
+        # lines (on_timeout) instead of ending with an error
         timeout = self.subscriber_options.get("broadcastTimeout")
-        return {"broadcast_timeout": timeout / 1000} if timeout else {}
+        return {"rpc_timeout": None} | ({"broadcast_timeout": timeout / 1000} if timeout else {})
 
     async def _print_entries(self, sub: Subscriber, prefix: str) -> None:
         """The body of a subscriber task: print what it yields until cancelled (or, for a

@@ -21,11 +21,13 @@ from .errors import (
     ClientError,
     ClusterBusyError,
     ConfigUpdateError,
+    ConnectError,
     ExpiredRequestError,
     NotLeaderError,
     OutOfOrderError,
     RequestTimeoutError,
     ResumeState,
+    UpdateTooLargeError,
 )
 from .events import Completed, Event, LeaderChanged, PeersChanged, Readable
 from .items import ConfigInfo, Entry, Item, LogInfo, SnapshotChunk
@@ -40,7 +42,7 @@ from .operations import (
     UpdateOperation,
     WebmonitorUrlOperation,
 )
-from .protocol import ELECTION_GRACE_DELAY, RESPONSE_TIMEOUT, ClientProtocol
+from .protocol import DEFAULT_MAX_UPDATE_SIZE, ELECTION_GRACE_DELAY, RESPONSE_TIMEOUT, ClientProtocol
 from .subscriber import (
     BROADCAST_TIMEOUT,
     BroadcastTimeout,
@@ -53,6 +55,7 @@ from .subscriber import (
 
 __all__ = [
     "BROADCAST_TIMEOUT",
+    "DEFAULT_MAX_UPDATE_SIZE",
     "ELECTION_GRACE_DELAY",
     "RESPONSE_TIMEOUT",
     "BroadcastTimeout",
@@ -67,6 +70,7 @@ __all__ = [
     "ConfigOperation",
     "ConfigUpdateError",
     "ConfigUpdateOperation",
+    "ConnectError",
     "CustomOperation",
     "EntriesStream",
     "Entry",
@@ -91,5 +95,6 @@ __all__ = [
     "SubscriberEvent",
     "SubscriberProtocol",
     "UpdateOperation",
+    "UpdateTooLargeError",
     "WebmonitorUrlOperation",
 ]

@@ -55,16 +55,83 @@ class NotLeaderError(ClientError):
         self.url = url
 
 
-class ExpiredRequestError(ClientError):
-    """The leader rejected the request id as not fresh (final, spec/client.md §9)."""
+DEFAULT_TTL_S = 8 * 3600  # the server's requestIdTtl (spec/protocol.md §9.3)
+DEFAULT_MARGIN_S = 15 * 60  # its requestIdTtlAcceptMargin: the window is [now - 7 h 45 min, now + 15 min]
 
-    def __init__(self, operation: str, request_id: bytes) -> None:
-        super().__init__(
-            f"{operation}: expired request id {request_id.hex()}: the leader accepts ids made within "
-            "the last 7 h 45 min and at most 15 min ahead; check this machine's clock and retry with "
-            "a new request id"
-        )
+
+class ExpiredRequestError(ClientError):
+    """The leader rejected the request id as not fresh (final, spec/client.md §9).
+
+    The leader accepts an id whose timestamp (seconds 0..3 of the id, this machine's wall
+    clock when the id was made) lies in ``[leader's now - (requestIdTtl -
+    requestIdTtlAcceptMargin), leader's now + requestIdTtlAcceptMargin]``: by default 7 h 45
+    min back to 15 min ahead.  ``age`` is how old the id was by this machine's clock when
+    the leader refused it (None if unknown): an id that is fresh by this clock means the two
+    clocks differ by more than the window allows, or the leader's bounded request-id cache
+    (``requestIdCacheMax``) already dropped ids this recent (``clock_skew_suspected``).
+    """
+
+    def __init__(self, operation: str, request_id: bytes, age: float | None = None) -> None:
         self.request_id = request_id
+        self.age = age
+        back = DEFAULT_TTL_S - DEFAULT_MARGIN_S  # how old an id may be: 7 h 45 min
+        self.clock_skew_suspected = age is not None and -DEFAULT_MARGIN_S <= age <= back
+        window = "the leader accepts ids made at most 7 h 45 min before and 15 min after its clock's now"
+        if age is None:
+            why = "check this machine's clock"
+        elif self.clock_skew_suspected:
+            why = (
+                f"the id is {_span(age)} old by this machine's clock, so either the leader's clock is over "
+                f"{_span(DEFAULT_MARGIN_S + age)} behind this machine's or over {_span(back - age)} ahead "
+                "(with the default requestIdTtl and requestIdTtlAcceptMargin), or the leader's request-id "
+                "cache (requestIdCacheMax) already dropped ids this recent (this clock behind the leader's "
+                "by more than the cache spans at its write rate, or a retry that late): synchronise the "
+                "clocks (NTP)"
+            )
+        elif age > 0:
+            why = f"the id is {_span(age)} old by this machine's clock: too old to be applied exactly once"
+        else:
+            why = f"the id is stamped {_span(-age)} in the future by this machine's clock"
+        super().__init__(
+            f"{operation}: expired request id {request_id.hex()}: {window}; {why}; retry with a new id"
+        )
+
+
+def _span(seconds: float) -> str:
+    """``3 h 05 min``, ``12 min 30 s``, ``4.2 s``."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class UpdateTooLargeError(ClientError, ValueError):
+    """The update is larger than the cluster accepts (its ``maxLogEntryDataSize``); refused
+    before it was sent, because a peer drops such an update without an answer."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"requestUpdate: the update is {size} bytes, over the limit of {limit} bytes (the cluster's "
+            "maxLogEntryDataSize, as the client's max_update_size says); split the data, or raise both "
+            "maxLogEntryDataSize on every peer and max_update_size"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class ConnectError(ClientError, ConnectionError):
+    """A ZeroMQ socket to a peer could not be opened or connected (``Too many open files``:
+    the context's socket budget or the process's file limit is spent); the operation that
+    needed it ends with this error at once instead of waiting for its deadline."""
+
+    def __init__(self, url: str, reason: str, hint: str = "") -> None:
+        super().__init__(f"cannot open a ZeroMQ socket to {url}: {reason}" + (f"; {hint}" if hint else ""))
+        self.url = url
+        self.reason = reason
 
 
 class ConfigUpdateError(ClientError, ValueError):
@@ -116,9 +183,11 @@ __all__ = [
     "ClientError",
     "ClusterBusyError",
     "ConfigUpdateError",
+    "ConnectError",
     "ExpiredRequestError",
     "NotLeaderError",
     "OutOfOrderError",
     "RequestTimeoutError",
     "ResumeState",
+    "UpdateTooLargeError",
 ]

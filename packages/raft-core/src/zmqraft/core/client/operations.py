@@ -74,6 +74,7 @@ class Operation(Generic[T]):
         self.discover_after_wait = False
         self.redirects = 0
         self.tried: dict[str, None] = {}
+        self.started: float | None = None  # when the protocol started it (for error messages)
         self.internal = False
         self.on_done: Callable[[Operation[T], float], None] | None = None
         self._value: Any = _UNSET
@@ -173,6 +174,15 @@ class LeaderWrite(Operation[int]):
     def __init__(self, deadline: float | None, request_id: bytes, url: str | None) -> None:
         super().__init__(deadline, url)
         self.rid = request_id
+        self.wall: float | None = None  # this machine's wall clock when it started
+
+    def expired(self, proto: ClientProtocol, now: float) -> ExpiredRequestError:
+        """The leader refused the id as not fresh: say how old it is by this machine's clock
+        (an id fresh by it means the clocks differ by more than the window)."""
+        age = None
+        if self.wall is not None and self.started is not None:
+            age = self.wall + (now - self.started) - int.from_bytes(self.rid[:4], "big")
+        return ExpiredRequestError(self.name, self.rid, age)
 
     def _interim(self, proto: ClientProtocol, now: float, accepted: bool, leader_id: str | None) -> None:
         if self.phase is not Phase.SENT:
@@ -204,7 +214,7 @@ class UpdateOperation(LeaderWrite):
             assert reply.index is not None
             proto._finish(self, reply.index, now)
         elif status is m.UpdateStatus.EXPIRED:
-            proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
+            proto._fail(self, self.expired(proto, now), now)
         else:
             self._interim(proto, now, status is m.UpdateStatus.ACCEPTED, reply.leader_id)
 
@@ -229,7 +239,7 @@ class ConfigUpdateOperation(LeaderWrite):
         elif status is m.ConfigUpdateStatus.BUSY:
             proto._fail(self, ClusterBusyError(), now)
         elif status is m.ConfigUpdateStatus.EXPIRED:
-            proto._fail(self, ExpiredRequestError(self.name, self.rid), now)
+            proto._fail(self, self.expired(proto, now), now)
         else:
             self._interim(proto, now, status is m.ConfigUpdateStatus.ACCEPTED, reply.leader_id)
 

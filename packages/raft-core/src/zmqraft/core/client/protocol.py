@@ -64,7 +64,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.frames import encode_uint
 from ..protocol.reqid import RequestIdGenerator, as_request_id
 from .entries_stream import EntriesStream
-from .errors import ClientClosedError, ClientError, NotLeaderError, RequestTimeoutError
+from .errors import ClientClosedError, ClientError, NotLeaderError, RequestTimeoutError, UpdateTooLargeError
 from .events import Completed, Event, LeaderChanged, Peer, PeersChanged, Readable
 from .items import ConfigInfo, Entry, Item
 from .operations import (
@@ -88,6 +88,9 @@ ENTRIES_TIMEOUT_GROWTH = 5  # per-attempt RequestEntries timeout grows up to 5 x
 HEARTBEAT_TIMEOUT_FACTOR = 5  # a config refresh may take 5 x timeout
 HIGH_WATER = 4 << 20  # bytes buffered per entries stream before it is stopped
 MAX_REDIRECTS = 2  # not-leader answers in a row before waiting for the election to settle
+# The server's default maxLogEntryDataSize: a peer drops a larger update without an answer
+# (protocol.md §9.3), so the client refuses it before sending (``max_update_size``).
+DEFAULT_MAX_UPDATE_SIZE = 10 * 1024 * 1024
 
 OpT = TypeVar("OpT", bound="Operation[Any]")
 
@@ -107,6 +110,7 @@ class ClientProtocol:
         heartbeat: float | None = None,
         high_water: int = HIGH_WATER,
         request_ids: RequestIdGenerator | None = None,
+        max_update_size: int | None = DEFAULT_MAX_UPDATE_SIZE,
     ) -> None:
         seeds = [urls] if isinstance(urls, str) else list(urls)
         if not seeds and not peers:
@@ -115,6 +119,9 @@ class ClientProtocol:
             raise ValueError("seed urls must be non-empty strings such as 'tcp://127.0.0.1:8047'")
         if timeout <= 0:
             raise ValueError("timeout must be > 0 seconds")
+        if max_update_size is not None and max_update_size < 1:
+            raise ValueError("max_update_size must be >= 1 byte (None: no limit)")
+        self.max_update_size = max_update_size
         self.ident = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         self.timeout = float(timeout)
         self.grace = float(election_grace_delay)
@@ -136,8 +143,11 @@ class ClientProtocol:
         self._heartbeat_due: float | None = now if self.heartbeat else None
         self._heartbeat_op: ConfigOperation | None = None
         self.closed = False
+        self.closed_by: ClientError | None = None  # what ``abort`` closed it with
         self.dropped_replies = 0
         self.malformed_replies = 0
+        self.last_answer: float | None = None  # when a peer last answered one of our requests
+        self._answered: dict[str, float] = {}  # peer url -> when it last answered
         if peers:
             self._peers = dict(parse_peers(_peer_list(peers)))
 
@@ -198,9 +208,13 @@ class ClientProtocol:
         """
         if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
             raise ValueError("update data must be non-empty bytes")
+        if self.max_update_size is not None and len(data) > self.max_update_size:
+            raise UpdateTooLargeError(len(data), self.max_update_size)
         rid = self._ids.next(wall) if request_id is None else as_request_id(request_id)
         self._check_rid(rid)
-        return self._start(UpdateOperation(self._deadline(now, timeout), rid, bytes(data), url), now)
+        op = UpdateOperation(self._deadline(now, timeout), rid, bytes(data), url)
+        op.wall = wall
+        return self._start(op, now)
 
     def config_update(
         self,
@@ -221,7 +235,9 @@ class ClientProtocol:
             value = [[peer_id, url] for peer_id, url in parse_peers(_peer_list(peers))]
         rid = self._ids.next(wall) if request_id is None else as_request_id(request_id)
         self._check_rid(rid)
-        return self._start(ConfigUpdateOperation(self._deadline(now, timeout), rid, value, url), now)
+        op = ConfigUpdateOperation(self._deadline(now, timeout), rid, value, url)
+        op.wall = wall
+        return self._start(op, now)
 
     def request_entries(
         self,
@@ -324,13 +340,29 @@ class ClientProtocol:
 
     def close(self, now: float) -> None:
         """Fail every pending operation with ``ClientClosedError``."""
+        self.abort(ClientClosedError(), now)
+
+    def abort(self, error: ClientError, now: float) -> None:
+        """Close, failing every pending operation with ``error`` (the runtime broke down)."""
         self.now = now
         self.closed = True
+        if self.closed_by is None:
+            self.closed_by = error
         for op in list(self._ops):
             if not op.done:
                 self._end_attempt(op)
-                self._fail(op, ClientClosedError(), now)
+                self._fail(op, error, now)
         self._heartbeat_due = None
+
+    def send_failed(self, frames: list[bytes], error: ClientError, now: float) -> None:
+        """The runtime could not send ``frames`` (from ``frames_to_send``): no socket could
+        be opened for their peer.  The operation they belong to ends with ``error`` at once
+        (operations waiting on a discovery that failed so end with it too)."""
+        self.now = now
+        op = self._pending.get(bytes(frames[0])) if frames else None
+        if op is not None:
+            self._fail(op, error, now)
+            self._prune_discovery()
 
     # ------------------------------------------------------------ runtime interface
 
@@ -343,6 +375,9 @@ class ClientProtocol:
         if op is None:
             self.dropped_replies += 1  # late answer to a finished attempt, or not ours
             return
+        self.last_answer = now
+        if op.url is not None:
+            self._answered[op.url] = now
         try:
             op.on_reply(self, frames, now)
         except ProtocolError as exc:
@@ -395,9 +430,18 @@ class ClientProtocol:
 
     # ------------------------------------------------------------ internals: attempts
 
+    def closed_error(self) -> ClientClosedError:
+        """What a call on the closed client raises: why it was closed, if it failed."""
+        reason = self.closed_by
+        if reason is None or (type(reason) is ClientClosedError and reason.__cause__ is None):
+            return ClientClosedError()
+        error = ClientClosedError(str(reason))
+        error.__cause__ = reason.__cause__ or reason
+        return error
+
     def _deadline(self, now: float, timeout: float | None) -> float | None:
         if self.closed:
-            raise ClientClosedError()
+            raise self.closed_error()
         self.now = now
         return None if timeout is None or timeout <= 0 else now + timeout
 
@@ -407,6 +451,7 @@ class ClientProtocol:
 
     def _start(self, op: OpT, now: float) -> OpT:
         self._ops[op] = None
+        op.started = now
         self._attempt(op, now)
         return op
 
@@ -596,17 +641,37 @@ class ClientProtocol:
         self._events.append(Readable(stream))
 
     def _timeout_error(self, op: Operation[Any]) -> RequestTimeoutError:
-        tried = ", ".join(op.tried) or ", ".join(self.urls)
+        """Name the peers tried and the likely cause: silence from every peer is a wrong
+        secret, a wrong address or no cluster; answers without a leader are an election or a
+        lost quorum."""
+        tried = list(op.tried) or list(self.urls)
+        began = op.started if op.started is not None else self.now
+        waited = "" if op.deadline is None else f" within {op.deadline - began:g} s"
+        answered = [url for url in tried if self._answered.get(url, -1.0) >= began]
         if op.pinned_url is not None:
-            text = f"{op.name}: no answer from {op.pinned_url}"
-        elif isinstance(op, EntriesStream | LeaderWrite | BroadcastUrlOperation):
-            text = f"{op.name}: no leader answered before the deadline (tried {tried})"
+            text = f"{op.name}: no answer from {op.pinned_url}{waited}"
+        elif answered and isinstance(op, EntriesStream | LeaderWrite | BroadcastUrlOperation):
+            text = (
+                f"{op.name}: no leader answered{waited} (tried {', '.join(tried)}; "
+                f"{', '.join(answered)} answered without leading): the cluster is electing a leader "
+                "or has lost its quorum; check that a majority of its peers run"
+            )
+        elif answered:
+            text = (
+                f"{op.name}: no usable answer{waited} (tried {', '.join(tried)}; {', '.join(answered)} "
+                "answered other requests meanwhile, so it is reachable and the secret matches: it may "
+                "not handle this request)"
+            )
         else:
-            text = f"{op.name}: no answer before the deadline (tried {tried})"
-        return RequestTimeoutError(
-            f"{text}; check that the peers run and are reachable and that the secret matches the "
-            "cluster's (a wrong secret looks exactly like this)"
-        )
+            text = f"{op.name}: no peer answered{waited} (tried {', '.join(tried)})"
+        if not answered:
+            text += (
+                "; likely causes: a wrong secret (a peer ignores requests with another cluster's "
+                "secret without a word), a wrong address, or no peer running there"
+            )
+        if op.deadline is not None:
+            text += "; pass timeout=None to wait as long as it takes"
+        return RequestTimeoutError(text)
 
     # ------------------------------------------------------------ internals: cluster view
 
@@ -641,6 +706,7 @@ def _peer_list(peers: Any) -> list[Any]:
 
 
 __all__ = [
+    "DEFAULT_MAX_UPDATE_SIZE",
     "ELECTION_GRACE_DELAY",
     "RESPONSE_TIMEOUT",
     "ClientProtocol",

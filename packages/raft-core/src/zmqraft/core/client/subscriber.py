@@ -17,6 +17,10 @@ holds every entry, and fills every gap it notices with a RequestEntries *catch-u
   starts a catch-up too.
 * No broadcast for ``broadcast_timeout``: ask the cluster for the leader's PUB URL again
   (the leader may have changed: the wrapper then reconnects its SUB socket) and catch up.
+* No broadcast for ``silence_timeout`` (a leader publishes at least every 0.5 s): ``take``
+  raises ``RequestTimeoutError`` once, naming the peers tried and the likely cause, so a
+  reader is not left waiting in silence on a wrong secret, address or a cluster without a
+  leader; the subscriber goes on trying, and raises again after another such silence.
 
 The consumer reads with ``take``; what it does not read is not fetched: catch-up streams
 stop on back-pressure and broadcasts beyond the buffer are dropped (and fetched later).
@@ -47,7 +51,7 @@ from typing import Any
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
 from .entries_stream import EntriesStream
-from .errors import ClientClosedError, ClientError, NotLeaderError
+from .errors import ClientClosedError, ClientError, ConnectError, NotLeaderError, RequestTimeoutError
 from .events import Completed, Event, LeaderChanged, PeersChanged, Readable
 from .items import Entry, Item
 from .operations import BroadcastUrlOperation, Operation, UpdateOperation
@@ -110,6 +114,7 @@ class SubscriberProtocol:
         buffer_limit: int = BUFFER_LIMIT,
         peer_url: str | None = None,
         pulses: bool = False,
+        silence_timeout: float | None = None,
     ) -> None:
         if from_index is not None and from_index < 0:
             raise ValueError("from_index must not be negative")
@@ -142,6 +147,9 @@ class SubscriberProtocol:
         self._events: deque[SubscriberEvent] = deque()
         self._error: ClientError | None = None
         self._silent = False  # a BroadcastTimeout was emitted and no broadcast came since
+        self.silence_timeout = silence_timeout if silence_timeout and silence_timeout > 0 else None
+        self._heard = now  # the last broadcast (or the start, or the last silence reported)
+        self._stalled: ClientError | None = None  # raised by the next empty ``take``
         self._discover_pub(now)
         self._settle(now)
 
@@ -166,6 +174,7 @@ class SubscriberProtocol:
             return
         self._broadcast_expires = now + self.broadcast_timeout
         self._silent = False
+        self._heard = now
         last = msg.last_applied
         self.pub_term = msg.term
         self.pub_last_index = last
@@ -192,13 +201,45 @@ class SubscriberProtocol:
             self._discover_pub(now)
         if self._retry_at is not None and now >= self._retry_at:
             self._retry_at = None
+        stall_at = self._stall_at()
+        if stall_at is not None and now >= stall_at:
+            self._stalled = self._silence_error(now)
+            self._heard = now  # the next error after another whole silence
+            self._events.append(ItemsReady())
         self._settle(now)
 
     def get_timer(self) -> float | None:
         times = [
-            t for t in (self.client.get_timer(), self._broadcast_expires, self._retry_at) if t is not None
+            t
+            for t in (self.client.get_timer(), self._broadcast_expires, self._retry_at, self._stall_at())
+            if t is not None
         ]
         return min(times) if times else None
+
+    def _stall_at(self) -> float | None:
+        if self.silence_timeout is None or not self.delivers or self._error is not None:
+            return None
+        return self._heard + self.silence_timeout
+
+    def _silence_error(self, now: float) -> RequestTimeoutError:
+        client = self.client
+        tried = ", ".join(client.urls)
+        waited = f"{self.silence_timeout:g} s"
+        if client.last_answer is not None and client.last_answer >= self._heard:
+            why = (
+                "peers answer but no leader publishes: the cluster is electing a leader or has lost "
+                f"its quorum, or the leader's broadcast address ({self.pub_url}) is not reachable from here"
+            )
+        else:
+            why = (
+                "likely causes: a wrong secret (a peer ignores requests with another cluster's secret "
+                "without a word), a wrong address, or no peer running there"
+            )
+        return RequestTimeoutError(
+            f"subscriber: no broadcast from the cluster's leader within {waited} (tried {tried}); {why}; "
+            "the subscriber keeps trying (read again to wait on), or pass rpc_timeout=None to wait as long "
+            "as it takes"
+        )
 
     def frames_to_send(self) -> list[tuple[str, list[bytes]]]:
         return self.client.frames_to_send()
@@ -276,15 +317,23 @@ class SubscriberProtocol:
         self._settle(now)
         if not out and self._error is not None:
             raise self._error
+        if not out and self._stalled is not None:
+            stalled, self._stalled = self._stalled, None
+            raise stalled
         return out
 
     def close(self, now: float) -> None:
+        self.abort(ClientClosedError("subscriber closed"), now)
+
+    def abort(self, error: ClientError, now: float) -> None:
+        """Stop for good: ``take`` raises ``error`` (the subscriber was closed, or its
+        runtime broke down)."""
         if self._error is None:
-            self._error = ClientClosedError("subscriber closed")
+            self._error = error
         self._catchup = None
         self._broadcast_expires = None
         self._retry_at = None
-        self.client.close(now)
+        self.client.abort(error, now)
         self._events.append(ItemsReady())
 
     # ------------------------------------------------------------ internals
@@ -312,6 +361,7 @@ class SubscriberProtocol:
             return
         if op.error is not None:  # the pinned peer did not answer: ask again after a silence
             log.info("broadcast url: %s", op.error)
+            self._surface(op.error)
             self._broadcast_expires = now + self.broadcast_timeout
             return
         url = op.result()
@@ -319,6 +369,13 @@ class SubscriberProtocol:
         if url != self.pub_url:
             self.pub_url = url
             self._events.append(Subscribe(url, self.client.ident))
+
+    def _surface(self, error: ClientError) -> None:
+        """A socket could not be opened: the reader hears of it at once (not after a silence);
+        the subscriber goes on trying."""
+        if isinstance(error, ConnectError):
+            self._stalled = error
+            self._events.append(ItemsReady())
 
     def _settle(self, now: float) -> None:
         """Queue what continues at ``position``; start a catch-up for what is missing."""
@@ -371,6 +428,7 @@ class SubscriberProtocol:
             return
         if error is not None:
             log.info("catch-up failed, retrying: %s", error)
+            self._surface(error)
             self._missed = True
             self._retry_at = now + self.client.grace
         elif self.position == self._catchup_from and self._known_last > self.position:
