@@ -50,7 +50,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench_entries.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument(
-        "--reads", type=int, default=3, help="timed whole-log reads per system and round (default 3)"
+        "--reads", type=int, default=5, help="passes per round, each reading every system once (default 5)"
     )
     p.add_argument("--entries", type=int, default=200_000, help="entries in the log (default 200,000)")
     p.add_argument(
@@ -313,88 +314,132 @@ def c_read(exe: str, url: str, prev: int, count: int, stream_id: int) -> Row:
     return got
 
 
-def timed_reads(ctx: Ctx, url: str, pid: int, args: argparse.Namespace, stream_base: int) -> Row:
-    """``args.reads`` whole-log reads; the row holds each read and their medians."""
-    reads = []
-    for n in range(args.reads):
-        cpu, mine = cpu_seconds(pid), time.process_time()
-        if args.reader_exe:
-            got = c_read(args.reader_exe, url, 0, args.entries, stream_base + n)
-            client = got.pop("cpu")  # the C reader's own CPU
-        else:
-            got = read_entries(ctx, url, 0, args.entries, stream_base + n)
-            client = time.process_time() - mine
-        got["cpu_us_per_entry"] = round((cpu_seconds(pid) - cpu) / got["entries"] * 1e6, 3)
-        got["client_cpu_us_per_entry"] = round(client / got["entries"] * 1e6, 3)
-        got["entries_s"] = round(got["entries"] / got["seconds"], 1)
-        got["mb_s"] = round(got["bytes"] / got["seconds"] / 1e6, 3)
-        got["seconds"] = round(got["seconds"], 4)
-        reads.append(got)
-    return {
-        "reads": reads,
-        "entries_s": statistics.median(r["entries_s"] for r in reads),
-        "mb_s": statistics.median(r["mb_s"] for r in reads),
-        "cpu_us_per_entry": statistics.median(r["cpu_us_per_entry"] for r in reads),
-        "client_cpu_us_per_entry": statistics.median(r["client_cpu_us_per_entry"] for r in reads),
-        "messages": reads[0]["messages"],
-    }
+def one_read(ctx: Ctx, target: Target, args: argparse.Namespace, stream_id: int) -> Row:
+    """One timed whole-log read of ``target``, with the server's and the reader's CPU."""
+    cpu, mine = cpu_seconds(target.pid), time.process_time()
+    if args.reader_exe:
+        got = c_read(args.reader_exe, target.url, 0, args.entries, stream_id)
+        client = got.pop("cpu")  # the C reader's own CPU
+    else:
+        got = read_entries(ctx, target.url, 0, args.entries, stream_id)
+        client = time.process_time() - mine
+    got["cpu_us_per_entry"] = round((cpu_seconds(target.pid) - cpu) / got["entries"] * 1e6, 3)
+    got["client_cpu_us_per_entry"] = round(client / got["entries"] * 1e6, 3)
+    got["entries_s"] = round(got["entries"] / got["seconds"], 1)
+    got["mb_s"] = round(got["bytes"] / got["seconds"] / 1e6, 3)
+    got["seconds"] = round(got["seconds"], 4)
+    return got
 
 
-def measure_memserver(ctx: Ctx, root: Path, args: argparse.Namespace, stream_base: int) -> Row:
+@dataclass
+class Target:
+    """A running system ready to be read: the URL of its leader and that process."""
+
+    url: str
+    pid: int
+    stop: Callable[[], None]
+    info: Row = field(default_factory=dict)
+    dead: Callable[[], str] = lambda: ""
+
+
+def start_memserver(ctx: Ctx, root: Path, args: argparse.Namespace) -> Target | str:
     server = MemoryServer(root, args.entries, args.size, args.memserver_bytes)
-    try:
-        ready = wait_applied(ctx, server.url, args.entries, READY_TIMEOUT)
-        if ready is None:
-            return {"error": f"memory server not answering: {server.proc.tail() or '(no output)'}"}
-        return timed_reads(ctx, server.url, server.proc.pid, args, stream_base)
-    finally:
+    if wait_applied(ctx, server.url, args.entries, READY_TIMEOUT) is None:
         server.stop()
+        return f"memory server not answering: {server.proc.tail() or '(no output)'}"
+    return Target(
+        server.url,
+        server.proc.pid,
+        server.stop,
+        dead=lambda: server.proc.tail() if server.proc.exited() else "",
+    )
 
 
-def measure_cluster(
-    ctx: Ctx, command: list[str], root: Path, source: Path, args: argparse.Namespace, stream_base: int
-) -> Row:
-    """A fresh cluster on fresh copies of the built log."""
+def start_cluster(
+    ctx: Ctx, command: list[str], root: Path, source: Path, args: argparse.Namespace
+) -> Target | str:
+    """A fresh cluster on fresh copies of the built log, its leader elected and the log applied."""
     cluster = Cluster(command, root, peers=args.peers)
     for peer in cluster.ids:
         shutil.copytree(source, root / "data" / peer)
     began = time.monotonic()
-    try:
-        cluster.start()
-        leader = cluster.wait_leader(ctx, LEADER_TIMEOUT)
-        if leader is None:
-            return {"error": cluster.dead() or f"no leader within {LEADER_TIMEOUT:.0f} s: {cluster.tails()}"}
-        elected = time.monotonic() - began
-        url = cluster.urls[leader]
-        ready = wait_applied(ctx, url, args.entries, READY_TIMEOUT)
-        if ready is None:
-            return {
-                "error": f"entry {args.entries} not readable within {READY_TIMEOUT:.0f} s: {cluster.tails()}"
-            }
-        row = timed_reads(ctx, url, cluster.procs[leader].pid, args, stream_base)
-        row.update({"leader": leader, "elected_s": round(elected, 2), "applied_s": round(ready, 2)})
-        if cluster.dead():
-            row["error"] = cluster.dead()
-        return row
-    finally:
+    cluster.start()
+    leader = cluster.wait_leader(ctx, LEADER_TIMEOUT)
+    if leader is None:
+        why = cluster.dead() or f"no leader within {LEADER_TIMEOUT:.0f} s: {cluster.tails()}"
         cluster.stop()
+        return why
+    elected = time.monotonic() - began
+    url = cluster.urls[leader]
+    ready = wait_applied(ctx, url, args.entries, READY_TIMEOUT)
+    if ready is None:
+        cluster.stop()
+        return f"entry {args.entries} not readable within {READY_TIMEOUT:.0f} s: {cluster.tails()}"
+    info = {"leader": leader, "elected_s": round(elected, 2), "applied_s": round(ready, 2)}
+    return Target(url, cluster.procs[leader].pid, cluster.stop, info, cluster.dead)
 
 
-def measure(
+def start(
+    ctx: Ctx, name: str, commands: dict[str, list[str]], root: Path, source: Path, args: argparse.Namespace
+) -> Target | str:
+    try:
+        if name == "memserver":
+            return start_memserver(ctx, root, args)
+        return start_cluster(ctx, commands[name], root, source, args)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def run_round(
     ctx: Ctx,
-    name: str,
+    n: int,
+    systems: list[str],
     commands: dict[str, list[str]],
     root: Path,
     source: Path,
     args: argparse.Namespace,
-    stream_base: int,
 ) -> Row:
+    """Every system started side by side, then ``args.reads`` passes, each reading once from
+    every system (the order rotating from pass to pass), so the systems compared in a pass ran
+    under the same load: the ratios are per pass."""
+    shift = n % len(systems)
+    order = systems[shift:] + systems[:shift]
+    rnd: Row = {"round": n + 1, "loadavg": os.getloadavg()[0], "systems": {}, "passes": []}
+    targets: dict[str, Target] = {}
     try:
-        if name == "memserver":
-            return measure_memserver(ctx, root, args, stream_base)
-        return measure_cluster(ctx, commands[name], root, source, args, stream_base)
-    except (ReadError, OSError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        for name in order:
+            got = start(ctx, name, commands, root / f"round{n + 1}-{name}", source, args)
+            if isinstance(got, str):
+                rnd["systems"][name] = {"error": got}
+                print(f"  round {n + 1}/{args.rounds} {name}: {got}", flush=True)
+            else:
+                targets[name] = got
+                rnd["systems"][name] = {"reads": [], **got.info}
+        for k in range(args.reads):
+            live = [s for s in order if s in targets]
+            live = live[k % len(live) :] + live[: k % len(live)] if live else []
+            one: Row = {}
+            for name in live:
+                try:
+                    one[name] = one_read(ctx, targets[name], args, 1 + k * len(systems) + order.index(name))
+                except (ReadError, OSError) as exc:
+                    rnd["systems"][name]["error"] = (
+                        f"{type(exc).__name__}: {exc} {targets[name].dead()}".rstrip()
+                    )
+                    targets.pop(name).stop()
+                    continue
+                rnd["systems"][name]["reads"].append(one[name])
+            rnd["passes"].append({"order": live, "ratios": pass_ratios(one)})
+    finally:
+        for target in targets.values():
+            target.stop()
+    for name, row in rnd["systems"].items():
+        if row.get("reads"):
+            row.update({key: statistics.median(r[key] for r in row["reads"]) for key in FIGURES})
+            row["messages"] = row["reads"][0]["messages"]
+        _progress(n + 1, args.rounds, name, row)
+    rnd["systems"] = {s: rnd["systems"][s] for s in systems if s in rnd["systems"]}
+    return rnd
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -402,14 +447,14 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(statistics.median(present), 3) if present else None
 
 
-def round_ratios(rows: dict[str, Row]) -> Row:
-    """This round's ratios, > 1 favouring the first: entries/s a/b and server CPU per entry b/a."""
+def pass_ratios(rows: dict[str, Row]) -> Row:
+    """One pass's ratios, > 1 favouring the first: entries/s a/b and server CPU per entry b/a."""
     out: Row = {}
     pairs = [("asyncio", "original"), ("gevent", "original"), ("gevent", "asyncio")]
     pairs += [(s, "memserver") for s in ("asyncio", "gevent", "original")]
     for a, b in pairs:
         x, y = rows.get(a, {}), rows.get(b, {})
-        if "entries_s" in x and "entries_s" in y and "error" not in x and "error" not in y:
+        if "entries_s" in x and "entries_s" in y:
             cpu = y["cpu_us_per_entry"] / x["cpu_us_per_entry"] if x["cpu_us_per_entry"] else None
             out[f"{a}/{b}"] = {
                 "entries_s": round(x["entries_s"] / y["entries_s"], 3),
@@ -419,17 +464,19 @@ def round_ratios(rows: dict[str, Row]) -> Row:
 
 
 def summarize(rounds: list[Row], systems: Sequence[str]) -> Row:
+    """Each system's figures: medians over all its reads; each ratio: median over all passes."""
     medians: Row = {}
     for name in systems:
-        rows = [r["systems"][name] for r in rounds if "error" not in r["systems"].get(name, {"error": ""})]
-        medians[name] = {
-            "rounds_ok": len(rows),
-            **{k: _median([row[k] for row in rows]) for k in FIGURES},
-        }
-    pairs = list(dict.fromkeys(p for r in rounds for p in r["ratios"]))
+        reads = [x for r in rounds for x in r["systems"].get(name, {}).get("reads", [])]
+        medians[name] = {"reads": len(reads), **{k: _median([x[k] for x in reads]) for k in FIGURES}}
+    passes = [p for r in rounds for p in r["passes"]]
+    pairs = list(dict.fromkeys(key for p in passes for key in p["ratios"]))
     ratios = {
-        p: {k: _median([r["ratios"].get(p, {}).get(k) for r in rounds]) for k in ("entries_s", "cpu")}
-        for p in pairs
+        pair: {
+            **{k: _median([p["ratios"].get(pair, {}).get(k) for p in passes]) for k in ("entries_s", "cpu")},
+            "passes": sum(1 for p in passes if pair in p["ratios"]),
+        }
+        for pair in pairs
     }
     return {"medians": medians, "ratios": ratios}
 
@@ -444,21 +491,22 @@ def print_table(doc: Row) -> None:
     print(
         f"RequestEntries of a {cfg['entries']:,}-entry log ({cfg['size']}-byte entries), "
         f"{cfg['peers']} peer(s) per cluster, default options; "
-        f"{len(doc['rounds'])} round(s) x {cfg['reads']} read(s) by the {cfg['reader']} reader; medians"
+        f"{len(doc['rounds'])} round(s) x {cfg['reads']} pass(es), reads by the {cfg['reader']} reader"
     )
-    print(f"{'system':<10}{'entries/s':>12}{'MB/s':>9}{'server CPU µs/entry':>21}{'client':>8}{'rounds':>8}")
+    print("medians of every read (CPU: the serving process's and the reader's µs per entry)")
+    print(f"{'system':<10}{'entries/s':>12}{'MB/s':>9}{'server CPU µs/entry':>21}{'reader':>8}{'reads':>7}")
     for name, m in summary["medians"].items():
         print(
             f"{name:<10}{_fmt(m['entries_s'], ',.0f'):>12}{_fmt(m['mb_s'], '.2f'):>9}"
             f"{_fmt(m['cpu_us_per_entry'], '.2f'):>21}{_fmt(m['client_cpu_us_per_entry'], '.2f'):>8}"
-            f"{m['rounds_ok']:>8}"
+            f"{m['reads']:>7}"
         )
     if summary["ratios"]:
         print()
-        print("median of per-round ratios, > 1 favours the first (entries/s a/b; server CPU per entry b/a)")
-        print(f"  {'a/b':<20}{'entries/s':>10}{'CPU':>8}")
+        print("median of per-pass ratios, > 1 favours the first (entries/s a/b; server CPU per entry b/a)")
+        print(f"  {'a/b':<20}{'entries/s':>10}{'CPU':>8}{'passes':>8}")
         for pair, r in summary["ratios"].items():
-            print(f"  {pair:<20}{_fmt(r['entries_s'], '.2f'):>10}{_fmt(r['cpu'], '.2f'):>8}")
+            print(f"  {pair:<20}{_fmt(r['entries_s'], '.2f'):>10}{_fmt(r['cpu'], '.2f'):>8}{r['passes']:>8}")
     notes = [f"{name}: {why}" for name, why in cfg["skipped"].items()]
     for r in doc["rounds"]:
         for name, row in r["systems"].items():
@@ -528,18 +576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for n in range(args.rounds):
-            shift = n % len(systems)
-            order = systems[shift:] + systems[:shift]
-            rnd: Row = {"round": n + 1, "order": order, "loadavg": os.getloadavg()[0], "systems": {}}
-            for k, name in enumerate(order):
-                where = root / f"round{n + 1}-{name}"
-                row = measure(ctx, name, commands, where, source, args, 1 + 100 * (n * len(systems) + k))
-                rnd["systems"][name] = row
-                _progress(n + 1, args.rounds, name, row)
-                if not args.keep:
-                    shutil.rmtree(where, ignore_errors=True)
-            rnd["systems"] = {s: rnd["systems"][s] for s in systems}
-            rnd["ratios"] = round_ratios(rnd["systems"])
+            rnd = run_round(ctx, n, systems, commands, root, source, args)
+            if not args.keep:
+                for name in systems:
+                    shutil.rmtree(root / f"round{n + 1}-{name}", ignore_errors=True)
             doc["rounds"].append(rnd)
             if not args.json:
                 print(json.dumps(rnd), file=sys.stderr, flush=True)
