@@ -9,30 +9,35 @@ creates its ``raft.pers`` from its config, raises its term past the log's and, o
 appends a CHECKPOINT that commits the log (spec/raft.md §6.1), so the state machine applies the
 whole log before the bench reads it (RequestEntries serves up to the leader's lastApplied).
 
-Per round each system gets a fresh copy of that directory in a fresh cluster (``--peers``, 1
-by default; with 3 every peer gets the same copy), and a ready check: the bench waits until
-RequestEntries of the last entry answers it (the log is applied).  Then ``--reads`` (3) timed
-reads of entries 1..N, each one RequestEntries stream from prevIndex 0 with count N, spoken in
-raw pyzmq frames (spec/protocol.md §9.5, spec/client.md §4.1): every status-2 message is
-acknowledged at once with prevIndex = its last index (the server keeps up to
-``requestEntriesPipelines`` = 5 messages outstanding); the final message has status 1 and is
-not acknowledged.  Each read checks that indexes arrive in order, that exactly N entries came,
-and that the last index is N.  Per read: entries/s, MB/s of entry bytes, messages, and the
-leader's CPU µs per entry (/proc/<pid>/stat); a system's figure in a round is the median of its
-reads, and each comparison is the median over rounds of per-round ratios.
+In each round every system gets a fresh copy of that directory in a fresh cluster (``--peers``,
+1 by default; with 3 every peer gets the same copy), all of them running side by side, and a
+ready check: the bench waits until RequestEntries of the last entry answers (the log is
+applied).  Then ``--reads`` (5) passes, each reading entries 1..N once from every system in an
+order that rotates from pass to pass: the systems compared in a pass share the machine's load,
+and every comparison is the median over all passes of per-pass ratios.
+
+A read is one RequestEntries stream from prevIndex 0 with count N (spec/protocol.md §9.5,
+spec/client.md §4.1): every status-2 message is acknowledged at once with prevIndex = its last
+index (the server keeps up to ``requestEntriesPipelines`` = 5 messages outstanding); the final
+message has status 1 and is not acknowledged.  Each read checks that indexes arrive in order,
+that exactly N entries came and that the last index is N.  The timed reads are made by
+``entries_reader.c``, compiled with ``cc`` and libzmq into the temporary directory (about 0.2 µs
+of CPU per entry), or by the pyzmq reader of this file when that cannot be built (about 1.1 µs
+per entry: on 2 cores that alone holds every system near the original's rate).  Per read:
+entries/s, MB/s of entry bytes, messages, the serving process's CPU µs per entry
+(/proc/<pid>/stat) and the reader's.
 
 ``memserver`` is a plain pyzmq ROUTER (this file, run as a child) streaming the same entries
-from memory with the original's grouping and pipelining: no storage, no Raft, so it shows what
-this client and the protocol's 5-message pipeline allow on the machine.  It is not a hard
-ceiling (it is Python too: pyzmq sends frame by frame).  The client's own CPU per entry is
-reported beside each figure: a Python reader costs about 1 µs an entry, so a server needing
-much less than that is measured partly by the reader (see the CPU ratios).
+from memory with the original's grouping and pipelining: no storage, no Raft; a reference for
+what the reader and the 5-message pipeline do on the machine, not a ceiling (it is Python too:
+pyzmq sends frame by frame).  On a loaded machine a read (well under a second) is mostly waits
+for a CPU, so entries/s moves by 2-3x from pass to pass; CPU per entry is the steadier figure.
 
 Usage::
 
-    python bench/bench_entries.py [--rounds 3] [--reads 3] [--entries 200000] [--size 100]
-        [--peers 1] [--systems memserver,asyncio,gevent,original] [--original PATH]
-        [--json FILE] [--dir DIR] [--keep]
+    python bench/bench_entries.py [--rounds 3] [--reads 5] [--entries 200000] [--size 100]
+        [--peers 1] [--systems memserver,asyncio,gevent,original] [--reader auto|c|python]
+        [--memserver-bytes 65536] [--original PATH] [--json FILE] [--dir DIR] [--keep]
 
 ``--original PATH`` (or ``NZR=PATH``): the folder holding ``bin/zmq-raft.js`` (see
 bench/install_original.sh); without it, or without ``node``, the original is skipped.
