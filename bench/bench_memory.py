@@ -66,6 +66,7 @@ Ctx = zmq.Context[zmq.Socket[bytes]]
 SYSTEMS = ("asyncio", "gevent", "original")
 LEADER_TIMEOUT = 20.0
 STALL_LIMIT = 10  # seconds without any reply before the client looks for the leader again
+INTERRUPTED = "interrupted"
 FLAT = 1.10  # max/min of the samples that still counts as flat (every sample within 10%)
 
 
@@ -211,7 +212,10 @@ def measure_cluster(
                 flush=True,
             )
 
-        why = load.run(args.updates, args.sample, on_sample)
+        try:
+            why = load.run(args.updates, args.sample, on_sample)
+        except KeyboardInterrupt:
+            why = INTERRUPTED  # keep the samples so far; main stops after this row
         seconds = time.monotonic() - started
         row: Row = {
             "elected_s": round(started - began, 2),
@@ -416,7 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rnd["systems"][name] = row
                 if not args.keep:
                     shutil.rmtree(where, ignore_errors=True)
-            rnd["systems"] = {s: rnd["systems"][s] for s in systems}
+                if row.get("error") == INTERRUPTED:
+                    raise KeyboardInterrupt
+            rnd["systems"] = {s: rnd["systems"][s] for s in systems if s in rnd["systems"]}
             if args.cache_probe and "asyncio" in rnd["systems"]:
                 rnd["cache_cost"] = cache_cost(rnd["systems"]["asyncio"], rnd["systems"][probe], args)
     except KeyboardInterrupt:
