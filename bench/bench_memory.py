@@ -4,8 +4,8 @@ it is installed.  Figures are printed, never asserted.
 
 Why: at high write rates the request-id cache is what grows (one id per update, kept for the
 8-hour ``requestIdTtl``); the project bounds it by default (``requestIdCacheMax``, 250,000 ids
-at about 30 bytes each, but never dropping ids younger than a minute, so above ~4,200 writes a
-second it holds the last minute's: packages/raft-core/src/zmqraft/core/request_ids.py); the
+at about 30 bytes each, but never dropping ids younger than 10 s, so above 25,000 writes a
+second it holds the last 10 s: packages/raft-core/src/zmqraft/core/request_ids.py); the
 original does not bound it.  Everything else a peer holds should not grow with the log either
 (FileLog's LRU of open index files holds up to 75 offset tables of ~68 KB: up to ~5 MiB more
 until about 1,200,000 entries, then a saw-tooth).
@@ -17,8 +17,8 @@ directory), the raw pyzmq closed-loop client of bench_cluster.py (``_cluster_pro
 once the cluster has a leader (``start``, idle) and every ``--sample`` (100,000) committed
 updates, while the load runs.  Per peer the table shows every sample and max/min of its samples
 
-* from ``--flat-from`` (300,000) on: once the request-id cache is full (250,000 ids, or a
-  minute's worth at a higher rate) and the peer is warm: the "flat" judged by issue 11;
+* from ``--flat-from`` (300,000) on: once the request-id cache is full (250,000 ids, or 10 s
+  worth at a higher rate) and the peer is warm: the "flat" judged by issue 11;
 * from the first loaded sample (``--sample``) on, and from the idle start: the whole run.
 
 "flat" is max/min <= 1.10 (every sample within 10% of the lowest).  Peers are labelled by the
@@ -28,8 +28,8 @@ role they had at the end (L leader, F follower).  VmHWM (peak) is in the JSON.
 of each peer's RSS to the default cluster's, over the samples from ``--flat-from`` on, divided
 by the ids the default cache holds more (250,000 - N), estimates from outside what a cached id
 costs (an estimate: two processes' RSS differ by more than their caches; the exact figure is
-packages/raft-core/tests/test_request_ids.py's tracemalloc test).  Only below ~4,200 updates a
-second: faster, both caches hold the last minute's ids and the difference is noise.
+packages/raft-core/tests/test_request_ids.py's tracemalloc test).  Only below N / 10 updates a
+second: faster, the probe's cache holds the last 10 s of ids and the difference means less.
 
 A leader change during the load (a refusal) moves the client to the new leader; updates in
 flight at the old one are then not counted (noted in the table).  ``--rounds`` repeats the

@@ -16,8 +16,9 @@ dropped whole, and the newest timestamp it held becomes the *eviction horizon*: 
 below the horizon that is not in the cache may have been evicted, so it is refused as
 expired rather than appended twice.  At-most-once holds; what the cap trades away is how
 long a retry may come late at high write rates (``max_size`` / write rate).  The cap never
-drops ids younger than ``retain`` seconds (by the peer's clock, a minute by default): the
-horizon then always trails the clock, so a fresh request is never refused by it, and above
+drops ids younger than ``retain`` seconds (by the peer's clock, 10 s by default): the
+horizon then trails the clock, so a fresh request is never refused by it (unless its client's
+clock is behind by more than that), and above
 ``max_size / retain`` writes a second the cache holds the last ``retain`` seconds instead.
 """
 
@@ -30,9 +31,9 @@ from dataclasses import dataclass
 
 from .protocol.entry import REQUEST_ID_SIZE, ZERO_REQUEST_ID
 
-GENERATION_MAX = 16384  # ids per frozen generation (and the most the dict holds)
+GENERATION_MAX = 8192  # ids per frozen generation (and the most a dict holds)
 DEFAULT_CACHE_MAX = 250_000  # ~30 bytes an id: ~7.5 MB a peer at most
-DEFAULT_RETAIN = 60.0  # seconds: the cap never drops ids younger than this
+DEFAULT_RETAIN = 10.0  # seconds: the cap never drops ids younger than this
 _MAX_EVICTIONS = 64  # eviction records kept for the prune index (merged beyond)
 
 

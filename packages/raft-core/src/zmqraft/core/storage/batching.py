@@ -10,31 +10,30 @@ Pure logic shared by ``FileLog`` and ``MemoryLog``.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 MIN_PIECE = 8192
 
 
 def group_sizes(sizes: Sequence[int], max_count: int = 4096, max_bytes: int = 65536) -> list[int]:
-    """Group lengths (entry counts) for consecutive entries of one index file."""
+    """Group lengths (entry counts) for consecutive entries of one index file.  Work per
+    group and per piece (bisections over the running byte count), not per entry: a
+    RequestEntries stream of small entries spent an eighth of its time here."""
     piece = max(MIN_PIECE, max_bytes)
+    ends = list(accumulate(sizes))  # ends[k]: bytes through entry k
     counts: list[int] = []
-    n = len(sizes)
+    n = len(ends)
     i = 0
-    done = 0  # bytes of the entries consumed so far
     read_to = 0
-    count = size = 0
     while i < n:
         read_to += piece
-        while i < n and done + sizes[i] <= read_to:
-            done += sizes[i]
-            size += sizes[i]
-            count += 1
-            i += 1
-            if count >= max_count or size >= max_bytes:
-                counts.append(count)
-                count = size = 0
-        if count:
-            counts.append(count)
-            count = size = 0
+        stop = bisect_right(ends, read_to, i)  # entries i..stop-1 are complete in what was read
+        while i < stop:
+            before = ends[i - 1] if i else 0
+            full = bisect_left(ends, before + max_bytes, i, stop)  # the entry reaching max_bytes
+            last = min(full, i + max_count - 1, stop - 1)
+            counts.append(last - i + 1)
+            i = last + 1
     return counts
