@@ -130,6 +130,7 @@ class Leader(RoleHandler):
             progress.probing = False
             if flight.last > progress.match:
                 progress.match = flight.last
+                progress.match_fence = progress.sent
             if progress.next <= progress.match:
                 progress.next = progress.match + 1
             self.maybe_commit(now)
@@ -138,7 +139,7 @@ class Leader(RoleHandler):
             progress.probing = True
             nxt = flight.prev
             if msg.conflict_index is not None:
-                if msg.conflict_index <= progress.match:
+                if msg.conflict_index <= progress.match and flight.seq >= progress.match_fence:
                     self._lost_entries(progress, msg.conflict_index)
                 nxt = min(nxt, msg.conflict_index)
             progress.next = max(nxt, progress.match + 1)
@@ -148,8 +149,10 @@ class Leader(RoleHandler):
 
     def _lost_entries(self, progress: Progress, conflict_index: int) -> None:
         """The follower's log ends at ``conflict_index - 1`` (the conflict index is only sent
-        by a too-short log), below what it acknowledged in this term: it lost durable
-        entries (e.g. a torn tail dropped by ``zr-tool repair``).  Send them again from
+        by a too-short log), below what it acknowledged in this term, and the rejected message
+        was sent after that acknowledgement came in (a reply to an earlier one may just have
+        been overtaken by it): it lost durable entries (e.g. a torn tail dropped by
+        ``zr-tool repair``).  Send them again from
         there; what was committed stays committed."""
         _log.warning(
             "%s: peer %s lost acknowledged entries: its log ends at %d, it had acknowledged %d",

@@ -32,6 +32,7 @@ class Inflight:
     size: int
     sent_at: float
     snapshot: bool = False
+    seq: int = 0  # the how-manieth message to this peer it was (set by ``Progress.record``)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,8 @@ class Progress:
     resend_at: float | None = None
     snapshot_offset: int = 0
     heartbeat_due: bool = True  # a message must go out now (commit advanced, new leader...)
+    sent: int = 0  # messages recorded so far
+    match_fence: int = 0  # ``sent`` when ``match`` last rose: later messages were sent knowing it
 
     def can_send(self, max_messages: int, max_bytes: int) -> bool:
         if self.probing:
@@ -53,6 +56,8 @@ class Progress:
         return len(self.inflight) < max_messages and self.inflight_bytes < max_bytes
 
     def record(self, msg_id: int, flight: Inflight) -> None:
+        flight.seq = self.sent
+        self.sent += 1
         self.inflight[msg_id] = flight
         self.inflight_bytes += flight.size
         self.idle_since = flight.sent_at
