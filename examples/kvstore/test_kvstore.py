@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hello_client import hello
 from kvstore import KeyValueStore, KVClient, KVStateMachine, SimKeyValueStore, delete_command, set_command
 from zmqraft.core.protocol.entry import EntryType, encode_entry
 from zmqraft.core.statemachine import StateMachineError
@@ -114,7 +115,7 @@ def free_ports(count: int) -> list[int]:
 
 
 class KVCluster:
-    """Three ``zmq-raft`` processes sharing a ``.py`` config like cluster.py's."""
+    """Three ``zmq-raft`` processes sharing a ``.py`` config: cluster.py's, on free ports."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -126,14 +127,15 @@ class KVCluster:
             "data": {
                 "path": str(root / "data"),
                 "appendIdToPath": True,
-                "compact": {"watch": True, "watchInterval": 100},
+                "compact": {"watch": True, "watchInterval": 100},  # cluster.py's, polled faster
             },
             "secret": self.secret,
         }
+        # cluster.py itself, with this cluster's urls, data directory and secret
         self.config = root / "cluster.py"
         self.config.write_text(
-            f"import sys\nsys.path.insert(0, {str(HERE)!r})\nfrom kvstore import KVStateMachine\n"
-            f"config = {{'raft': {{**{raft!r}, 'factory': {{'state': KVStateMachine}}}}}}\n"
+            f"import runpy\nconfig = runpy.run_path({str(HERE / 'cluster.py')!r})['config']\n"
+            f"config['raft'].update({raft!r})\n"
         )
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -217,3 +219,7 @@ def test_a_three_peer_cluster(cluster: KVCluster) -> None:
         wait_for("the snapshot on the new peer", lambda: kv.get("after", url=back) == "the kill", 30)
         assert kv.client.request_log_info(url=back).first_index == last + 1
         assert [kv.get(f"k{n}", url=back) for n in range(50)] == [None, *(f"v{n}" for n in range(1, 50))]
+
+    # the getting-started client: a raw update (the store skips what is not a command); the
+    # entries before it are in the snapshot now, so it is the only one left in the log
+    assert hello(list(cluster.urls.values()), cluster.secret) == [b"hello, raft"]
