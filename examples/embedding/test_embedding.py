@@ -1,5 +1,6 @@
 """The embedding examples: each runs a one-peer cluster in a process of its own, becomes
-leader, commits an update from a client, and closes gracefully on SIGTERM."""
+leader, commits updates from a client, which a subscriber reads back, and closes gracefully on
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from subscriber import read_until
 from zmqraft.client import Client
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +53,8 @@ def test_an_embedded_peer_serves_and_closes_on_sigterm(app: str, tmp_path: Path)
         wait_for_line(out, "state: LEADER")
         with Client([url], secret=secret, rpc_timeout=10) as client:
             assert client.request_update(b"hello") > 0
+            assert client.request_update(b"world") > 0
+        assert read_until([url], b"world", secret) == [b"hello", b"world"]
         proc.terminate()
         assert proc.wait(15) == 0, out.read_text()
     finally:
