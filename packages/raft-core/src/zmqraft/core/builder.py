@@ -186,3 +186,14 @@ def assemble(
             closing()
         raise
     return AssembledPeer(options, opts, persistence, log, machine, server)
+
+
+__all__ = [
+    "AssembledPeer",
+    "assemble",
+    "data_file",
+    "default_log",
+    "default_persistence",
+    "default_state_machine",
+    "install_path",
+]

@@ -258,3 +258,17 @@ def run_apply_job(machine: StateMachine, job: ApplyJob, storage: LogStorage) -> 
 def dispatch_client_request(machine: StateMachine, server: PeerServer, request: ClientRequest) -> bool:
     """Hand a ``ClientRequest`` event to the state machine (replies go out on the ROUTER)."""
     return machine.on_client_request(request, Reply(request, server.reply))
+
+
+__all__ = [
+    "BroadcastStateMachine",
+    "Reply",
+    "Snapshot",
+    "SnapshotReader",
+    "StateMachine",
+    "StateMachineError",
+    "check_batch",
+    "dispatch_client_request",
+    "run_apply_job",
+    "snapshot_of",
+]
