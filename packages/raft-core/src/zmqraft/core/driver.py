@@ -387,8 +387,9 @@ class PeerDriver:
             metrics.event(wall, "election", f"{self.id} campaigns in term {event.term}")
         elif role is Role.LEADER:
             metrics.elections_won += 1
-        else:
+        elif role is not metrics.role_seen:
             metrics.event(wall, "role", f"{self.id} is {role.value.lower()} in term {event.term}")
+        metrics.role_seen = role
         leader = event.leader_id
         if leader is not None and leader != metrics.leader_seen:
             if metrics.leader_seen is not None:

@@ -106,6 +106,7 @@ class PeerMetrics:
     #: peer id -> monotonic time its last message (request or reply) arrived
     heard: dict[str, float] = field(default_factory=dict)
     leader_seen: str | None = None  # the last leader this peer knew of (leader changes)
+    role_seen: Role | None = None  # the role of the last state change (the timeline)
 
     def sample_commit(self, now: float, wall: float, commit_index: int) -> None:
         """Called every round; keeps one sample per ``COMMIT_SAMPLE_INTERVAL``."""
