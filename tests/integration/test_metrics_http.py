@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -125,6 +126,12 @@ def test_status_is_the_whole_cluster_in_one_request(cluster_factory) -> None:  #
     assert 0 <= members[leader]["lastHeard"] < 1.0
     assert any(e["kind"] == "leader" for e in cluster_status["events"])
     assert cluster_status["commitHistory"]
+
+    # several scripts (or pages) at once
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: get(www, "/status"), range(8)))
+    assert all(status == 200 for status, _, _ in answers)
+    assert all(all(m["reachable"] for m in json.loads(body)["members"]) for _, _, body in answers)
 
     # a peer that is down: unreachable, answered within the query timeout
     down = next(p for p in "123" if p not in (leader, asked))

@@ -41,6 +41,7 @@ from zmqraft.core.webmonitor import (
 )
 
 import gevent
+import gevent.lock
 import gevent.queue
 from gevent.pywsgi import WSGIServer
 
@@ -59,7 +60,8 @@ class WebMonitorServer:
     ) -> None:
         self.monitor = monitor
         self.metrics = metrics
-        self._status_clients: dict[str, PeerClient] = {}  # peer url -> its /status client
+        # peer url -> its /status client, and the lock that lets one greenlet at a time use it
+        self._status_clients: dict[str, tuple[PeerClient, gevent.lock.Semaphore]] = {}
         watchers.append(self._on_event)  # the driver's: role and configuration changes
         self.secret = secret
         self._streams: set[gevent.queue.Queue[bytes | None]] = set()
@@ -100,7 +102,7 @@ class WebMonitorServer:
             queue.put_nowait(None)  # ends the stream
         if self._server is not None:
             self._server.stop(timeout=1)
-        for client in self._status_clients.values():
+        for client, _lock in self._status_clients.values():
             client.close()
         self._status_clients.clear()
         if self._ctx is not None:
@@ -161,16 +163,17 @@ class WebMonitorServer:
             self._ctx = zmq.green.Context()
 
         def ask(url: str) -> LogInfo | None:
-            client = self._status_clients.get(url)
-            if client is None:
-                client = self._status_clients[url] = PeerClient(
-                    url, secret=self.secret, timeout=STATUS_PEER_TIMEOUT, context=self._ctx
-                )
-            try:
-                return client.request_log_info()
-            except ClientError as exc:
-                log.debug("status of %s: %s", url, exc)
-                return None
+            found = self._status_clients.get(url)
+            if found is None:
+                client = PeerClient(url, secret=self.secret, timeout=STATUS_PEER_TIMEOUT, context=self._ctx)
+                found = self._status_clients[url] = (client, gevent.lock.Semaphore())
+            client, lock = found
+            with lock:  # a blocking client: one request at a time (several pages may poll)
+                try:
+                    return client.request_log_info()
+                except ClientError as exc:
+                    log.debug("status of %s: %s", url, exc)
+                    return None
 
         asks = [gevent.spawn(ask, url) for _, url in query.peers]
         gevent.joinall(asks)
