@@ -47,22 +47,9 @@ def test_metrics_of_a_live_cluster(cluster_factory) -> None:  # type: ignore[no-
     www, alone = cluster.peers[leader].www, cluster.peers[leader].metrics
     assert www is not None and alone is not None
 
+    # what the peer that took the updates counted (whatever happened to its leadership since)
     samples = scrape(www)
     assert one(samples, "zmqraft_peer_info", id=leader, label="metrics") == 1
-    assert one(samples, "zmqraft_role", role="leader") == 1
-    assert one(samples, "zmqraft_term") == term
-    assert one(samples, "zmqraft_commit_index") >= indexes[-1]
-    assert one(samples, "zmqraft_applied_index") >= indexes[-1]
-    assert one(samples, "zmqraft_last_index") >= indexes[-1] and one(samples, "zmqraft_first_index") == 1
-    assert one(samples, "zmqraft_snapshot_index") == 0 and one(samples, "zmqraft_snapshot_size_bytes") >= 0
-    followers = sorted(p for p in cluster.peers if p != leader)
-    for follower in followers:
-        assert one(samples, "zmqraft_follower_match_index", follower=follower) >= indexes[-1]
-        assert one(samples, "zmqraft_follower_lag_entries", follower=follower) >= 0
-        assert 0 <= one(samples, "zmqraft_peer_last_heard_seconds", peer=follower) < 1.0
-    assert one(samples, "zmqraft_elections_won_total") == 1
-    assert one(samples, "zmqraft_elections_started_total") >= 1
-    assert one(samples, "zmqraft_leader_changes_total") == 0
     assert one(samples, "zmqraft_updates_received_total") >= 20
     assert (
         one(samples, "zmqraft_updates_accepted_total")
@@ -70,8 +57,38 @@ def test_metrics_of_a_live_cluster(cluster_factory) -> None:  # type: ignore[no-
         == one(samples, "zmqraft_updates_committed_total")
     )
     assert one(samples, "zmqraft_updates_expired_total") == 0
+    assert (
+        one(samples, "zmqraft_elections_won_total") >= 1
+        and one(samples, "zmqraft_elections_started_total") >= 1
+    )
+    if one(samples, "zmqraft_term") == term:  # no election since (a loaded machine may have had one)
+        assert one(samples, "zmqraft_elections_won_total") == 1
+        assert one(samples, "zmqraft_leader_changes_total") == 0
     assert one(samples, "zmqraft_request_id_cache_entries") >= 20
-    assert one(samples, "zmqraft_quorum_healthy") == 1
+
+    # the leader's view, from the peer that leads now
+    def leader_view() -> tuple[str, dict[str, dict[tuple[tuple[str, str], ...], float]]] | None:
+        now_leader, now_term = cluster.leader()
+        url = cluster.peers[now_leader].www
+        assert url is not None
+        got = scrape(url)
+        others = [p for p in cluster.peers if p != now_leader]
+        in_term = one(got, "zmqraft_role", role="leader") == 1 and one(got, "zmqraft_term") == now_term
+        caught_up = in_term and all(
+            one(got, "zmqraft_follower_match_index", follower=p) >= indexes[-1] for p in others
+        )
+        return (now_leader, got) if caught_up else None
+
+    now_leader, view = wait_for("the leader's view", leader_view, 10.0)
+    assert one(view, "zmqraft_commit_index") >= indexes[-1]
+    assert one(view, "zmqraft_applied_index") >= indexes[-1]
+    assert one(view, "zmqraft_last_index") >= indexes[-1] and one(view, "zmqraft_first_index") == 1
+    assert one(view, "zmqraft_snapshot_index") == 0 and one(view, "zmqraft_snapshot_size_bytes") >= 0
+    assert one(view, "zmqraft_quorum_healthy") == 1
+    followers = sorted(p for p in cluster.peers if p != now_leader)
+    for follower in followers:
+        assert one(view, "zmqraft_follower_lag_entries", follower=follower) >= 0
+        assert 0 <= one(view, "zmqraft_peer_last_heard_seconds", peer=follower) < 2.0
     assert one(samples, "zmqraft_storage_write_seconds_count") >= 20 / 2  # group commit may merge some
     assert one(samples, "zmqraft_storage_write_seconds_bucket", le="+Inf") == one(
         samples, "zmqraft_storage_write_seconds_count"
@@ -81,7 +98,7 @@ def test_metrics_of_a_live_cluster(cluster_factory) -> None:  # type: ignore[no-
     assert one(samples, "zmqraft_dropped_sends_total") >= 0 and one(samples, "zmqraft_bad_frames_total") == 0
 
     # the same from the metrics-only endpoint; a follower's view
-    assert one(scrape(alone), "zmqraft_role", role="leader") == 1
+    assert one(scrape(alone), "zmqraft_peer_info", id=leader, label="metrics") == 1
     follower = cluster.peers[followers[0]]
     assert follower.metrics is not None
     theirs = scrape(follower.metrics)
@@ -89,7 +106,7 @@ def test_metrics_of_a_live_cluster(cluster_factory) -> None:  # type: ignore[no-
     assert (
         one(theirs, "zmqraft_applied_index") >= indexes[-1] and "zmqraft_follower_match_index" not in theirs
     )
-    assert 0 <= one(theirs, "zmqraft_peer_last_heard_seconds", peer=leader) < 1.0
+    assert 0 <= one(theirs, "zmqraft_peer_last_heard_seconds", peer=now_leader) < 2.0
     assert get(follower.metrics, "/other")[0] == 404
 
     # a bad frame on the ROUTER is counted
@@ -112,6 +129,7 @@ def test_status_is_the_whole_cluster_in_one_request(cluster_factory) -> None:  #
     www = cluster.peers[asked].www
     assert www is not None
     wait_for("the web monitor", lambda: listening(www), 10.0)
+    leader, term = cluster.leader()  # again: a loaded machine may have had an election since
     status, headers, body = get(www, "/status")
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     cluster_status = json.loads(body)
