@@ -77,6 +77,7 @@ class Peer:
     proc: subprocess.Popen[bytes] | None = None
     runtime: str = "asyncio"  # the server package it runs: zmqraft.asyncio or zmqraft.gevent
     www: str | None = None  # the web monitor's url (Cluster(web=True))
+    metrics: str | None = None  # the metrics endpoint's base url (Cluster(metrics=True))
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"peer {self.id} already running"
@@ -130,26 +131,31 @@ class Cluster:
         spare: list[str] | None = None,
         runtime: str = "asyncio",
         web: bool = False,
+        metrics: bool = False,
         **options: Any,
     ) -> None:
         self.root = root
         spare = spare or []
-        ports = free_ports(3 * (len(ids) + len(spare)))
+        per = 4 if metrics else 3  # ports per peer: router, pub, web monitor (and metrics)
+        ports = free_ports(per * (len(ids) + len(spare)))
         self.peers: dict[str, Peer] = {}
         config = root / "config.json"
         self.members = list(ids)
         for n, peer_id in enumerate([*ids, *spare]):
-            url = f"tcp://127.0.0.1:{ports[3 * n]}"
-            pub = f"tcp://127.0.0.1:{ports[3 * n + 1]}"
-            www = f"http://127.0.0.1:{ports[3 * n + 2]}" if web else None
+            url = f"tcp://127.0.0.1:{ports[per * n]}"
+            pub = f"tcp://127.0.0.1:{ports[per * n + 1]}"
+            www = f"http://127.0.0.1:{ports[per * n + 2]}" if web else None
             log_path = root / f"peer-{peer_id}.log"
             self.peers[peer_id] = Peer(peer_id, url, pub, config, log_path, runtime=runtime, www=www)
+            if metrics:
+                self.peers[peer_id].metrics = f"http://127.0.0.1:{ports[per * n + 3]}"
         # a secret of its own: on a shared machine, a peer that took over a port another
         # cluster's peer used would otherwise accept that cluster's AppendEntries
         raft: dict[str, Any] = {
             "peers": [
                 {"id": p, "url": self.peers[p].url, "pub": self.peers[p].pub}
                 | ({"www": self.peers[p].www} if web else {})
+                | ({"metrics": self.peers[p].metrics} if metrics else {})
                 for p in ids
             ],
             "data": {"path": str(root / "data"), "appendIdToPath": True},
@@ -157,6 +163,8 @@ class Cluster:
         }
         if web:
             raft["webmonitor"] = {"enable": True, "bind": {"host": "127.0.0.1"}}
+        if metrics:
+            raft["metrics"] = {"enable": True}
         for key, value in options.items():
             if isinstance(value, dict) and isinstance(raft.get(key), dict):
                 raft[key].update(value)
@@ -384,9 +392,9 @@ class Client:
                     pending[rid] = (data, now)
         return done
 
-    def entries(self, url: str, prev_index: int = 0, count: int | None = None, timeout: float = 10.0) -> (
-        tuple[list[tuple[int, bytes]], m.RequestEntriesReply | None]
-    ):
+    def entries(
+        self, url: str, prev_index: int = 0, count: int | None = None, timeout: float = 10.0
+    ) -> tuple[list[tuple[int, bytes]], m.RequestEntriesReply | None]:
         """A RequestEntries stream from the leader: ``([(index, entry)], snapshot chunk
         reply if the stream started with a snapshot)``; acknowledges as the protocol says."""
         rid = new_rid()[:4]

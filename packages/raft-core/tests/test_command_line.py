@@ -39,3 +39,15 @@ def test_precedence(tmp_path: Path) -> None:
     assert opts["router"]["bind"] == "tcp://*:9"
     assert opts["broadcast"]["url"] == "tcp://127.0.0.1:7"
     assert (opts["webmonitor"]["host"], opts["webmonitor"]["port"]) == ("w", 1)
+
+
+def test_a_peer_entry_gives_its_own_metrics_address(tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    peers = [
+        {"id": "1", "url": "tcp://127.0.0.1:8047", "metrics": "127.0.0.1:9101"},
+        {"id": "2", "url": "tcp://127.0.0.1:8147", "metrics": "http://[::1]:9102"},
+    ]
+    config.write_text(json.dumps({"raft": {"peers": peers, "metrics": {"enable": True}}}))
+    one = server_options(parse(["-c", str(config), "1"]))["metrics"]
+    assert one == {"enable": True, "host": "127.0.0.1", "port": 9101}
+    assert server_options(parse(["-c", str(config), "2"]))["metrics"]["host"] == "::1"

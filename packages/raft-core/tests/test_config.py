@@ -17,6 +17,7 @@ from zmqraft.core.config import (
     select_namespace,
     validate_options,
 )
+from zmqraft.core.metrics import metrics_bind
 
 
 def valid(**user: Any) -> dict[str, Any]:
@@ -166,3 +167,16 @@ def test_peers_in_every_shape() -> None:
     entry = peer_entry(opts, "c")
     assert entry is not None and entry["pub"] == "tcp://127.0.0.1:4"
     assert peer_entry(opts, "b") is None
+
+
+def test_metrics_options() -> None:
+    opts = valid()
+    assert opts["metrics"] == {"enable": False, "host": "127.0.0.1", "port": 9464}
+    assert metrics_bind(opts) is None
+    assert metrics_bind(valid(metrics={"enable": True, "port": "9101"})) == ("127.0.0.1", 9101)
+    with pytest.raises(OptionsError, match=r"metrics\.port must be a port number"):
+        valid(metrics={"port": 70000})
+    with pytest.raises(OptionsError, match=r"metrics\.host"):
+        valid(metrics={"host": ""})
+    with pytest.raises(OptionsError, match="Expected a namespace: metrics"):
+        validate_options({**create_options({"id": "x"}), "metrics": True})

@@ -7,10 +7,13 @@ import json
 
 import pytest
 from test_server import SOLE, THREE, Endpoint
+from zmqraft.core.client.items import LogInfo
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import create_options, validate_options
 from zmqraft.core.server import ClientRequest
 from zmqraft.core.webmonitor import (
+    ClusterQuery,
+    MetricsRequest,
     PeerLookup,
     Response,
     Stream,
@@ -60,9 +63,8 @@ def test_requests() -> None:
     _, mon = monitor()
     page = handle(mon, "/")
     assert page == Response(200, "text/html; charset=utf-8", b"<html>") == handle(mon, "/index.html")
-    status = handle(mon, "/status")
-    assert isinstance(status, Response) and status.content_type == "application/json"
-    assert json.loads(status.body) == {"peers": [["a", "tcp://127.0.0.1:9001"]], "label": "lab"}
+    assert handle(mon, "/status") == ClusterQuery(())  # the sole member: nobody else to ask
+    assert handle(mon, "/metrics") == MetricsRequest()
     refused = handle(mon, "/status", method="POST")
     assert isinstance(refused, Response) and refused.status == 405
     assert refused.headers == (("Allow", "GET, HEAD"),)
@@ -123,3 +125,43 @@ def test_w_requests_are_answered_with_the_monitor_url() -> None:
     ep.pump()
     assert ep.router[b"peer"] == [[b"\x01\x02", b"http://h:1"]]
     assert not mon.answer(ClientRequest(b"peer", b"\x03", b"X", ()))
+
+
+def test_cluster_status_is_the_whole_cluster_in_one_answer() -> None:
+    _, mon = monitor(THREE)
+    assert handle(mon, "/status") == ClusterQuery(THREE[1:])
+    infos = {
+        "b": LogInfo(True, "b", 7, 1, 40, 40, 42, 0, 0, "tcp://127.0.0.1:9002"),
+        "c": None,  # did not answer
+    }
+    status = mon.cluster_status(infos, now=1.0, wall=1_800_000_000.5)
+    assert status["peers"] == [list(p) for p in THREE] and status["label"] == "lab"  # the original's
+    assert (status["id"], status["leader"], status["term"]) == ("a", "b", 7)
+    assert status["time"] == 1_800_000_000_500
+    assert status["config"] == {"joint": False, "old": [list(p) for p in THREE], "new": None}
+    members = {member["id"]: member for member in status["members"]}
+    assert members["b"]["state"] == "Leader" and members["b"]["lag"] == 0 and members["b"]["reachable"]
+    assert members["c"] == {
+        "id": "c",
+        "url": THREE[2][1],
+        "reachable": False,
+        "lag": None,
+        "matchIndex": None,
+        "lastHeard": None,
+    }
+    assert members["a"]["lastHeard"] == 0.0 and members["a"]["lag"] == 42 - members["a"]["lastIndex"]
+    assert status["quorumHealthy"] is False  # a follower that never heard from the leader
+    assert isinstance(status["commitHistory"], list) and isinstance(status["events"], list)
+    response = mon.cluster_response(infos, 1.0, 1_800_000_000.5)
+    assert response.content_type == "application/json" and json.loads(response.body) == status
+
+
+def test_cluster_status_of_a_sole_leader() -> None:
+    ep, mon = monitor()
+    ep.update(b"x")
+    status = mon.cluster_status({}, now=ep.now, wall=1_800_000_000.0)
+    assert status["leader"] == "a" and status["quorumHealthy"] is True
+    (me,) = status["members"]
+    assert me["state"] == "Leader" and me["lag"] == 0 and me["commitIndex"] == status["commitIndex"] >= 1
+    assert status["commitHistory"][-1][1] >= 0
+    assert [e["kind"] for e in status["events"]] == ["leader"]

@@ -311,6 +311,8 @@ class Driven(Fed, Protocol):
 
     def complete(self, work: Any, outcome: Any, now: float, wall: float) -> None: ...
 
+    def loop_round(self, seconds: float) -> None: ...
+
 
 def pump(
     sockets: PeerSockets, driver: Driven, start: Callable[[Any], None], *, input_only: bool = False
@@ -349,6 +351,7 @@ def pump(
         if not sent and not received and not inline:
             break  # quiet, and the receive above already re-armed the FDs
     busy = _monotonic() - began
+    driver.loop_round(busy)
     if busy > SLOW_ROUND:
         log.warning("%s: the event loop was busy for %.0f ms in one round", driver.id, busy * 1000)
 

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .cluster import ConfigError
+from .metrics import PeerMetrics
 from .protocol import messages as m
 from .raft import inputs
 from .raft.node import ConfigCommitted, RaftNode, Role
@@ -47,8 +48,12 @@ OVERSIZED_LOG_INTERVAL = 60.0  # seconds between two warnings about dropped over
 class ClientWrites:
     """The write RPCs of one peer; replies leave through ``reply(routing_id, frames)``."""
 
-    def __init__(self, node: RaftNode, options: RaftOptions, reply: Reply) -> None:
+    def __init__(
+        self, node: RaftNode, options: RaftOptions, reply: Reply, metrics: PeerMetrics | None = None
+    ) -> None:
         self.node = node
+        # counts of updates received and answered (the peer's, shared with its metrics)
+        self.metrics = PeerMetrics() if metrics is None else metrics
         self.options = options
         self._reply = reply
         # reqid -> (routing id of the first request, index of its entry)
@@ -68,6 +73,7 @@ class ClientWrites:
 
     def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float, wall_ms: int) -> None:
         node = self.node
+        self.metrics.updates_received += 1
         if len(msg.data) > self.options.max_log_entry_data_size:
             self._oversized(msg, now)
             return
@@ -88,9 +94,11 @@ class ClientWrites:
                 self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.ACCEPTED))
             return
         if not self._is_fresh(rid, wall_ms):
+            self.metrics.updates_expired += 1
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
         index = node.step(inputs.Propose(rid, msg.data), now, wall_ms)
+        self.metrics.updates_accepted += 1
         self._waiting_updates[rid] = (routing_id, index)
         self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
@@ -149,6 +157,7 @@ class ClientWrites:
         found = self._waiting_updates.get(rid)
         if found is not None and found[1] == index:
             del self._waiting_updates[rid]
+            self.metrics.updates_committed += 1
             self._update(found[0], m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
 
     def _update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:

@@ -93,6 +93,15 @@ def _www(options: dict[str, Any], url: str) -> None:
         web["port"] = parts.port
 
 
+def _metrics(options: dict[str, Any], url: str) -> None:
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    metrics = options["metrics"]
+    if parts.hostname:
+        metrics["host"] = parts.hostname
+    if parts.port is not None:
+        metrics["port"] = parts.port
+
+
 def server_options(args: argparse.Namespace) -> dict[str, Any]:
     """Config file, then the id, then the peer's own ``pub``/``www``, then -b/-p/-w."""
     options = read_config(args.config, args.ns)
@@ -111,6 +120,8 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
             options["broadcast"]["url"] = entry["pub"]
         if entry.get("www"):
             _www(options, str(entry["www"]))
+        if entry.get("metrics"):  # the peer's own metrics address, e.g. "127.0.0.1:9101"
+            _metrics(options, str(entry["metrics"]))
     if args.bind:
         options["router"]["bind"] = args.bind
     if args.pub:

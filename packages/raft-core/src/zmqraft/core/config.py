@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
         "proto": None,
         "bind": {"proto": "http", "host": "::", "port": None},
     },
+    # the Prometheus endpoint on a port of its own (the web monitor serves /metrics too)
+    "metrics": {"enable": False, "host": "127.0.0.1", "port": 9464},
     "console": {"client": {"heartbeat": 5000}, "subscriber": {}},
     "preventSpiralElections": True,
     "electionTimeoutMin": 200,
@@ -186,7 +188,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of merged ``options`` with integers normalised and
     ``appendIdToPath`` applied to ``data.path``.  Raises ``OptionsError``."""
     opts = copy.copy(dict(options))
-    for ns in ("data", "router", "broadcast", "listeners", "factory", "webmonitor"):
+    for ns in ("data", "router", "broadcast", "listeners", "factory", "webmonitor", "metrics"):
         if not isinstance(opts.get(ns), Mapping):
             raise OptionsError(f"Expected a namespace: {ns}")
         opts[ns] = dict(opts[ns])
@@ -232,6 +234,13 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if interval < 50:
         raise OptionsError(f"broadcast.broadcastHeartbeatInterval must be >= 50, got {interval}")
     broadcast["broadcastHeartbeatInterval"] = interval
+
+    metrics = opts["metrics"]
+    metrics["enable"] = bool(metrics.get("enable"))
+    _nonempty_str(metrics.get("host"), "metrics.host")
+    metrics["port"] = parse_int(metrics.get("port"), "metrics.port")
+    if not 0 <= metrics["port"] <= 65535:
+        raise OptionsError(f"metrics.port must be a port number (0-65535), got {metrics['port']}")
 
     if not isinstance(opts.get("preventSpiralElections"), bool):
         raise OptionsError("preventSpiralElections must be a boolean")

@@ -170,6 +170,8 @@ class PeerDriver:
         self._flushed = server.node.last_applied  # the applied index the last flush made durable
         self._flush_due: float | None = None  # when a flush may go out (None: at the next round)
         self._flush_out = state_machine.flush_interval is None  # True: none to hand out
+        self.metrics = server.metrics
+        self._snapshot_seen = server.node.log.snapshot.index  # a new one goes on the timeline
 
     @classmethod
     def of(
@@ -251,9 +253,11 @@ class PeerDriver:
             self._flush_out = False
             self._flush_due = now + (self.state_machine.flush_interval or 0.0)
             return
-        if work.lane is Lane.STORAGE and now - work.handed_out > SLOW_STORAGE:
-            took = (now - work.handed_out) * 1000
-            self._log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took)
+        if work.lane is Lane.STORAGE:
+            took = now - work.handed_out
+            self.metrics.storage_seconds.observe(took)
+            if took > SLOW_STORAGE:
+                self._log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
         self.server.complete_job(item, now, wall, outcome if isinstance(item, ApplyJob) else None)
 
     # ================================================================ the round
@@ -268,6 +272,8 @@ class PeerDriver:
             if isinstance(job, Job):
                 inline = self.inline_storage and not self._storage_out and server.node.role is not Role.LEADER
                 self._storage_out += 1
+                if job.log is not None and job.log.entries:
+                    self.metrics.append_batch.observe(len(job.log.entries))
                 out.work.append(Work(Lane.STORAGE, job, now, self._storage(job), inline))
             elif machine.blocking:
                 out.work.append(Work(Lane.APPLY, job, now, self._apply(job)))
@@ -291,9 +297,21 @@ class PeerDriver:
                 out.work.append(Work(Lane.STORAGE, InstallPoll(), now, self._poll))
         while (event := server.next_event()) is not None:
             out.events.append(event)
-            self._handle(event, out)
+            self._handle(event, out, wall)
+        node = server.node
+        self.metrics.sample_commit(now, wall, node.commit_index)
+        if node.log.snapshot.index != self._snapshot_seen:
+            snapshot = node.log.snapshot
+            self._snapshot_seen = snapshot.index
+            self.metrics.event(
+                wall, "snapshot", f"snapshot at index {snapshot.index} ({snapshot.size} bytes)"
+            )
         out.router, out.peers, out.pub = server.take_frames()
         return out
+
+    def loop_round(self, seconds: float) -> None:
+        """The runtime's event loop spent ``seconds`` on one wake-up (a metric)."""
+        self.metrics.loop_round.observe(seconds)
 
     def close(self) -> None:
         """The peer closed: tell the ``close`` listener."""
@@ -330,16 +348,18 @@ class PeerDriver:
 
     # ================================================================ events
 
-    def _handle(self, event: Any, out: Outputs) -> None:
+    def _handle(self, event: Any, out: Outputs, wall: float) -> None:
         if isinstance(event, StateChanged):
             self._log.info(
                 "%s: %s term=%d leader=%s", self.id, event.role.value, event.term, event.leader_id or "-"
             )
+            self._count_state(event, wall)
             self.guarded("on_raft_state", self.state_machine.on_raft_state, event.role, event.term)
             self.call("state", event.role, event.term)
             self._notify(event)
         elif isinstance(event, ConfigChanged):
             self._log.info("%s: configuration %s", self.id, event.config)
+            self.metrics.event(wall, "config", _config_text(event.config))
             out.connect = event.config
             if self.monitor is not None:
                 self.monitor.config_changed(event.config)
@@ -353,9 +373,29 @@ class PeerDriver:
                 self._log.debug("%s: no handler for client request type %r", self.id, event.type[:16])
         elif isinstance(event, ConfigCommitted):
             self._log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
+            self.metrics.event(wall, "config", f"joint configuration committed at index {event.joint_index}")
         elif isinstance(event, RaftError):
             self._log.error("%s: raft error: %s", self.id, event.message)
             self.call("error", event)
+
+    def _count_state(self, event: StateChanged, wall: float) -> None:
+        """Elections, leader changes and the timeline, from the role changes."""
+        metrics = self.metrics
+        role = event.role
+        if role is Role.CANDIDATE:
+            metrics.elections_started += 1
+            metrics.event(wall, "election", f"{self.id} campaigns in term {event.term}")
+        elif role is Role.LEADER:
+            metrics.elections_won += 1
+        elif role is not metrics.role_seen:
+            metrics.event(wall, "role", f"{self.id} is {role.value.lower()} in term {event.term}")
+        metrics.role_seen = role
+        leader = event.leader_id
+        if leader is not None and leader != metrics.leader_seen:
+            if metrics.leader_seen is not None:
+                metrics.leader_changes += 1
+            metrics.leader_seen = leader
+            metrics.event(wall, "leader", f"{leader} leads term {event.term}")
 
     def _notify(self, event: StateChanged | ConfigChanged) -> None:
         for watcher in list(self.watchers):
@@ -374,6 +414,14 @@ class PeerDriver:
         except Exception:
             self._log.exception("%s: %s failed", self.id, what)
             return None
+
+
+def _config_text(config: ClusterConfig) -> str:
+    old = ", ".join(peer_id for peer_id, _ in config.old)
+    if config.is_joint:
+        new = ", ".join(peer_id for peer_id, _ in config.new or ())
+        return f"joint configuration: old [{old}], new [{new}]"
+    return f"configuration [{old}]"
 
 
 __all__ = ["LISTENERS", "Failure", "Flush", "InstallPoll", "Lane", "Outputs", "PeerDriver", "Work"]

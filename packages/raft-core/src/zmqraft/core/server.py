@@ -32,6 +32,7 @@ from .client_writes import ClientWrites
 from .cluster import ClusterConfig
 from .entries_pipelines import EntriesPipelines
 from .jobs import ApplyJob, Job
+from .metrics import PeerMetrics
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
 from .protocol.reqid import RequestIdGenerator
@@ -114,6 +115,7 @@ class PeerServer:
         self.options = options or RaftOptions()
         self.ident = secret
         self.stats = Stats()
+        self.metrics = PeerMetrics()
         wall_ms = int(wall * 1000)
         ttl_ms = None if self.options.request_id_ttl is None else int(self.options.request_id_ttl * 1000)
         rids = storage.request_ids(wall_ms, ttl_ms, self.options.request_id_cache_max)
@@ -138,7 +140,7 @@ class PeerServer:
         self._events: deque[Any] = deque()
         self._debounce: dict[str, _Debounce] = {}
         self._sent_kinds: dict[str, OrderedDict[int, ReplyDecoder]] = {}
-        self._writes = ClientWrites(self.node, self.options, self.reply)
+        self._writes = ClientWrites(self.node, self.options, self.reply, self.metrics)
         self._streams = EntriesPipelines(self.options, self.reply)
         self._next_stream_sweep = now + STREAM_SWEEP_INTERVAL
         self._next_rid_sweep = now + self.options.request_id_cache_sweep_interval
@@ -310,6 +312,7 @@ class PeerServer:
         if not self.node.is_known_peer(sender):
             self.stats.dropped_unknown_peer += 1
             return
+        self.metrics.heard[sender] = now
         debounced = kind != m.REQUEST_VOTE
         if debounced:
             slot = self._debounce.get(sender)
@@ -336,6 +339,7 @@ class PeerServer:
         if not frames or not 1 <= len(frames[0]) <= 3:
             raise ProtocolError("peer reply frame 1: message id must be 1..3 bytes")
         msg_id = int.from_bytes(frames[0], "little")
+        self.metrics.heard[peer_id] = now
         kinds = self._sent_kinds.get(peer_id)
         decode = kinds.get(msg_id) if kinds else None
         if decode is None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from . import metrics
+from .client.items import LogInfo
 from .cluster import ClusterConfig
 from .protocol import messages as m
 from .raft.node import ConfigChanged, Role, StateChanged
@@ -35,6 +37,7 @@ STATE_INTERVAL = 1.0  # seconds between state messages on an event stream
 RETRY_MS = 2000  # the reconnect delay a browser is told
 PEER_URL_TIMEOUT = 2.0
 PEER_URL_RETRIES = 5
+STATUS_PEER_TIMEOUT = 0.5  # seconds each peer has to answer the log-info query of /status
 ALLOW = "GET, HEAD"
 ROLE_NAMES = {
     Role.CLIENT: "Client",
@@ -112,6 +115,20 @@ class PeerLookup:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsRequest:
+    """``GET /metrics``: the runtime answers with its Prometheus exposition
+    (``zmqraft.core.metrics.families`` through ``prometheus_client``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterQuery:
+    """``GET /status``: ask each of ``peers`` (id, url) for its log info (RequestLogInfo,
+    ``STATUS_PEER_TIMEOUT`` seconds, at the same time), then answer ``cluster_status``."""
+
+    peers: tuple[tuple[str, str], ...]
+
+
 def text(status: int) -> Response:
     """An error response: the reason phrase as text/plain."""
     return Response(status, "text/plain; charset=utf-8", HTTPStatus(status).phrase.encode())
@@ -168,6 +185,85 @@ class WebMonitor:
             body["label"] = self.label
         return body
 
+    def cluster_status(self, infos: Mapping[str, LogInfo | None], now: float, wall: float) -> dict[str, Any]:
+        """``GET /status``: the whole cluster in one answer, for scripts and the page.  The
+        original's ``peers`` and ``label`` first; then this peer's view (leader, term,
+        quorum, configuration, its commit-index samples and recent events) and one entry per
+        member: its log as it answered ``infos`` (None: no answer), the lag behind the
+        leader's last index, and how long ago this peer heard from it."""
+        server = self.server
+        node = server.node
+        config = node.config
+        heard = metrics.last_heard(server, now)
+        match = node.follower_match()
+        local = self._local_info()
+        leader = local.leader_id if not local.is_leader else server.id
+        term = node.term
+        for peer_id, info in infos.items():
+            if info is not None and info.is_leader and info.term >= term:
+                leader, term = peer_id, info.term
+        answers: dict[str, LogInfo | None] = {**infos, server.id: local}
+        leader_info = answers.get(leader) if leader is not None else None
+        leader_last = None if leader_info is None else leader_info.last_index
+        members = []
+        for peer_id, url in config.urls.items():
+            info = answers.get(peer_id)
+            member: dict[str, Any] = {"id": peer_id, "url": url, "reachable": info is not None}
+            if info is not None:
+                member.update(
+                    state=ROLE_NAMES[node.role] if peer_id == server.id else _role_of(info),
+                    term=info.term,
+                    commitIndex=info.commit_index,
+                    lastApplied=info.last_applied,
+                    firstIndex=info.first_index,
+                    lastIndex=info.last_index,
+                    snapshotSize=info.snapshot_size,
+                )
+            member["lag"] = (
+                None if leader_last is None or info is None else max(0, leader_last - info.last_index)
+            )
+            member["matchIndex"] = match.get(peer_id)
+            member["lastHeard"] = 0.0 if peer_id == server.id else heard.get(peer_id)
+            members.append(member)
+        body = self.status()
+        body.update(
+            id=server.id,
+            time=int(wall * 1000),
+            leader=leader,
+            term=term,
+            quorumHealthy=metrics.quorum_healthy(server, now),
+            config={
+                "joint": config.is_joint,
+                "old": [[p, u] for p, u in config.old],
+                "new": [[p, u] for p, u in config.new] if config.is_joint and config.new else None,
+            },
+            commitIndex=node.commit_index,
+            members=members,
+            commitHistory=[[int(t * 1000), i] for t, i in server.metrics.commit_samples],
+            events=[
+                {"time": int(e.wall * 1000), "kind": e.kind, "text": e.text} for e in server.metrics.timeline
+            ],
+        )
+        return body
+
+    def cluster_response(self, infos: Mapping[str, LogInfo | None], now: float, wall: float) -> Response:
+        return json_response(self.cluster_status(infos, now, wall))
+
+    def _local_info(self) -> LogInfo:
+        node = self.server.node
+        return LogInfo(
+            node.role is Role.LEADER,
+            node.leader_id,
+            node.term,
+            node.log.first_index,
+            node.last_applied,
+            node.commit_index,
+            node.log.last_index,
+            node.log.snapshot.size,
+            0,
+            self.server.id,
+        )
+
     def state(self) -> dict[str, Any]:
         node = self.server.node
         snapshot = node.log.snapshot
@@ -200,7 +296,7 @@ class WebMonitor:
 
     def handle(
         self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]
-    ) -> Response | Stream | PeerLookup | str:
+    ) -> Response | Stream | PeerLookup | ClusterQuery | MetricsRequest | str:
         """What to answer; a ``str`` is an asset's path, relative to the assets directory
         (checked: no ``..``), for the runtime to send (or ``text(404)`` if it is missing)."""
         if method not in ("GET", "HEAD"):
@@ -214,7 +310,10 @@ class WebMonitor:
                 return text(403)
             return rel
         if path == "/status":
-            return json_response(self.status())
+            others = tuple((p, u) for p, u in self.server.node.config.urls.items() if p != self.server.id)
+            return ClusterQuery(others)
+        if path == "/metrics":
+            return MetricsRequest()
         if path == "/peer":
             return self._peer(query.get("id"))
         if path == "/monitor":
@@ -260,6 +359,14 @@ class WebMonitor:
         return True
 
 
+def _role_of(info: LogInfo) -> str:
+    """What a peer's log info says of its role (it does not tell a candidate from a follower
+    that has not heard of a leader yet)."""
+    if info.is_leader:
+        return ROLE_NAMES[Role.LEADER]
+    return ROLE_NAMES[Role.FOLLOWER] if info.leader_id else "No leader"
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
@@ -302,6 +409,9 @@ __all__ = [
     "PEER_URL_RETRIES",
     "PEER_URL_TIMEOUT",
     "STATE_INTERVAL",
+    "STATUS_PEER_TIMEOUT",
+    "ClusterQuery",
+    "MetricsRequest",
     "PeerLookup",
     "Response",
     "Stream",

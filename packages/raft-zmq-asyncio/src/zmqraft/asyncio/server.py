@@ -30,10 +30,12 @@ import anyio
 import zmq
 from anyio.abc import TaskStatus
 from zmqraft.client.sockets import PeerSockets, pump
+from zmqraft.core import metrics as core_metrics
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
 
 if TYPE_CHECKING:
+    from .metrics import MetricsServer, PeerMetrics
     from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.asyncio")
@@ -68,10 +70,19 @@ class ZmqRaft:
         self._closing = False
         self._started = False
         self.web: WebMonitorServer | None = None
+        self.metrics: PeerMetrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        metrics_bind = core_metrics.metrics_bind(peer.options)
+        if self.driver.monitor is not None or metrics_bind is not None:
+            from .metrics import MetricsServer, PeerMetrics  # its libraries only when enabled
+
+            self.metrics = PeerMetrics(self.driver, self.sockets, peer.options.get("label"))
+            if metrics_bind is not None:
+                self.metrics_server = MetricsServer(self.metrics, *metrics_bind)
         if self.driver.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret)
+            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret, self.metrics)
 
     @property
     def id(self) -> str:
@@ -127,6 +138,8 @@ class ZmqRaft:
             self._pump()
             if self.web is not None:
                 await self.web.start()
+            if self.metrics_server is not None:
+                await self.metrics_server.start()
             log.info("%s: listening at %s", self.id, self.url)
             task_status.started(self)
             await self._close_requested.wait()
@@ -139,6 +152,8 @@ class ZmqRaft:
                 self.sockets.send(self.driver.round(time.monotonic(), time.time()))  # what it released
                 if self.web is not None:
                     await self.web.close()
+                if self.metrics_server is not None:
+                    await self.metrics_server.close()
                 await self._close_all()
             self._closed.set()
             self.driver.close()

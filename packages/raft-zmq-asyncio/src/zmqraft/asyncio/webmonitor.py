@@ -3,7 +3,9 @@
 The core decides what every request gets; this module only speaks HTTP.  Event streams
 (``GET /monitor``) each have a queue: the peer's role and configuration changes are pushed
 into it, and a state message goes out whenever a second passes without one.  ``/peer``
-lookups ask the other peer's ROUTER with a single-peer client.  When the port is taken the
+lookups ask the other peer's ROUTER with a single-peer client; ``/status`` asks every other
+peer for its log info at the same time (one cached client per peer); ``/metrics`` is the
+peer's Prometheus exposition (``metrics.PeerMetrics``).  When the port is taken the
 server retries every second, as the original does.
 """
 
@@ -13,16 +15,21 @@ import asyncio
 import contextlib
 import errno
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from zmqraft.client import AsyncPeerClient, ClientError
+from zmqraft.core.client.items import LogInfo
 from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.webmonitor import (
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
     STATE_INTERVAL,
+    STATUS_PEER_TIMEOUT,
+    ClusterQuery,
+    MetricsRequest,
     PeerLookup,
     Response,
     Stream,
@@ -31,14 +38,21 @@ from zmqraft.core.webmonitor import (
     webmonitor_ssl,
 )
 
+if TYPE_CHECKING:
+    from .metrics import PeerMetrics
+
 log = logging.getLogger("zmqraft.asyncio.webmonitor")
 
 BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
 
 
 class WebMonitorServer:
-    def __init__(self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes) -> None:
+    def __init__(
+        self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes, metrics: PeerMetrics | None = None
+    ) -> None:
         self.monitor = monitor
+        self.metrics = metrics
+        self._status_clients: dict[str, AsyncPeerClient] = {}  # peer url -> its /status client
         watchers.append(self._on_event)  # the driver's: role and configuration changes
         self.secret = secret
         self._streams: set[asyncio.Queue[bytes | None]] = set()
@@ -85,6 +99,9 @@ class WebMonitorServer:
             queue.put_nowait(None)  # ends the stream
         if self._runner is not None:
             await self._runner.cleanup()
+        for client in self._status_clients.values():
+            await client.close()
+        self._status_clients.clear()
 
     # ---- events of the peer
 
@@ -99,6 +116,14 @@ class WebMonitorServer:
         result = self.monitor.handle(request.method, request.path, request.query, request.headers)
         if isinstance(result, PeerLookup):
             result = self.monitor.peer_found(result, await self._lookup(result))
+        elif isinstance(result, ClusterQuery):
+            infos = await self._log_infos(result)
+            result = self.monitor.cluster_response(infos, time.monotonic(), time.time())
+        elif isinstance(result, MetricsRequest):
+            if self.metrics is None:
+                result = text(404)
+            else:
+                result = Response(200, self.metrics.content_type, self.metrics.exposition())
         if isinstance(result, Response):
             return web.Response(
                 status=result.status,
@@ -121,6 +146,24 @@ class WebMonitorServer:
                 except ClientError as exc:
                     log.debug("web monitor of %s: %s", lookup.peer_id, exc)
         return None
+
+    async def _log_infos(self, query: ClusterQuery) -> dict[str, LogInfo | None]:
+        """Every other peer's log info, asked at the same time (None: no answer in time)."""
+
+        async def ask(url: str) -> LogInfo | None:
+            client = self._status_clients.get(url)
+            if client is None:
+                client = self._status_clients[url] = AsyncPeerClient(
+                    url, secret=self.secret, timeout=STATUS_PEER_TIMEOUT
+                )
+            try:
+                return await client.request_log_info()
+            except ClientError as exc:
+                log.debug("status of %s: %s", url, exc)
+                return None
+
+        answers = await asyncio.gather(*(ask(url) for _, url in query.peers))
+        return {peer_id: info for (peer_id, _), info in zip(query.peers, answers, strict=True)}
 
     async def _stream(self, request: web.Request, stream: Stream) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers=dict(stream.headers))

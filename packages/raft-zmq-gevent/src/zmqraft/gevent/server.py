@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 from zmqraft.client.sockets import PeerSockets, pump
+from zmqraft.core import metrics as core_metrics
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
 
@@ -41,6 +42,7 @@ import gevent.event
 import gevent.queue
 
 if TYPE_CHECKING:
+    from .metrics import MetricsServer, PeerMetrics
     from .webmonitor import WebMonitorServer
 
 log = logging.getLogger("zmqraft.gevent")
@@ -87,10 +89,19 @@ class ZmqRaft:
         self.error: BaseException | None = None
         self.sockets = PeerSockets.of(peer, watch=self._watch, unwatch=self._unwatch, dealer_hwm=dealer_hwm)
         self.web: WebMonitorServer | None = None
+        self.metrics: PeerMetrics | None = None
+        self.metrics_server: MetricsServer | None = None
+        metrics_bind = core_metrics.metrics_bind(peer.options)
+        if self.driver.monitor is not None or metrics_bind is not None:
+            from .metrics import MetricsServer, PeerMetrics  # its libraries only when enabled
+
+            self.metrics = PeerMetrics(self.driver, self.sockets, peer.options.get("label"))
+            if metrics_bind is not None:
+                self.metrics_server = MetricsServer(self.metrics, *metrics_bind)
         if self.driver.monitor is not None:
             from .webmonitor import WebMonitorServer  # its HTTP library only when enabled
 
-            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret)
+            self.web = WebMonitorServer(self.driver.monitor, self.driver.watchers, peer.secret, self.metrics)
 
     @property
     def id(self) -> str:
@@ -118,6 +129,8 @@ class ZmqRaft:
         try:
             peer = self.peer
             self.sockets.open(peer.router_bind, self.state_machine.broadcast_bind, peer.others)
+            if self.metrics_server is not None:
+                self.metrics_server.start()
         except BaseException:
             self._closing = True
             self._stop_reading()
@@ -233,6 +246,8 @@ class ZmqRaft:
             self._stop_reading()
             if self.web is not None:
                 self.web.close()
+            if self.metrics_server is not None:
+                self.metrics_server.close()
             for queue in self._lanes.values():
                 queue.put_nowait(_Stop())
             gevent.joinall(self._workers)  # they finish the work in flight, then stop

@@ -4,7 +4,9 @@ The core decides what every request gets; this module only speaks WSGI.  Event s
 (``GET /monitor``) are generators reading a queue each: the peer's role and configuration
 changes are pushed into it, and a state message goes out whenever a second passes without
 one.  ``/peer`` lookups ask the other peer's ROUTER with a single-peer client on a
-``zmq.green`` context, so the hub keeps running.  When the port is taken the server retries
+``zmq.green`` context, so the hub keeps running; ``/status`` asks every other peer for its log
+info at the same time (a greenlet and a cached client per peer); ``/metrics`` is the peer's
+Prometheus exposition (``metrics.PeerMetrics``).  When the port is taken the server retries
 every second, as the original does.
 """
 
@@ -12,19 +14,24 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import zmq.green
 from zmqraft.client import ClientError, PeerClient
+from zmqraft.core.client.items import LogInfo
 from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.webmonitor import (
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
     STATE_INTERVAL,
+    STATUS_PEER_TIMEOUT,
+    ClusterQuery,
+    MetricsRequest,
     PeerLookup,
     Response,
     Stream,
@@ -34,8 +41,12 @@ from zmqraft.core.webmonitor import (
 )
 
 import gevent
+import gevent.lock
 import gevent.queue
 from gevent.pywsgi import WSGIServer
+
+if TYPE_CHECKING:
+    from .metrics import PeerMetrics
 
 log = logging.getLogger("zmqraft.gevent.webmonitor")
 
@@ -44,8 +55,13 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class WebMonitorServer:
-    def __init__(self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes) -> None:
+    def __init__(
+        self, monitor: WebMonitor, watchers: list[Watcher], secret: bytes, metrics: PeerMetrics | None = None
+    ) -> None:
         self.monitor = monitor
+        self.metrics = metrics
+        # peer url -> its /status client, and the lock that lets one greenlet at a time use it
+        self._status_clients: dict[str, tuple[PeerClient, gevent.lock.Semaphore]] = {}
         watchers.append(self._on_event)  # the driver's: role and configuration changes
         self.secret = secret
         self._streams: set[gevent.queue.Queue[bytes | None]] = set()
@@ -86,6 +102,9 @@ class WebMonitorServer:
             queue.put_nowait(None)  # ends the stream
         if self._server is not None:
             self._server.stop(timeout=1)
+        for client, _lock in self._status_clients.values():
+            client.close()
+        self._status_clients.clear()
         if self._ctx is not None:
             self._ctx.term()
 
@@ -107,6 +126,13 @@ class WebMonitorServer:
         result = self.monitor.handle(method, environ.get("PATH_INFO", "/"), query, headers)
         if isinstance(result, PeerLookup):
             result = self.monitor.peer_found(result, self._lookup(result))
+        elif isinstance(result, ClusterQuery):
+            result = self.monitor.cluster_response(self._log_infos(result), time.monotonic(), time.time())
+        elif isinstance(result, MetricsRequest):
+            if self.metrics is None:
+                result = text(404)
+            else:
+                result = Response(200, self.metrics.content_type, self.metrics.exposition())
         if isinstance(result, str):
             result = text(404)  # no assets directory: the page is self-contained
         if isinstance(result, Stream):
@@ -130,6 +156,28 @@ class WebMonitorServer:
                 except ClientError as exc:
                     log.debug("web monitor of %s: %s", lookup.peer_id, exc)
         return None
+
+    def _log_infos(self, query: ClusterQuery) -> dict[str, LogInfo | None]:
+        """Every other peer's log info, asked at the same time (None: no answer in time)."""
+        if self._ctx is None:
+            self._ctx = zmq.green.Context()
+
+        def ask(url: str) -> LogInfo | None:
+            found = self._status_clients.get(url)
+            if found is None:
+                client = PeerClient(url, secret=self.secret, timeout=STATUS_PEER_TIMEOUT, context=self._ctx)
+                found = self._status_clients[url] = (client, gevent.lock.Semaphore())
+            client, lock = found
+            with lock:  # a blocking client: one request at a time (several pages may poll)
+                try:
+                    return client.request_log_info()
+                except ClientError as exc:
+                    log.debug("status of %s: %s", url, exc)
+                    return None
+
+        asks = [gevent.spawn(ask, url) for _, url in query.peers]
+        gevent.joinall(asks)
+        return {peer_id: g.value for (peer_id, _), g in zip(query.peers, asks, strict=True)}
 
     def _stream(self) -> Iterator[bytes]:
         queue: gevent.queue.Queue[bytes | None] = gevent.queue.Queue()

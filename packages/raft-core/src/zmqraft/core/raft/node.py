@@ -344,6 +344,12 @@ class RaftNode:
         self._events.clear()
         return events
 
+    def follower_match(self) -> dict[str, int]:
+        """The highest index known stored on each follower: the leader's view (metrics and
+        the web monitor read it; empty unless leading)."""
+        role = self._role
+        return {p.peer_id: p.match for p in role.progress.values()} if isinstance(role, Leader) else {}
+
     @property
     def storage_busy(self) -> bool:
         return self._job_inflight is not None
