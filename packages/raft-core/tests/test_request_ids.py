@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zmqraft.core import request_ids
 from zmqraft.core.request_ids import (
     DEFAULT_CACHE_MAX,
     GENERATION_MAX,
@@ -163,6 +165,19 @@ def test_frozen_ids_are_found_re_added_ids_win_and_truncation_reaches_generation
     cache.truncate_after(15)  # cuts into the second generation
     assert cache.get(rid(5, 15)) == 15 and cache.get(rid(5, 16)) is None and cache.get(rid(5, 3)) == 3
     assert len(cache) == 15
+
+
+def test_a_hash_collision_is_told_apart_by_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generations are searched by a hash of the id; equal hashes must not answer for
+    another id (every hash made equal here)."""
+    monkeypatch.setattr(request_ids, "_hash", lambda _: 7)
+    cache = RequestIdCache(ttl_ms=None, max_size=None)
+    ids = [rid(7, n) for n in range(5)]
+    cache.load([(r, n + 1) for n, r in enumerate(ids)])
+    cache._freeze_warm()
+    cache._warm, cache._young = cache._young, {}
+    cache._freeze_warm()
+    assert cache._frozen and [cache.get(r) for r in ids] == [1, 2, 3, 4, 5] and cache.get(rid(7, 9)) is None
 
 
 def test_an_id_straddling_two_packed_ids_is_not_a_match() -> None:

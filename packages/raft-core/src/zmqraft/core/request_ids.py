@@ -8,10 +8,9 @@ Memory is what shapes it: a peer writing 15,000 updates a second would otherwise
 hundreds of millions of ids for the 8-hour ttl.  The newest ids live in two dicts (young and
 warm; the hot path is one C-level insert per entry and one or two lookups per request).  Each
 time the young dict holds ``generation`` ids the warm one is frozen into a packed generation
-(12 bytes of id + 8 of index, built and searched at C speed: ``bytes.join``, ``bytes.find``)
-and the young one becomes warm, so a cached id costs about 30 bytes instead of ~110.  A fresh
-request is newer than every frozen id, so only a late retry (or a client whose clock is
-behind) pays for searching a generation.  When the cap is passed the oldest generation is
+(sorted by hash: 4 bytes of hash, 12 of id, 8 of index, searched by bisection) and the
+young one becomes warm, so a cached id costs about 25 bytes instead of ~110.  A request
+newer than every frozen id needs no search at all.  When the cap is passed the oldest generation is
 dropped whole, and the newest timestamp it held becomes the *eviction horizon*: an id at or
 below the horizon that is not in the cache may have been evicted, so it is refused as
 expired rather than appended twice.  At-most-once holds; what the cap trades away is how
@@ -24,16 +23,21 @@ clock is behind by more than that), and above
 
 from __future__ import annotations
 
+import sys
 from array import array
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from .protocol.entry import REQUEST_ID_SIZE, ZERO_REQUEST_ID
 
 GENERATION_MAX = 8192  # ids per frozen generation (and the most a dict holds)
 DEFAULT_CACHE_MAX = 250_000  # ~30 bytes an id: ~7.5 MB a peer at most
 DEFAULT_RETAIN = 10.0  # seconds: the cap never drops ids younger than this
+_hash = hash  # a module name, so a test can force collisions
 _MAX_EVICTIONS = 64  # eviction records kept for the prune index (merged beyond)
 
 
@@ -101,11 +105,20 @@ def scan_request_ids(
     return found
 
 
+_HASH_MASK = 0x7FFFFFFF  # 31 bits of ``hash(id)``: 4 bytes a frozen id (ties are compared)
+
+
+def _gather(items: list[Any], order: list[int]) -> Sequence[Any]:
+    return (items[order[0]],) if len(order) == 1 else itemgetter(*order)(items)
+
+
 @dataclass(slots=True)
 class _Generation:
-    """Frozen ids in the order they were added: ``rids`` packs them 12 bytes each,
-    ``indexes`` holds their indexes; ``oldest_s``/``newest_s`` bound their timestamps."""
+    """Frozen ids sorted by a 31-bit hash, so a lookup is a C-level bisection however many
+    ids share a second: ``hashes``, the ids packed 12 bytes each in the same order, and their
+    indexes (24 bytes an id); ``oldest_s``/``newest_s`` bound their timestamps."""
 
+    hashes: array[int]
     rids: bytes
     indexes: array[int]
     oldest_s: int
@@ -115,28 +128,39 @@ class _Generation:
 
     @classmethod
     def freeze(cls, ids: dict[bytes, int]) -> _Generation:
-        rids = b"".join(ids)
-        indexes = array("q", ids.values())
-        seconds = bytearray(4 * len(indexes))  # the 4 timestamp bytes of every id, at C speed
+        keys, values = list(ids), list(ids.values())
+        hashes = [h & _HASH_MASK for h in map(_hash, keys)]
+        order = sorted(range(len(keys)), key=hashes.__getitem__)
+        rids = b"".join(_gather(keys, order))
+        seconds = bytearray(4 * len(keys))  # the 4 timestamp bytes of every id, at C speed
         for k in range(4):
             seconds[k::4] = rids[k::REQUEST_ID_SIZE]
         stamps = array("I", seconds)
         if stamps.itemsize != 4:
             raise RuntimeError("array('I') is not 32 bits here")
-        if array("I", b"\x00\x00\x00\x01")[0] != 1:
+        if sys.byteorder == "little":
             stamps.byteswap()  # big-endian in the id
-        return cls(rids, indexes, min(stamps), max(stamps), min(indexes), max(indexes))
+        return cls(
+            array("i", _gather(hashes, order)),
+            rids,
+            array("q", _gather(values, order)),
+            min(stamps),
+            max(stamps),
+            min(values),
+            max(values),
+        )
 
     def __len__(self) -> int:
         return len(self.indexes)
 
     def find(self, request_id: bytes) -> int | None:
-        rids = self.rids
-        at = rids.find(request_id)
-        while at >= 0:
-            if at % REQUEST_ID_SIZE == 0:  # a match straddling two ids is not one
-                return self.indexes[at // REQUEST_ID_SIZE]
-            at = rids.find(request_id, at + 1)
+        hashes, rids = self.hashes, self.rids
+        key = _hash(request_id) & _HASH_MASK
+        at = bisect_left(hashes, key)
+        while at < len(hashes) and hashes[at] == key:
+            if rids[at * REQUEST_ID_SIZE : (at + 1) * REQUEST_ID_SIZE] == request_id:
+                return self.indexes[at]
+            at += 1
         return None
 
     def items(self) -> list[tuple[bytes, int]]:
