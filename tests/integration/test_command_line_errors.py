@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -84,7 +83,8 @@ def test_extra_keys_are_allowed_when_asked(command: list[str], tmp_path: Path) -
     cluster_yaml(tmp_path, "  mine: 1\n")
     checked = run(command, "--allow-unknown-options", "--check-config", "cluster.yaml", "1", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
-    (tmp_path / "own.yaml").write_text(cluster_yaml(tmp_path).read_text() + "  mine: 1\n  allowUnknownOptions: true\n")
+    own = cluster_yaml(tmp_path).read_text() + "  mine: 1\n  allowUnknownOptions: true\n"
+    (tmp_path / "own.yaml").write_text(own)
     assert run(command, "--check-config", "own.yaml", "1", cwd=tmp_path).returncode == 0
 
 
@@ -126,7 +126,8 @@ def test_verbose_shows_the_traceback(command: list[str], tmp_path: Path) -> None
     result = run(command, "-v", "-c", "nope.yaml", "1", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" in result.stderr
-    assert result.stderr.rstrip().endswith("RAFT INIT ERROR: config file not found: nope.yaml (check the -c path)")
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert last == "RAFT INIT ERROR: config file not found: nope.yaml (check the -c path)"
 
 
 def test_check_config(command: list[str], tmp_path: Path) -> None:

@@ -63,5 +63,5 @@ def test_unknown_type_and_bad_documents(tmp_path: Path) -> None:
         read_config(listing)
     wrong = tmp_path / "w.json"
     wrong.write_text('{"raft": {"data": 3}}')
-    with pytest.raises(OptionsError, match="w.json: Expected a namespace: data"):
+    with pytest.raises(OptionsError, match=r"w\.json: Expected a namespace: data"):
         read_config(wrong)  # create_options' TypeError, naming the file

@@ -59,7 +59,8 @@ def test_unknown_keys_and_hints(user: dict[str, Any], found: list[str]) -> None:
 
 
 def test_validation_refuses_unknown_keys_unless_allowed() -> None:
-    with pytest.raises(OptionsError, match=r"unknown option peer \(did you mean peers\?\); allowUnknownOptions"):
+    hint = r"unknown option peer \(did you mean peers\?\); allowUnknownOptions"
+    with pytest.raises(OptionsError, match=hint):
         validate_options(create_options({"id": "local", "peer": []}))
     validate_options(create_options({"id": "local", "mine": 1, "allowUnknownOptions": True}))
 

@@ -12,6 +12,7 @@ import errno
 import sys
 import traceback
 
+from .client.errors import ClientError
 from .cluster import ConfigError
 from .config import OptionsError
 from .storage.base import StorageError
@@ -45,10 +46,12 @@ def _os_error(err: OSError) -> str:
 
 def one_line(err: BaseException) -> str:
     """What ``err`` means to the person at the terminal, in one line."""
-    if isinstance(err, CommandError | OptionsError | ConfigError | StorageError):
+    if isinstance(err, TimeoutError):
+        text = (f"timed out: {err}" if str(err) else "timed out") + (
+            " (is the cluster running at that address, and is the secret right?)"
+        )
+    elif isinstance(err, CommandError | OptionsError | ConfigError | StorageError | ClientError):
         text = str(err)
-    elif isinstance(err, TimeoutError):
-        text = f"timed out: {err}" if str(err) else "timed out"
     elif isinstance(err, OSError):
         text = _os_error(err)
     else:

@@ -42,7 +42,7 @@ def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", "--debug", action="count", default=0,
                    help="debug logging of every zmqraft module, and tracebacks of errors")
     p.add_argument("--check-config", metavar="FILE",
-                   help="validate FILE for peer [id] (every peer without one), print the effective options, exit")
+                   help="validate FILE for peer [id] (every peer without one), print the effective options")
     p.add_argument("--allow-unknown-options", action="store_true",
                    help="accept config keys that are not options (also: allowUnknownOptions: true)")
     p.add_argument("id", nargs="?", help="this peer's id (overrides the config's id)")

@@ -45,7 +45,7 @@ from zmqraft.core.storage.files import FileLog
 from zmqraft.core.storage.files.damage import check_log
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
-from ._common import UsageError, fail, has_extra
+from ._common import UsageError, add_debug, has_extra, run_tool
 
 PEER_TIMEOUT = 5.0
 BATCH = 1000
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-z", "--zip", metavar="LEVEL", help="compressionLevel of the state machine (0..9)")
     p.add_argument("-U", "--no-unzip", action="store_true", help="unzipSnapshot: false")
     p.add_argument("-N", "--no-prune", action="store_true", help="do not print the prunable log files")
+    add_debug(p)
     return p
 
 
@@ -312,15 +313,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except UsageError as err:
-        print(f"zr-log-compact: {err}", file=sys.stderr)
-        return err.code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:
-        return fail("LOG COMPACTION ERROR", err, 1)
+    return run_tool("zr-log-compact", lambda: run(args), args.debug)
 
 
 if __name__ == "__main__":
