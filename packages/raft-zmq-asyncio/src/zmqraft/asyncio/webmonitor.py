@@ -4,7 +4,7 @@ The core decides what every request gets; this module only speaks HTTP.  Event s
 (``GET /monitor``) each have a queue: the peer's role and configuration changes are pushed
 into it, and a state message goes out whenever a second passes without one.  ``/peer``
 lookups ask the other peer's ROUTER with a single-peer client.  When the port is taken the
-server retries every second, as the original does.
+server retries every second, as the original does (and logs that once).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from zmqraft.core.webmonitor import (
     Response,
     Stream,
     WebMonitor,
+    port_taken,
     text,
     webmonitor_ssl,
 )
@@ -62,6 +63,7 @@ class WebMonitorServer:
         address = self.monitor.address
         assert self._runner is not None
         context = webmonitor_ssl(address)
+        warned = False
         while True:
             site = web.TCPSite(self._runner, address.host, address.port, ssl_context=context)
             try:
@@ -70,6 +72,9 @@ class WebMonitorServer:
                 if exc.errno != errno.EADDRINUSE:
                     log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
                     return
+                if not warned:
+                    log.error(port_taken(address))
+                    warned = True
                 await asyncio.sleep(BIND_RETRY)
                 continue
             log.info("web monitor at %s (listening on %s:%s)", self.url, address.host, address.port)
