@@ -60,7 +60,7 @@ def test_yaml_syntax_error_names_the_line(command: list[str], tmp_path: Path) ->
 def test_unknown_peer_id_leaves_no_data_directory(command: list[str], tmp_path: Path) -> None:
     cluster_yaml(tmp_path)
     line = error_line(run(command, "-c", "cluster.yaml", "7", cwd=tmp_path))
-    assert line.startswith("unknown peer id '7': the peers are '1', '2' (give one of them, or --bind URL")
+    assert line.startswith("unknown peer id '7': the peers are '1', '2' (give one of them, or router.bind")
     assert not (tmp_path / "raft").exists()
 
 

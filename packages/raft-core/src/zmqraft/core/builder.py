@@ -144,7 +144,7 @@ def check_peer_id(options: Mapping[str, Any]) -> None:
         return
     raise OptionsError(
         f"unknown peer id {options['id']!r}: the peers are {', '.join(map(repr, ids))} "
-        "(give one of them, or --bind URL to start a new peer that zr-config adds later)"
+        "(give one of them, or router.bind (--bind URL) to start a new peer that zr-config adds later)"
     )
 
 

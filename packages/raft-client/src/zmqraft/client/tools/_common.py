@@ -150,16 +150,6 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
-def fail(banner: str, err: BaseException, code: int = 1, verbose: bool = True) -> int:
-    """``banner`` and the error (with its stack when ``verbose``) on stderr; returns ``code``."""
-    print(banner, file=sys.stderr)
-    if verbose:
-        traceback.print_exception(err, file=sys.stderr)
-    else:
-        print(f"{type(err).__name__}: {err}", file=sys.stderr)
-    return code
-
-
 def add_debug(parser: argparse.ArgumentParser) -> None:
     """``-v/--debug``: errors with their traceback (without it: one line)."""
     parser.add_argument("-v", "--debug", action="store_true", help="show the traceback of an error")
