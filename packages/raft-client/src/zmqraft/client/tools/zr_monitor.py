@@ -279,9 +279,8 @@ async def once(args: argparse.Namespace, console: Console) -> int:
     if args.write_out == "json":
         print(json.dumps(as_json(monitor)))
     else:
-        console.print(
-            render(monitor, f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}")
-        )
+        title = f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}"
+        console.print(render(monitor, title))
     return 0 if all(v.error is None for v in monitor.polled()) else 1
 
 
