@@ -95,11 +95,13 @@ def test_monitor_with_a_config_file_and_json(cluster_factory: Callable[..., Any]
 def test_ctrl_c_cancels_a_blocking_console_line(terminal: Callable[..., Terminal], tmp_path: Path) -> None:
     from raft_harness import free_ports
 
-    url = f"tcp://127.0.0.1:{free_ports(1)[0]}"  # nobody answers: .peers blocks
+    url = f"tcp://127.0.0.1:{free_ports(1)[0]}"
     term = terminal([sys.executable, "-m", TOOLS["zr-console"], "--history", str(tmp_path / "h"), url])
     term.wait(lambda s: s.rstrip().endswith("zr>"))
-    term.type(".peers")
-    term.wait("zr> .peers")
+    # a line that blocks for longer than any test (a request's deadline could pass first on a
+    # loaded machine): Ctrl-C must cancel it
+    term.type('__import__("time").sleep(600)')
+    term.wait('zr> __import__("time").sleep(600)')
     term.keys("C-c")
     term.wait("// cancelled (Ctrl-C)")
     term.type(".secret")
