@@ -72,8 +72,9 @@ def test_timeout_says_whom_it_tried(prog: str, tmp_path: Path) -> None:
     args = ["-t", "1000"] if prog == "zr-config" else ["-t", "1", "--once"]
     result = tool(prog, *args, url, cwd=tmp_path)
     assert result.stderr.splitlines()[0] == f"connecting to {url} ..."
-    line = one_line(result, prog)
-    assert line.startswith("timed out: ") and line.endswith("and is the secret right?)")
+    line = one_line(result, prog)  # the client's timeout: the peers tried and the likely causes
+    assert line.startswith("requestConfig: no peer answered within ")
+    assert f"(tried {url}); likely causes: a wrong secret" in line
 
 
 @pytest.mark.skipif(not HAVE_HARNESS, reason="needs the repository's tests/integration harness")

@@ -46,12 +46,12 @@ def _os_error(err: OSError) -> str:
 
 def one_line(err: BaseException) -> str:
     """What ``err`` means to the person at the terminal, in one line."""
-    if isinstance(err, TimeoutError):
+    if isinstance(err, CommandError | OptionsError | ConfigError | StorageError | ClientError):
+        text = str(err)  # the client's timeouts name the peers tried and the likely causes
+    elif isinstance(err, TimeoutError):
         text = (f"timed out: {err}" if str(err) else "timed out") + (
             " (is the cluster running at that address, and is the secret right?)"
         )
-    elif isinstance(err, CommandError | OptionsError | ConfigError | StorageError | ClientError):
-        text = str(err)
     elif isinstance(err, OSError):
         text = _os_error(err)
     else:
