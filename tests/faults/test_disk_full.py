@@ -94,7 +94,7 @@ def test_a_full_disk_stops_one_peer_the_others_go_on_and_it_catches_up(cluster_f
     assert not victim.running, "the peer on the small tmpfs never ran out of space"
     assert victim.proc is not None and victim.proc.returncode != 0
     output = victim.output()
-    line = re.search(r"^StorageError: .*$", output, re.MULTILINE)
+    line = re.search(r"^RAFT ERROR: .*$", output, re.MULTILINE)  # one line: file and reason
     assert line is not None, output[-3000:]
     assert str(cluster.data_dir(VICTIM)) in line.group() and "No space left on device" in line.group()
     assert "Traceback" not in output, output[-3000:]

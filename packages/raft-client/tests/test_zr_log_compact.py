@@ -83,7 +83,8 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
 
     data_dir = cluster.data_dir("1")
     out = compact("-d", data_dir, "-p", u, "-k", sec, "-m", PASSTHROUGH)
-    assert f"compaction index from {u}: {index}" in out.stderr
+    assert f"compaction index from {u}: {index} (commit " in out.stderr
+    assert "a peer installs it only with data.compact.watch: true" in out.stderr
     # the files below the one holding the index (capacity 64: 1, 0x40, 0x80 when index >= 0xc0)
     files = out.stdout.split()
     holder = FileLog(str(data_dir / "log"), str(data_dir / "snap"), read_only=True)
@@ -113,6 +114,35 @@ def test_a_running_peer_installs_the_snapshot(cluster_factory: Callable[..., Any
     assert snapshot_data(target)[0] == last
     everything = b"".join(e.data for e in log if e.type == EntryType.STATE)
     assert gzip.decompress(snapshot_data(target)[2]) == everything
+
+
+def test_the_readme_command_says_what_to_do_while_request_ids_are_kept(
+    cluster_factory: Callable[..., Any],
+) -> None:
+    """With the default requestIdTtl (8 h) the prune index stays 0: ``-p`` alone has nothing
+    to compact and says so (with the commit index to give to -i); ``-i`` compacts."""
+    cluster = cluster_factory()
+    cluster.start()
+    cluster.leader()
+    u = cluster.peers["1"].url
+    sec = cluster.secret.decode()
+    with Client(list(cluster.urls().values()), secret=sec) as client:
+        last = [client.request_update(b"r%d" % n, timeout=10) for n in range(5)][-1]
+    cluster.wait_applied(last)
+    data_dir = cluster.data_dir("1")
+    out = compact("-d", data_dir, "-p", u, "-k", sec, "-m", PASSTHROUGH, code=5)
+    errors = out.stderr.splitlines()
+    assert errors[0] == f"connecting to {u} ..." and "Traceback" not in out.stderr
+    commit = int(errors[1].split("(commit ")[1].split(",")[0])
+    assert commit >= last
+    assert errors[-1] == (
+        f"zr-log-compact: nothing to compact up to index 0: {u} reports commit index {commit} and "
+        "prune index 0 (the log keeps the request ids of requestIdTtl, 8 h by default; the snapshot "
+        f"is at 0); give -i INDEX (at most {commit}) to compact anyway"
+    )
+    done = compact("-d", data_dir, "-i", last, "-m", PASSTHROUGH)
+    assert "a peer installs it only with data.compact.watch: true" in done.stderr
+    assert snapshot_data(data_dir / "compact" / "snap.new")[0] == last
 
 
 # ---- offline ----------------------------------------------------------------------------------

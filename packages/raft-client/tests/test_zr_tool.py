@@ -146,9 +146,24 @@ def test_dump_index_file_to_files(datadir: Path, tmp_path: Path) -> None:
     decoded = json.loads((tmp_path / "m" / f"{283:016x}.data").read_text())
     assert decoded == msgpack.unpackb(bytes.fromhex(by_index[283]["dataHex"]))
     assert decoded["tag"] == "c"
-    # default destination: the current directory
-    zr("dump", datadir / f["path"], "-i", "300", cwd=tmp_path)
+    # -d .: the current directory
+    zr("dump", datadir / f["path"], "-i", "300", "-d", ".", cwd=tmp_path)
     assert (tmp_path / f"{300:016x}.data").exists()
+
+
+def test_dump_prints_a_table_without_a_destination(datadir: Path, tmp_path: Path) -> None:
+    """Plain ``dump`` prints the entries (and writes no file); ``-w json`` is ``--json``."""
+    by_index = {e["index"]: e for e in MANIFEST["entries"]}
+    lines = zr("dump", datadir, "-i", "283:284", "-m", cwd=tmp_path).stdout.splitlines()
+    assert lines[0].split() == ["index", "term", "type", "request", "id", "size", "data"]
+    cells = lines[1].split(None, 5)
+    e = by_index[283]
+    assert cells[:5] == ["283", str(e["term"]), "state", e["requestId"], str(len(e["dataHex"]) // 2)]
+    assert '"tag": "c"' in cells[5]
+    assert list(tmp_path.iterdir()) == []
+    as_json = zr("dump", datadir, "-i", "283", "-w", "json").stdout
+    assert as_json == zr("dump", datadir, "-i", "283", "--json").stdout
+    assert json.loads(as_json)["index"] == 283
 
 
 def test_dump_snapshot(datadir: Path, tmp_path: Path) -> None:

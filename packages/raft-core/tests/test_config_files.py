@@ -29,7 +29,9 @@ def test_every_format(tmp_path: Path, ext: str) -> None:
     assert opts["electionTimeoutMin"] == 200
     assert type(opts["data"]) is dict
     assert read_config(path, "other.cfg")["id"] == "x"
-    assert set(read_config(path, "")) >= {"raft", "other", "peers"}
+    assert set(read_config(path, "", allow_unknown=True)) >= {"raft", "other", "peers"}
+    with pytest.raises(OptionsError, match="unknown options raft, other"):
+        read_config(path, "")  # the whole document: its namespaces are not options
     with pytest.raises(OptionsError, match="There is no such configuration namespace: nope"):
         read_config(path, "nope")
 
@@ -61,5 +63,5 @@ def test_unknown_type_and_bad_documents(tmp_path: Path) -> None:
         read_config(listing)
     wrong = tmp_path / "w.json"
     wrong.write_text('{"raft": {"data": 3}}')
-    with pytest.raises(TypeError, match="Expected a namespace: data"):
-        read_config(wrong)
+    with pytest.raises(OptionsError, match=r"w\.json: Expected a namespace: data"):
+        read_config(wrong)  # create_options' TypeError, naming the file

@@ -181,13 +181,13 @@ class PeerSockets:
         router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
         if self.max_message_sizes is not None:
             router.setsockopt(zmq.MAXMSGSIZE, self.max_message_sizes[0])
-        router.bind(router_bind)
+        _bind(router, router_bind, "this peer's ROUTER")
         self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.watch(router)
         if pub_bind is not None:
             pub = self.pub = ctx.socket(zmq.PUB)
             pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
-            pub.bind(pub_bind)
+            _bind(pub, pub_bind, "the broadcast PUB")
         self.connect(others)
 
     def connect(self, others: dict[str, str]) -> None:
@@ -354,6 +354,14 @@ def pump(
     driver.loop_round(busy)
     if busy > SLOW_ROUND:
         log.warning("%s: the event loop was busy for %.0f ms in one round", driver.id, busy * 1000)
+
+
+def _bind(sock: zmq.Socket[bytes], url: str, option: str) -> None:
+    """Bind, or an OSError naming the address and the option (a taken port is one line)."""
+    try:
+        sock.bind(url)
+    except zmq.ZMQError as err:
+        raise OSError(err.errno, err.strerror, f"{url} ({option})") from err
 
 
 __all__ = ["PeerSockets", "has_input", "inbound_limits", "pump", "receive", "send"]

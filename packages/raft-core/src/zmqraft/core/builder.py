@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import create_options, raft_options, seed_peers, validate_options
+from .config import OptionsError, create_options, raft_options, seed_peers, validate_options
 from .raft.options import RaftOptions
 from .server import PeerServer, hard_state_from
 from .statemachine import BroadcastStateMachine, StateMachine
@@ -133,6 +133,21 @@ class AssembledPeer:
             raise first
 
 
+def check_peer_id(options: Mapping[str, Any]) -> None:
+    """Refuse an id that is not one of ``peers`` before anything is written: such a peer can
+    start only as a new peer (``router.bind``: it waits to be added with zr-config) or from
+    its files of an earlier run (its raft.pers holds the configuration it was added to)."""
+    if options["factory"].get("persistence") is not None or options["router"].get("bind"):
+        return
+    ids = [peer_id for peer_id, _ in seed_peers(options)]
+    if str(options["id"]) in ids or os.path.exists(data_file(options, "raft")):
+        return
+    raise OptionsError(
+        f"unknown peer id {options['id']!r}: the peers are {', '.join(map(repr, ids))} "
+        "(give one of them, or router.bind (--bind URL) to start a new peer that zr-config adds later)"
+    )
+
+
 def _factory(options: Mapping[str, Any], name: str, default: Callable[[Mapping[str, Any]], Any]) -> Any:
     chosen = options["factory"].get(name)
     return (chosen or default)(options)
@@ -149,6 +164,7 @@ def assemble(
     ``OptionsError``/``TypeError`` for bad options, ``StorageError`` for bad files and
     ``ValueError`` when a start-up check of the node fails; nothing is left open then."""
     options = validate_options(create_options(user_options))
+    check_peer_id(options)
     mkdir_p(options["data"]["path"])
     opened: list[Callable[[], None]] = []
     try:

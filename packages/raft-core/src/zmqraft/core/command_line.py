@@ -5,21 +5,25 @@ config file, then the id, then the peer's own ``pub``/``www`` entries, then -b/-
 runtime's ``main`` parses with ``server_parser``, then ``run_server(args, build, serve)``:
 ``build`` failing is a RAFT INIT ERROR (status 1), ``serve`` runs until the peer closed and
 returns its status (``exit_status``).  The runtimes close a peer on ``CLOSING_SIGNALS``.
+
+Errors are one line (``cli_errors``); ``-v``/``--debug`` adds the traceback.
+``--check-config FILE [ID]`` validates a config file and prints the effective options.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .config import peer_entry
+from .builder import check_peer_id
+from .cli_errors import report
+from .config import create_options, peer_entry, seed_peers, validate_options
 from .config_files import read_config
-from .storage.base import StorageError
 
 T = TypeVar("T")
 
@@ -35,9 +39,17 @@ def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("-p", "--pub", metavar="URL", help="broadcast state machine url (broadcast.url)")
     p.add_argument("-w", "--www", metavar="URL", help="web monitor announced host and port")
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="debug logging of every zmqraft module")
+    p.add_argument("-v", "--verbose", "--debug", action="count", default=0,
+                   help="debug logging of every zmqraft module, and tracebacks of errors")
+    p.add_argument("--check-config", metavar="FILE",
+                   help="validate FILE for peer [id] (every peer without one), print the effective options")
+    p.add_argument("--allow-unknown-options", action="store_true",
+                   help="accept config keys that are not options (also: allowUnknownOptions: true)")
     p.add_argument("id", nargs="?", help="this peer's id (overrides the config's id)")
     return p
+
+
+_debug = False  # -v: errors with their traceback
 
 
 def setup_logging(verbose: int) -> None:
@@ -46,6 +58,8 @@ def setup_logging(verbose: int) -> None:
         format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
+    global _debug
+    _debug = bool(verbose)
     if verbose:
         logging.getLogger("zmqraft").setLevel(logging.DEBUG)
 
@@ -56,32 +70,53 @@ def run_server(
     """The command line's life: logging, the options, ``build`` (an error is a RAFT INIT
     ERROR, status 1), ``serve`` until closed, "bye bye"."""
     setup_logging(args.verbose)
+    if args.check_config is not None:
+        return check_config(args)
     try:
         raft = build(server_options(args))
-    except Exception:
-        init_error()
+    except Exception as err:
+        init_error(err)
         return 1
     status = serve(raft)
     print("bye bye", flush=True)
     return status
 
 
-def init_error() -> None:
-    """The peer could not start (the original's banner, then the traceback)."""
-    print("RAFT INIT ERROR", file=sys.stderr)
-    traceback.print_exc()
+def init_error(err: BaseException | None = None) -> None:
+    """The peer could not start: ``RAFT INIT ERROR: <one line>`` (the original's banner;
+    the traceback too with -v).  ``err`` defaults to the exception being handled."""
+    err = err if err is not None else sys.exc_info()[1]
+    if err is not None:
+        report("RAFT INIT ERROR", err, _debug)
 
 
 def exit_status(error: BaseException | None) -> int:
-    """The exit status of a peer that closed, after ``error`` if any (shown as a RAFT ERROR)."""
+    """The exit status of a peer that closed, after ``error`` if any (``RAFT ERROR: ...``)."""
     if error is None:
         return 0
-    print("RAFT ERROR", file=sys.stderr)
-    if isinstance(error, StorageError):  # a full disk, a bad file: its one line says it all
-        print(f"StorageError: {error}", file=sys.stderr)
-    else:
-        traceback.print_exception(error)
-    return 1
+    return max(1, report("RAFT ERROR", error, _debug))
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """``--check-config FILE [ID]``: the effective options of peer ID (of every peer without
+    one) as JSON on stdout, status 0; the first problem as one line, status 1.  Nothing is
+    written."""
+    args.config = args.check_config
+    try:
+        options = server_options(args)
+        ids = [str(options["id"])] if options.get("id") else [p for p, _ in seed_peers(options)]
+        effective = {}
+        for peer_id in ids:
+            args.id = peer_id
+            checked = validate_options(create_options(server_options(args)))
+            check_peer_id(checked)
+            effective[peer_id] = checked
+    except Exception as err:
+        return report("zmq-raft: config error", err, _debug)
+    shown = effective[ids[0]] if len(ids) == 1 else effective
+    print(json.dumps(shown, indent=2, default=repr))
+    print(f"{args.check_config}: ok ({', '.join(ids)})", file=sys.stderr)
+    return 0
 
 
 def _www(options: dict[str, Any], url: str) -> None:
@@ -104,7 +139,7 @@ def _metrics(options: dict[str, Any], url: str) -> None:
 
 def server_options(args: argparse.Namespace) -> dict[str, Any]:
     """Config file, then the id, then the peer's own ``pub``/``www``, then -b/-p/-w."""
-    options = read_config(args.config, args.ns)
+    options = read_config(args.config, args.ns, allow_unknown=getattr(args, "allow_unknown_options", False))
     if args.id:
         options["id"] = args.id
     if not options.get("id"):
@@ -133,6 +168,7 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 
 __all__ = [
     "CLOSING_SIGNALS",
+    "check_config",
     "exit_status",
     "init_error",
     "run_server",

@@ -8,7 +8,9 @@ Three steps, in the order every command-line tool applies them:
 2. ``create_options(user)`` deep-merges it with ``DEFAULTS``: a default that is a mapping is a
    namespace (the user's value must be a mapping too, merged recursively); any other default
    is used only when the user left the key out; unknown user keys are kept;
-3. ``validate_options(options)`` checks and normalises the values (integers are parsed
+3. ``validate_options(options)`` rejects keys that are not in the option table ``OPTIONS``
+   (with a "did you mean" hint; ``allowUnknownOptions: true`` accepts them), checks and
+   normalises the values (integers are parsed
    leniently: numeric strings are accepted and truncated) and raises ``OptionsError`` naming
    the option.  ``raft_options`` then turns the timing options (milliseconds) into the core's
    ``RaftOptions`` (seconds).
@@ -21,8 +23,10 @@ the misspelt ``requestEntriesHighWatermak``.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .cluster import ConfigError, parse_peers
@@ -41,56 +45,142 @@ class OptionsError(ValueError):
     """An option has a value the server cannot start with (the message names it)."""
 
 
-DEFAULTS: dict[str, Any] = {
-    "secret": "",
-    "peers": [{"id": "local", "url": "tcp://127.0.0.1:8047"}],
-    "data": {
-        "path": "raft",
-        "appendIdToPath": False,
-        "raft": "raft.pers",
-        "log": "log",
-        "snapshot": "snap",
-        "state": "state.pers",
-        "compact": {
-            "install": "compact/snap.new",
-            "watch": False,
-            "state": {"options": {"compressionLevel": 9}},
-        },
-    },
-    "router": {},
-    "broadcast": {"url": "tcp://127.0.0.1:8048"},
-    # the original's defaults are functions; a runtime fills in its own for None
-    "listeners": {"error": None, "config": None, "state": None, "close": None},
-    "factory": {"persistence": None, "log": None, "state": None},
-    "webmonitor": {
-        "enable": False,
-        "host": "localhost",
-        "port": 8050,
-        "proto": None,
-        "bind": {"proto": "http", "host": "::", "port": None},
-    },
-    # the Prometheus endpoint on a port of its own (the web monitor serves /metrics too)
-    "metrics": {"enable": False, "host": "127.0.0.1", "port": 9464},
-    "console": {"client": {"heartbeat": 5000}, "subscriber": {}},
-    "preventSpiralElections": True,
-    "electionTimeoutMin": 200,
-    "electionTimeoutMax": 300,
-    "rpcTimeout": 50,
-    "appendEntriesHeartbeatInterval": 70,
-    "appendEntriesRpcTimeoutMin": 70,
-    "appendEntriesRpcTimeoutMax": 140,
-    "maxLogEntryDataSize": 10 * 1024 * 1024,
-    "peerMsgDataSize": 65536,
-    "requestEntriesHighWatermak": 8000,
-    "requestEntriesTtl": 5000,
-    "requestEntriesPipelines": 5,
-    "requestEntriesEntrySizeLimitPipeline": 65536,
-    "requestEntriesSnapshotPipelines": 2,
-    "requestIdTtlAcceptMargin": 900_000,
-    "requestIdTtl": 28_800_000,
-    "requestIdCacheMax": DEFAULT_CACHE_MAX,
-    "indexFileCapacity": 16384,
-}
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One row of the option table: a dotted ``key``, its ``default``, its ``unit`` (``""``
+    when it has none) and what it does (one line, published in docs/options.md).
+
+    ``filled``: merged into the options when the user leaves it out (False for options that
+    are looked up with a fallback of their own, such as ``id`` or ``router.bind``).
+    ``open``: a namespace whose keys are the user's (not checked for typos)."""
+
+    key: str
+    default: Any
+    unit: str
+    description: str
+    filled: bool = True
+    open: bool = False
+
+
+NS: dict[str, Any] = {}  # the default of a namespace row: a mapping
+
+#: THE option table: every server option, once.  Add a row to add an option (``DEFAULTS``,
+#: the unknown-key check and docs/options.md are made from it); validate it in
+#: ``validate_options``; regenerate the reference with
+#: ``python -m zmqraft.core.option_reference > docs/options.md``.
+OPTIONS: tuple[Option, ...] = (
+    Option("id", None, "", "this peer's id (the command line's [id] overrides it)", filled=False),
+    Option("label", None, "", "a name for this peer shown by the web monitor", filled=False),
+    Option("secret", "", "", "the cluster's shared secret: the ident frame of every request"),
+    Option("peers", [{"id": "local", "url": "tcp://127.0.0.1:8047"}], "",
+           "the seed configuration: [{id, url, pub?, www?}, ...] (also [id, url] or url)"),
+    Option("allowUnknownOptions", False, "",
+           "accept keys that are not in this table (for keys of your own in the file)", filled=False),
+    Option("data", NS, "", "where the peer keeps its files"),
+    Option("data.path", "raft", "", "the data directory"),
+    Option("data.appendIdToPath", False, "", "use <data.path>/<id> (one config file for every peer)"),
+    Option("data.raft", "raft.pers", "", "the Raft state file (term, vote, configuration), in data.path"),
+    Option("data.log", "log", "", "the log directory, in data.path"),
+    Option("data.snapshot", "snap", "", "the snapshot file, in data.path"),
+    Option("data.state", "state.pers", "", "the state machine's file, in data.path"),
+    Option("data.compact", NS, "", "log compaction (zr-log-compact's snapshots)"),
+    Option("data.compact.install", "compact/snap.new", "",
+           "where zr-log-compact writes a snapshot, in data.path"),
+    Option("data.compact.watch", False, "",
+           "install a snapshot that appears at data.compact.install (without it none is installed)"),
+    Option("data.compact.watchInterval", DEFAULT_COMPACT_WATCH_INTERVAL, "ms",
+           "how often the install path is looked at", filled=False),
+    Option("data.compact.state", NS, "", "zr-log-compact's state machine"),
+    Option("data.compact.state.path", None, "",
+           "zr-log-compact's state machine: a .py file or module[:Class]", filled=False),
+    Option("data.compact.state.options", {"compressionLevel": 9}, "",
+           "options given to zr-log-compact's state machine", open=True),
+    Option("router", NS, "", "the ROUTER socket that peers and clients talk to"),
+    Option("router.bind", None, "", "its bind address (default: this peer's url)", filled=False),
+    Option("broadcast", NS, "", "the broadcast state machine's PUB socket"),
+    Option("broadcast.url", "tcp://127.0.0.1:8048", "", "its url as subscribers connect to it"),
+    Option("broadcast.bind", None, "", "its bind address (default: broadcast.url)", filled=False),
+    Option("broadcast.broadcastHeartbeatInterval", DEFAULT_BROADCAST_HEARTBEAT, "ms",
+           "the heartbeat period on the PUB socket", filled=False),
+    Option("listeners", NS, "", "Python callables called on peer events (None: the runtime's)"),
+    Option("listeners.error", None, "", "called with an error that closes the peer"),
+    Option("listeners.config", None, "", "called when the configuration changes"),
+    Option("listeners.state", None, "", "called when the role or term changes"),
+    Option("listeners.close", None, "", "called when the peer has closed"),
+    Option("factory", NS, "", "Python callables that make the peer's parts from the options"),
+    Option("factory.persistence", None, "", "makes the raft.pers storage (None: RaftPersistence)"),
+    Option("factory.log", None, "", "makes the log storage (None: FileLog)"),
+    Option("factory.state", None, "", "makes the state machine (None: BroadcastStateMachine)"),
+    Option("webmonitor", NS, "", "the web monitor (an HTTP page of the cluster, read-only)"),
+    Option("webmonitor.enable", False, "", "serve the web monitor"),
+    Option("webmonitor.host", "localhost", "", "the host name in its announced url"),
+    Option("webmonitor.port", 8050, "", "the port in its announced url"),
+    Option("webmonitor.proto", None, "", "the scheme of its announced url (default: bind.proto)"),
+    Option("webmonitor.bind", NS, "", "where the web monitor listens"),
+    Option("webmonitor.bind.proto", "http", "", "http or https (then bind.cert and bind.key)"),
+    Option("webmonitor.bind.host", "::", "",
+           "the listening address: every interface by default (127.0.0.1: this host only)"),
+    Option("webmonitor.bind.port", None, "", "the listening port (default: webmonitor.port)"),
+    Option("webmonitor.bind.cert", None, "", "https: the certificate (a PEM file)", filled=False),
+    Option("webmonitor.bind.key", None, "", "https: the private key (a PEM file)", filled=False),
+    Option("metrics", NS, "", "Prometheus metrics on a port of their own (the web monitor has /metrics too)"),
+    Option("metrics.enable", False, "", "serve /metrics without the web monitor"),
+    Option("metrics.host", "127.0.0.1", "", "the metrics server's listening address"),
+    Option("metrics.port", 9464, "", "the metrics server's port"),
+    Option("console", NS, "", "zr-console's settings"),
+    Option("console.client", {"heartbeat": 5000}, "", "zr-console's client options", open=True),
+    Option("console.subscriber", NS, "", "zr-console's subscriber options", open=True),
+    Option("console.updateId", None, "", "random: a new request id for every flood update",
+           filled=False),
+    Option("preventSpiralElections", True, "",
+           "a peer that heard from a leader recently does not vote for another candidate"),
+    Option("electionTimeoutMin", 200, "ms", "the shortest election timeout"),
+    Option("electionTimeoutMax", 300, "ms", "the longest election timeout"),
+    Option("rpcTimeout", 50, "ms", "the timeout of a RequestVote"),
+    Option("appendEntriesHeartbeatInterval", 70, "ms", "the leader's heartbeat period"),
+    Option("appendEntriesRpcTimeoutMin", 70, "ms", "the shortest AppendEntries timeout"),
+    Option("appendEntriesRpcTimeoutMax", 140, "ms", "the longest AppendEntries timeout"),
+    Option("maxLogEntryDataSize", 10 * 1024 * 1024, "bytes", "the largest update a client may send"),
+    Option("peerMsgDataSize", 65536, "bytes",
+           "the entries (or snapshot chunk) one AppendEntries or InstallSnapshot carries"),
+    Option("requestEntriesHighWatermak", 8000, "entries",
+           "RequestEntries: entries sent before waiting for the client (sic: the original's name)"),
+    Option("requestEntriesTtl", 5000, "ms", "RequestEntries: how long an idle stream is kept"),
+    Option("requestEntriesPipelines", 5, "", "RequestEntries: streams open at once per client"),
+    Option("requestEntriesEntrySizeLimitPipeline", 65536, "bytes",
+           "RequestEntries: entries larger than this are sent one per message"),
+    Option("requestEntriesSnapshotPipelines", 2, "",
+           "RequestEntries: snapshot streams open at once"),
+    Option("requestIdTtlAcceptMargin", 900_000, "ms",
+           "how far in the future a request id's time may be"),
+    Option("requestIdTtl", 28_800_000, "ms",
+           "how long a request id is remembered (updates are applied at most once within it; "
+           "the log is not compacted past it)"),
+    Option("requestIdCacheMax", DEFAULT_CACHE_MAX, "ids",
+           "the most request ids remembered (ids younger than 10 s are never dropped; null: no cap)"),
+    Option("indexFileCapacity", 16384, "entries", "entries per log file (a power of two)"),
+)
+
+
+def _defaults(options: tuple[Option, ...]) -> dict[str, Any]:
+    """The nested mapping of every ``filled`` option's default (namespaces as mappings)."""
+    root: dict[str, Any] = {}
+    for option in options:
+        *parents, name = option.key.split(".")
+        node = root
+        for part in parents:
+            node = node[part]
+        if option.default is NS:
+            node[name] = {}
+        elif option.filled:
+            node[name] = copy.deepcopy(option.default)
+    return root
+
+
+#: every ``filled`` option's default, nested as the options are (made from ``OPTIONS``)
+DEFAULTS: dict[str, Any] = _defaults(OPTIONS)
+_KNOWN = {option.key: option for option in OPTIONS}
+PEER_KEYS = ("id", "url", "pub", "www", "metrics")
 
 
 # ---- merging (§b.1) and namespaces (§b.4) ---------------------------------------------------
@@ -128,13 +218,61 @@ def select_namespace(document: Mapping[str, Any], namespace: str | None = None) 
         for part in ns.split("."):
             node = node.get(part) if isinstance(node, Mapping) else None
     if not isinstance(node, Mapping):
-        raise OptionsError(f"There is no such configuration namespace: {ns}")
+        close = difflib.get_close_matches(ns, [str(k) for k in document], n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise OptionsError(f"There is no such configuration namespace: {ns}{hint}")
     return dict(node)
 
 
 def load_options(document: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
     """``create_options(select_namespace(document, namespace))``: what every tool starts with."""
     return create_options(select_namespace(document, namespace))
+
+
+# ---- unknown keys ------------------------------------------------------------------------------
+
+
+def _siblings(parent: str) -> list[str]:
+    prefix = f"{parent}." if parent else ""
+    return [k[len(prefix):] for k in _KNOWN if k.startswith(prefix) and "." not in k[len(prefix):]]
+
+
+def _unknown(user: Mapping[str, Any], parent: str, found: list[str]) -> None:
+    for key, value in user.items():
+        full = f"{parent}.{key}" if parent else str(key)
+        option = _KNOWN.get(full)
+        if option is None:
+            close = difflib.get_close_matches(str(key), _siblings(parent), n=1, cutoff=0.6)
+            found.append(f"{full} (did you mean {close[0]}?)" if close else full)
+        elif not option.open and isinstance(value, Mapping) and isinstance(option.default, Mapping):
+            _unknown(value, full, found)
+        elif full == "peers" and isinstance(value, list | tuple):
+            for n, peer in enumerate(value):
+                for peer_key in peer if isinstance(peer, Mapping) else ():
+                    if peer_key not in PEER_KEYS:
+                        close = difflib.get_close_matches(str(peer_key), PEER_KEYS, n=1, cutoff=0.6)
+                        hint = f" (did you mean {close[0]}?)" if close else ""
+                        found.append(f"peers[{n}].{peer_key}{hint}")
+
+
+def unknown_options(options: Mapping[str, Any]) -> list[str]:
+    """The keys of ``options`` that are not in ``OPTIONS`` (dotted, each with a "did you
+    mean" hint when a known key is close); the keys of ``open`` namespaces are not looked at."""
+    found: list[str] = []
+    _unknown(options, "", found)
+    return found
+
+
+def check_known_options(options: Mapping[str, Any]) -> None:
+    """Raise ``OptionsError`` naming every unknown key, unless ``allowUnknownOptions``."""
+    if options.get("allowUnknownOptions"):
+        return
+    unknown = unknown_options(options)
+    if unknown:
+        what = "unknown option" if len(unknown) == 1 else "unknown options"
+        raise OptionsError(
+            f"{what} {', '.join(unknown)}; allowUnknownOptions: true accepts keys of your own"
+        )
 
 
 # ---- lenient values ---------------------------------------------------------------------------
@@ -188,6 +326,7 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of merged ``options`` with integers normalised and
     ``appendIdToPath`` applied to ``data.path``.  Raises ``OptionsError``."""
     opts = copy.copy(dict(options))
+    check_known_options(opts)
     for ns in ("data", "router", "broadcast", "listeners", "factory", "webmonitor", "metrics"):
         if not isinstance(opts.get(ns), Mapping):
             raise OptionsError(f"Expected a namespace: {ns}")

@@ -20,7 +20,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from .config import OptionsError, load_options
+from .config import OptionsError, check_known_options, create_options, select_namespace
 
 EXTENSIONS = ("yaml", "json", "hjson", "toml", "py")
 
@@ -47,7 +47,12 @@ def _plain(value: Any) -> Any:
 
 
 def _load_python(path: str) -> Any:
-    scope = runpy.run_path(path)
+    try:
+        scope = runpy.run_path(path)
+    except SyntaxError:
+        raise
+    except Exception as err:
+        raise OptionsError(f"{path}: the config module failed: {type(err).__name__}: {err}") from err
     if isinstance(scope.get("config"), Mapping):
         return dict(scope["config"])
     return {
@@ -57,16 +62,49 @@ def _load_python(path: str) -> Any:
     }
 
 
+def _syntax_error(name: str, err: Exception) -> OptionsError:
+    """A parse error of the file as one line naming the file and the line."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)  # yaml
+    line = getattr(err, "lineno", None)  # json, hjson
+    if mark is not None:
+        line = mark.line + 1
+    reason = getattr(err, "problem", None) or getattr(err, "msg", None) or str(err)
+    where = f"{name}, line {line}" if line is not None else name
+    return OptionsError(f"{where}: syntax error: {' '.join(str(reason).split())} (fix the file)")
+
+
 def read_document(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The whole document of a config file (``{"raft": {}}`` without a file or when empty)."""
+    """The whole document of a config file (``{"raft": {}}`` without a file or when empty).
+    Raises ``OptionsError`` naming the file (and the line of a syntax error)."""
     if path is None or os.fspath(path) == "":
         return {"raft": {}}
     name = os.fspath(path)
-    ext = os.path.splitext(name)[1].lower().lstrip(".")
-    if ext == "yml":
-        ext = "yaml"
-    if ext not in EXTENSIONS:
+    if _extension(name) not in EXTENSIONS:
         raise OptionsError(f"Unrecognized config file type. Use one of: {', '.join(EXTENSIONS)}")
+    if not os.path.isfile(name):
+        why = "is a directory" if os.path.isdir(name) else "not found"
+        raise OptionsError(f"config file {why}: {name} (check the -c path)")
+    try:
+        return _read(name)
+    except OptionsError:
+        raise
+    except OSError as err:
+        raise OptionsError(f"can not read the config file {name}: {err.strerror or err}") from err
+    except Exception as err:
+        if type(err).__module__.split(".")[0] in ("yaml", "json", "tomllib", "hjson") or isinstance(
+            err, ValueError | SyntaxError
+        ):
+            raise _syntax_error(name, err) from err
+        raise
+
+
+def _extension(name: str) -> str:
+    ext = os.path.splitext(name)[1].lower().lstrip(".")
+    return "yaml" if ext == "yml" else ext
+
+
+def _read(name: str) -> dict[str, Any]:
+    ext = _extension(name)
     if ext == "py":
         document = _load_python(name)
     else:
@@ -89,6 +127,20 @@ def read_document(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     return dict(document)
 
 
-def read_config(path: str | os.PathLike[str] | None, namespace: str | None = None) -> dict[str, Any]:
-    """The options of ``namespace`` in the config file, merged with the defaults."""
-    return load_options(read_document(path), namespace)
+def read_config(
+    path: str | os.PathLike[str] | None, namespace: str | None = None, *, allow_unknown: bool = False
+) -> dict[str, Any]:
+    """The options of ``namespace`` in the config file, merged with the defaults.  Keys that
+    are not options are an ``OptionsError`` naming the file (unless ``allowUnknownOptions``)."""
+    user = select_namespace(read_document(path), namespace)
+    if allow_unknown:
+        user["allowUnknownOptions"] = True
+    try:
+        check_known_options(user)
+    except OptionsError as err:
+        raise OptionsError(f"{os.fspath(path)}: {err}" if path else str(err)) from None
+    try:
+        return create_options(user)
+    except TypeError as err:
+        where = f"{os.fspath(path)}: " if path else ""
+        raise OptionsError(f"{where}{err} (a mapping is expected there)") from None

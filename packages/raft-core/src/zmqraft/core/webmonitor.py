@@ -392,6 +392,16 @@ def webmonitor_page() -> bytes:
     return importlib.resources.files("zmqraft.core").joinpath("static/webmonitor.html").read_bytes()
 
 
+def port_taken(address: WebAddress) -> str:
+    """The one error a runtime logs when the monitor's port is taken (it keeps retrying
+    quietly, as the original does, and logs again once it listens)."""
+    return (
+        f"web monitor: can not listen at {address.host}:{address.port}: the address is in use "
+        "(another peer's web monitor? give each peer its own www url or webmonitor.bind.port); "
+        "retrying every second"
+    )
+
+
 def webmonitor_ssl(address: WebAddress) -> ssl.SSLContext | None:
     """For ``webmonitor.bind.proto: https``: ``bind.cert`` and ``bind.key`` are PEM files (the
     original passes PEM text to Node's https server; files are what Python's ssl takes)."""

@@ -6,7 +6,7 @@ into it, and a state message goes out whenever a second passes without one.  ``/
 lookups ask the other peer's ROUTER with a single-peer client; ``/status`` asks every other
 peer for its log info at the same time (one cached client per peer); ``/metrics`` is the
 peer's Prometheus exposition (``metrics.PeerMetrics``).  When the port is taken the
-server retries every second, as the original does.
+server retries every second, as the original does (and logs that once).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from zmqraft.core.webmonitor import (
     Response,
     Stream,
     WebMonitor,
+    port_taken,
     text,
     webmonitor_ssl,
 )
@@ -76,6 +77,7 @@ class WebMonitorServer:
         address = self.monitor.address
         assert self._runner is not None
         context = webmonitor_ssl(address)
+        warned = False
         while True:
             site = web.TCPSite(self._runner, address.host, address.port, ssl_context=context)
             try:
@@ -84,6 +86,9 @@ class WebMonitorServer:
                 if exc.errno != errno.EADDRINUSE:
                     log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
                     return
+                if not warned:
+                    log.error(port_taken(address))
+                    warned = True
                 await asyncio.sleep(BIND_RETRY)
                 continue
             log.info("web monitor at %s (listening on %s:%s)", self.url, address.host, address.port)

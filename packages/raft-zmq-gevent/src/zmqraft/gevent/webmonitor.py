@@ -7,7 +7,7 @@ one.  ``/peer`` lookups ask the other peer's ROUTER with a single-peer client on
 ``zmq.green`` context, so the hub keeps running; ``/status`` asks every other peer for its log
 info at the same time (a greenlet and a cached client per peer); ``/metrics`` is the peer's
 Prometheus exposition (``metrics.PeerMetrics``).  When the port is taken the server retries
-every second, as the original does.
+every second, as the original does (and logs that once).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from zmqraft.core.webmonitor import (
     Response,
     Stream,
     WebMonitor,
+    port_taken,
     text,
     webmonitor_ssl,
 )
@@ -80,6 +81,7 @@ class WebMonitorServer:
     def _listen(self) -> None:
         address = self.monitor.address
         context = webmonitor_ssl(address)
+        warned = False
         while True:
             ssl_args = {"ssl_context": context} if context is not None else {}
             server = WSGIServer((address.host, address.port), self._app, log=None, **ssl_args)
@@ -89,6 +91,9 @@ class WebMonitorServer:
                 if exc.errno != errno.EADDRINUSE:
                     log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
                     return
+                if not warned:
+                    log.error(port_taken(address))
+                    warned = True
                 gevent.sleep(BIND_RETRY)
                 continue
             self._server = server

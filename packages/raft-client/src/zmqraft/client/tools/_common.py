@@ -1,15 +1,20 @@
-"""What the operator tools share: seed hosts, peer specs and how peers are printed."""
+"""What the operator tools share: seed hosts, peer specs, how peers are printed, how errors
+are reported (``run_tool``: one line and a non-zero status, the traceback with ``-v``) and the
+``-w table|json`` output switch."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import ipaddress
 import socket
 import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+from zmqraft.core.cli_errors import report
 
 DEFAULT_PORT = 8047
 
@@ -145,14 +150,43 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
-def fail(banner: str, err: BaseException, code: int = 1, verbose: bool = True) -> int:
-    """``banner`` and the error (with its stack when ``verbose``) on stderr; returns ``code``."""
-    print(banner, file=sys.stderr)
-    if verbose:
-        traceback.print_exception(err, file=sys.stderr)
-    else:
-        print(f"{type(err).__name__}: {err}", file=sys.stderr)
-    return code
+def add_debug(parser: argparse.ArgumentParser) -> None:
+    """``-v/--debug``: errors with their traceback (without it: one line)."""
+    parser.add_argument("-v", "--debug", action="store_true", help="show the traceback of an error")
+
+
+def run_tool(prog: str, body: Callable[[], int], debug: bool = False, interrupted: int = 130) -> int:
+    """``body()``'s status; an error is one line ``prog: what failed (what to do)`` on stderr
+    and status 1 (a ``UsageError`` its own code), the traceback only when ``debug``.  Ctrl-C
+    is status ``interrupted`` without a word."""
+    try:
+        return body()
+    except UsageError as err:
+        if debug:
+            traceback.print_exception(err, file=sys.stderr)
+        print(f"{prog}: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return interrupted
+    except Exception as err:
+        return report(prog, err, debug)
+
+
+def connecting(urls: Iterable[str]) -> None:
+    """Say whom a tool is waiting for (a wrong address or secret is otherwise a blank screen)."""
+    print(f"connecting to {', '.join(urls)} ...", file=sys.stderr, flush=True)
+
+
+#: the output formats of ``-w/--write-out`` (etcdctl's name; ``-o`` is zr-tool's output file)
+FORMATS = ("table", "json")
+
+
+def add_write_out(parser: argparse.ArgumentParser, **kw: Any) -> None:
+    """``-w/--write-out table|json`` and ``--json`` (= ``-w json``), the same in every tool."""
+    parser.add_argument("-w", "--write-out", choices=FORMATS, dest="write_out",
+                        help="output format (default: table)", **kw)
+    parser.add_argument("--json", action="store_const", const="json", dest="write_out",
+                        help="the same as -w json", **kw)
 
 
 def ms(value: str) -> float:

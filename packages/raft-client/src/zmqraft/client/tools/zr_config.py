@@ -19,17 +19,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Sequence
 
 from zmqraft.client import Client, ConfigInfo, Entry
-from zmqraft.core.cluster import ConfigError, parse_peers
+from zmqraft.core.cluster import parse_peers
 from zmqraft.core.config_files import read_config
 from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
-from ._common import UsageError, config_urls, fail, ms, parse_peer_spec, peer_str, resolve_hosts
+from ._common import (
+    UsageError,
+    add_debug,
+    add_write_out,
+    config_urls,
+    connecting,
+    ms,
+    parse_peer_spec,
+    peer_str,
+    resolve_hosts,
+    run_tool,
+)
 
 #: how long to wait for C(new) after the joint configuration was committed
 FINAL_CONFIG_TIMEOUT = 30.0
@@ -56,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--replace", metavar="PEERS", help="the whole new peer list")
     p.add_argument("-t", "--timeout", metavar="MSECS", type=ms, help="initial RequestConfig timeout (ms)")
     p.add_argument("--ident", metavar="HEX", help="request id of the change (24 hex digits)")
+    add_write_out(p)
+    add_debug(p)
     return p
 
 
@@ -132,9 +146,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     dry_run = args.dry_run or (args.add is None and args.delete is None and args.replace is None)
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
+    connecting(seeds)
     with Client(seeds, secret=secret, rpc_timeout=None) as client:
         info: ConfigInfo = client.request_config(timeout=timeout)
         current: Peers = list(info.peers)
+        if args.write_out == "json" and dry_run and args.add is None and args.delete is None \
+                and args.replace is None:
+            peers_json = [{"id": p, "url": u, "leader": p == info.leader_id} for p, u in current]
+            print(json.dumps({"peers": peers_json, "leader": info.leader_id}))
+            return 0
         peers = new_config(args, current)
         if peers != current:
             parse_peers([list(p) for p in peers], current)  # the server's rules, before asking it
@@ -166,17 +186,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return run(args, parser)
-    except UsageError as err:
-        print(f"zr-config: {err}", file=sys.stderr)
-        return err.code
-    except ConfigError as err:
-        return fail("CLUSTER CONFIGURATION ERROR", err, 1, verbose=False)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:
-        return fail("CLUSTER CONFIGURATION ERROR", err, 1)
+    return run_tool("zr-config", lambda: run(args, parser), args.debug)
 
 
 if __name__ == "__main__":

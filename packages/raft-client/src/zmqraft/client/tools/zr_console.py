@@ -51,12 +51,13 @@ from zmqraft.client import (
     SnapshotChunk,
     Subscriber,
 )
+from zmqraft.core.cli_errors import report
 from zmqraft.core.cluster import parse_peers
 from zmqraft.core.config_files import read_config
 from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
-from ._common import UsageError, parse_peer_spec, peer_str, require_extra, resolve_hosts
+from ._common import UsageError, add_debug, parse_peer_spec, peer_str, require_extra, resolve_hosts
 from ._console_data import flood_item, unpack
 from ._console_engine import Engine, Job
 from ._console_history import HISTORY_FILE, load_history, trim_history_file
@@ -182,7 +183,20 @@ class Console:
 
     def execute(self, line: str) -> bool:
         """Run one line: a ``.command`` (the dot may be left out when the first word is a
-        command's full name) or Python; False when the console should end."""
+        command's full name) or Python; False when the console should end.  Ctrl-C while a
+        line runs cancels that line (a blocked request's client is dropped: the next command
+        makes a new one), not the console."""
+        try:
+            return self._execute(line)
+        except KeyboardInterrupt:
+            if self.client is not None:
+                with contextlib.suppress(Exception):
+                    self.client.close()
+                self.client = None
+            self.print("// cancelled (Ctrl-C); .exit or Ctrl-D leaves")
+            return True
+
+    def _execute(self, line: str) -> bool:
         if self.editor is not None:
             if line.strip() in (".end", ".exit"):
                 return self.finish_editor()
@@ -776,6 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
     p.add_argument("-k", "--cluster", metavar="SECRET", default=None, help="cluster secret")
     p.add_argument("--history", metavar="FILE", default=HISTORY_FILE, help="history file")
+    add_debug(p)
     return p
 
 
@@ -784,8 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = read_config(args.config, args.ns)
     except Exception as err:
-        print(f"zr-console: {err}", file=sys.stderr)
-        return 1
+        return report("zr-console", err, args.debug)
     secret = args.cluster if args.cluster is not None else str(config.get("secret") or "")
     console = Console(config, secret)
     terminal = sys.stdin.isatty() and sys.stdout.isatty()

@@ -45,7 +45,7 @@ from zmqraft.core.storage.files import FileLog
 from zmqraft.core.storage.files.damage import check_log
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
-from ._common import UsageError, fail, has_extra
+from ._common import UsageError, add_debug, connecting, has_extra, run_tool
 
 PEER_TIMEOUT = 5.0
 BATCH = 1000
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-z", "--zip", metavar="LEVEL", help="compressionLevel of the state machine (0..9)")
     p.add_argument("-U", "--no-unzip", action="store_true", help="unzipSnapshot: false")
     p.add_argument("-N", "--no-prune", action="store_true", help="do not print the prunable log files")
+    add_debug(p)
     return p
 
 
@@ -152,15 +153,31 @@ def state_options(config: dict[str, Any], args: argparse.Namespace) -> dict[str,
 # ---- the flow -----------------------------------------------------------------------------------
 
 
-def peer_index(url: str, secret: str) -> int:
+def peer_indexes(url: str, secret: str) -> tuple[int, int]:
+    """The peer's (commit index, prune index)."""
+    connecting([url])
     with Client([url], secret=secret) as client:
         info = client.request_log_info(url=url, timeout=PEER_TIMEOUT)
-    return min(info.commit_index, info.prune_index)
+    return info.commit_index, info.prune_index
+
+
+def nothing_to_compact(url: str, commit: int, prune: int, snapshot_index: int) -> UsageError:
+    """The prune index stays behind while request ids are remembered (requestIdTtl, 8 h by
+    default): compacting past it could apply a retried update twice, so the tool does not
+    pick a later index by itself."""
+    return UsageError(
+        f"nothing to compact up to index {min(commit, prune)}: {url} reports commit index "
+        f"{commit} and prune index {prune} (the log keeps the request ids of requestIdTtl, 8 h "
+        f"by default; the snapshot is at {snapshot_index}); give -i INDEX (at most {commit}) "
+        "to compact anyway",
+        5,
+    )
 
 
 def progress(total: int) -> Any:
     if not sys.stderr.isatty() or total < BATCH or not has_extra("rich"):
         return nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -168,6 +185,7 @@ def progress(total: int) -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout is the list of prunable files
         transient=True,
     )
 
@@ -268,8 +286,9 @@ def run(args: argparse.Namespace) -> int:
         if url is None:
             raise UsageError("give the compaction index (-i) or a peer to ask for it (-p)", 4)
         secret = args.cluster if args.cluster is not None else config.get("secret", "")
-        index = peer_index(url, secret)
-        print(f"compaction index from {url}: {index}", file=sys.stderr)
+        commit, prune = peer_indexes(url, secret)
+        index = min(commit, prune)
+        print(f"compaction index from {url}: {index} (commit {commit}, prune {prune})", file=sys.stderr)
 
     damage = check_log(log_dir).damage if os.path.isdir(log_dir) else []
     for problem in damage:
@@ -278,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the log in {log_dir} is damaged: see zr-tool verify/repair", 9)
     log = FileLog(log_dir, snapshot_path, read_only=True)
     try:
+        if args.index is None and index <= log.snapshot.index:
+            raise nothing_to_compact(str(url), commit, prune, log.snapshot.index)
         term = log.term_at(index) if log.snapshot.index < index <= log.last_index else None
         if term is None:
             raise UsageError(f"last index: {index} not found in the file log", 5)
@@ -298,7 +319,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 stream = machine.snapshot()
         size = write_snapshot(target, index, term, chunks_of(stream))
-        print(f"snapshot of index {index} term {term} ({size} bytes) written to {target}", file=sys.stderr)
+        print(f"snapshot of index {index} term {term} ({size} bytes) written to {target}; a peer "
+              "installs it only with data.compact.watch: true", file=sys.stderr)
         if not args.no_prune:
             for path in log.prunable_files(index):
                 print(path)
@@ -312,15 +334,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except UsageError as err:
-        print(f"zr-log-compact: {err}", file=sys.stderr)
-        return err.code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:
-        return fail("LOG COMPACTION ERROR", err, 1)
+    return run_tool("zr-log-compact", lambda: run(args), args.debug)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
 ::
 
-    zr-monitor [-p ID ...] [-u] [-k SECRET] [-i SECS] [-t SECS] [--once] url|host[:port] ...
+    zr-monitor [-c FILE] [--ns NS] [-p ID ...] [-u] [-k SECRET] [-i SECS] [-t SECS]
+               [--once [-w table|json]] [-v] [url|host[:port] ...]
 
-The peers come from a RequestConfig to the given urls (or from ``-p``: the urls are the
+The peers come from a RequestConfig to the given urls (or to the peers of the config file
+``-c``, whose secret is used too) (or from ``-p``: the urls are the
 peers with these ids); each peer is asked for its log info every ``-i`` to ``2 * -i``
 seconds and the table is redrawn in place: peer id, role, term, commit / applied / last
 index, lag (entries committed by the leader that this peer has not applied yet), snapshot
 size and url.  Errors are red, the leader has a green background, peers not heard from yet
 are grey.  The configuration is asked again every few polls, so peers that join show up.
-``--once`` polls every peer once, prints the table and exits: status 0 when every peer
-answered, 1 otherwise.  Ctrl-C ends the live view.
+``--once`` polls every peer once, prints the table (``-w json``: one JSON object) and exits:
+status 0 when every peer answered, 1 otherwise.  Ctrl-C ends the live view.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import sys
 import time
@@ -31,8 +34,17 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 from zmqraft.client import AsyncClient, LogInfo
+from zmqraft.core.config_files import read_config
 
-from ._common import UsageError, fail, resolve_hosts
+from ._common import (
+    UsageError,
+    add_debug,
+    add_write_out,
+    config_urls,
+    connecting,
+    resolve_hosts,
+    run_tool,
+)
 
 #: polls of the leader between two RequestConfig refreshes
 CONFIG_REFRESH_POLLS = 5
@@ -51,13 +63,17 @@ def positive(minimum: float) -> type[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zr-monitor", description="Live view of the peers of a zmq-raft cluster")
-    p.add_argument("urls", nargs="+", metavar="url", help="tcp://host:port or host[:port] of any peers")
+    p.add_argument("urls", nargs="*", metavar="url", help="tcp://host:port or host[:port] of any peers")
+    p.add_argument("-c", "--config", metavar="FILE", help="config file (its peers and secret)")
+    p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
     p.add_argument("-p", "--peers", nargs="+", metavar="ID", help="the urls are the peers with these ids")
     p.add_argument("-u", "--urls-only", action="store_true", help="only query the given urls")
-    p.add_argument("-k", "--cluster", metavar="SECRET", default="", help="cluster secret")
+    p.add_argument("-k", "--cluster", metavar="SECRET", default=None, help="cluster secret")
     p.add_argument("-i", "--interval", type=positive(0.1), default=2.5, metavar="SECS", help="poll period")
     p.add_argument("-t", "--timeout", type=positive(1.0), default=4.0, metavar="SECS", help="request timeout")
     p.add_argument("--once", action="store_true", help="print one table and exit")
+    add_write_out(p)
+    add_debug(p)
     return p
 
 
@@ -204,15 +220,42 @@ def render(monitor: Monitor, title: str | None = None) -> Group:
     return Group(head, table, *errors)
 
 
+def as_json(monitor: Monitor) -> dict[str, object]:
+    """``--once -w json``: the leader and every peer's row."""
+    rows: list[dict[str, object]] = []
+    for view in monitor.polled():
+        info = view.info
+        row: dict[str, object] = {"id": view.id, "url": view.url, "error": view.error}
+        if info is not None:
+            row.update(
+                role="leader" if info.is_leader else "follower", term=info.term,
+                commit=info.commit_index, applied=info.last_applied, last=info.last_index,
+                snapshot=info.snapshot_size,
+            )
+        rows.append(row)
+    return {"leader": monitor.leader_id, "peers": rows}
+
+
 # ---- running ---------------------------------------------------------------------------------
 
 
+def seeds_and_secret(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The urls (given, else the config file's peers) and the secret (-k, else the file's)."""
+    config = read_config(args.config, args.ns) if args.config else {}
+    urls = resolve_hosts(args.urls) if args.urls else config_urls(config)
+    if not urls:
+        raise UsageError("give the peers' urls (or -c CONFIG)", 2)
+    secret = args.cluster if args.cluster is not None else str(config.get("secret") or "")
+    return urls, secret
+
+
 async def connect(args: argparse.Namespace) -> Monitor:
-    urls = resolve_hosts(args.urls)
+    urls, secret = seeds_and_secret(args)
+    connecting(urls)
     if args.peers is not None and len(args.peers) != len(urls):
         raise UsageError("-p: give one id per url", 1)
     peers = list(zip(args.peers, urls, strict=True)) if args.peers else None
-    client = AsyncClient(urls, peers=peers, secret=args.cluster, timeout=args.timeout, rpc_timeout=None)
+    client = AsyncClient(urls, peers=peers, secret=secret, timeout=args.timeout, rpc_timeout=None)
     monitor = Monitor(client, args.interval, args.timeout, only=set(urls) if args.urls_only else None)
     if peers is not None:
         monitor.fixed = True
@@ -233,9 +276,11 @@ async def once(args: argparse.Namespace, console: Console) -> int:
         await asyncio.gather(*(monitor.poll(v) for v in monitor.polled()))
     finally:
         await monitor.client.close()
-    console.print(
-        render(monitor, f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}")
-    )
+    if args.write_out == "json":
+        print(json.dumps(as_json(monitor)))
+    else:
+        title = f"zmq-raft cluster: {len(monitor.polled())} peers, leader {monitor.leader_id or '?'}"
+        console.print(render(monitor, title))
     return 0 if all(v.error is None for v in monitor.polled()) else 1
 
 
@@ -258,15 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     terminal = sys.stdout.isatty()
     console = Console() if terminal else Console(width=200, no_color=True, highlight=False)
-    try:
-        return asyncio.run(once(args, console) if args.once else live(args, console))
-    except KeyboardInterrupt:
-        return 0
-    except UsageError as err:
-        print(f"zr-monitor: {err}", file=sys.stderr)
-        return err.code
-    except Exception as err:
-        return fail("MONITOR ERROR", err, 1)
+    return run_tool(
+        "zr-monitor",
+        lambda: asyncio.run(once(args, console) if args.once else live(args, console)),
+        args.debug,
+        interrupted=0,  # Ctrl-C is how the live view ends
+    )
 
 
 if __name__ == "__main__":

@@ -2,19 +2,20 @@
 
 ::
 
-    zr-tool [-o FILE] [-s SNAP] [-l LOG] [--json] inspect|list|dump PATH [-i RANGES] [-d DIR] [-m] [-U]
+    zr-tool [-o FILE] [-s SNAP] [-l LOG] [-w table|json] inspect|list|dump PATH [-i RANGES] [-d DIR] [-m] [-U]
     zr-tool PATH                      (implicit inspect)
     zr-tool verify PATH               (check every file; exit 3 on damage)
     zr-tool repair DATADIR [--yes]    (drop a torn log tail, lower lastApplied; never automatic)
 
 ``PATH`` is a raft data directory (its log in ``-l`` = ``log``, its snapshot ``-s`` =
 ``snap``), an index file (``RLOG``), a snapshot file (``SNAP``) or a state file (anything
-else of at least 8 bytes).  Output JSON is indented by 2 spaces; ``--json`` prints compact,
-machine-readable lines instead (``dump --json`` on a directory or index file: one object per
-entry ``{"index", "term", "type", "request_id", "data"}`` and nothing else).  Errors print
-``<ErrorName>: <message>`` on stderr and exit with status 1.  Damage found in what a command
-read (cut entries of a torn index file, a torn state file, ``lastApplied`` beyond the log...)
-is printed on stderr with file and offset and the exit status is 3 (see ``_damage``).
+else of at least 8 bytes).  Output JSON is indented by 2 spaces; ``-w json`` (``--json``)
+prints compact, machine-readable lines instead (``dump -w json`` on a directory or index file:
+one object per entry ``{"index", "term", "type", "request_id", "data"}`` and nothing else).
+``dump`` of entries prints them as a table; ``-d DIR`` writes them to files as the original.
+Errors print ``<ErrorName>: <message>`` on stderr and exit with status 1.  Damage found in what
+a command read (cut entries of a torn index file, a torn state file, ``lastApplied`` beyond the
+log...) is printed on stderr with file and offset and the exit status is 3 (see ``_damage``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from zmqraft.core.protocol.entry import entry_term
 from zmqraft.core.storage.files import FileLog, IndexFile, SnapshotFile
 from zmqraft.core.storage.files.persistence import read_records
 
-from ._common import has_extra
+from ._common import add_write_out, has_extra
 from ._damage import cmd_repair, cmd_verify, report_damage
 
 COMMANDS = {"inspect": "inspect", "*": "inspect", "list": "list", "l": "list", "dump": "dump", "d": "dump"}
@@ -293,7 +294,10 @@ def dump_entries(
 ) -> None:
     ranges = parse_ranges(args.index, first, last)
     total = sum(hi - lo + 1 for lo, hi in ranges)
-    dest = args.dest or "."
+    if not args.json and args.dest is None:
+        table_entries(args, _entries(source, ranges), out)
+        return
+    dest = args.dest
     if not args.json:
         os.makedirs(dest, exist_ok=True)
     with _progress(total) as progress:
@@ -319,6 +323,31 @@ def dump_entries(
                 out.line(base)
             if progress is not None and (n % 256 == 0 or n == total):
                 progress.update(task, completed=n)
+
+
+ENTRY_TYPES = {0: "state", 1: "config", 2: "checkpoint"}
+PREVIEW = 48  # characters of an entry's data in the table
+
+
+def _preview(data: bytes, decode: bool) -> str:
+    if decode:
+        try:
+            text = compact(msgpack.unpackb(data, raw=False, strict_map_key=False))
+        except (ValueError, msgpack.UnpackException):
+            text = data.hex()
+    else:
+        text = data.hex()
+    return text if len(text) <= PREVIEW else text[: PREVIEW - 3] + "..."
+
+
+def table_entries(args: argparse.Namespace, entries: Iterator[tuple[int, bytes]], out: Output) -> None:
+    """``dump`` of entries without ``-d``: one row each (data as hex, ``-m`` decoded)."""
+    out.line(f"{'index':>10}  {'term':>6}  {'type':10}  {'request id':24}  {'size':>8}  data")
+    for index, raw in entries:
+        kind, term, data = raw[12], entry_term(raw), raw[20:]
+        name = ENTRY_TYPES.get(kind, str(kind))
+        out.line(f"{index:>10}  {term:>6}  {name:10}  {raw[:12].hex()}  {len(data):>8}  "
+                 f"{_preview(bytes(data), args.msgpack)}")
 
 
 def _snapshot_bytes(s: SnapshotFile, unzip: bool) -> Iterator[bytes]:
@@ -392,7 +421,7 @@ def _add_common(parser: argparse.ArgumentParser, on_command: bool) -> None:
     parser.add_argument("-o", "--output", help="write the output to this file", **kw)
     parser.add_argument("-s", "--snapshot", help="snapshot file in a raft directory (default: snap)", **kw)
     parser.add_argument("-l", "--log", help="log directory in a raft directory (default: log)", **kw)
-    parser.add_argument("--json", action="store_true", help="machine-readable output", **kw)
+    add_write_out(parser, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -429,12 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _merge_globals(ns: argparse.Namespace) -> argparse.Namespace:
-    defaults = {"output": None, "snapshot": "snap", "log": "log", "json": False, "index": None}
-    defaults.update(dest=None, msgpack=False, no_unzip=False, yes=False)
+    defaults: dict[str, Any] = {"output": None, "snapshot": "snap", "log": "log", "write_out": None}
+    defaults.update(index=None, dest=None, msgpack=False, no_unzip=False, yes=False)
     for key, value in defaults.items():
         if getattr(ns, key, None) is None:
             setattr(ns, key, value)
     ns.command = COMMANDS[ns.command]
+    ns.json = ns.write_out == "json"
     return ns
 
 
