@@ -124,6 +124,8 @@ def test_validation_normalises_integers_and_applies_append_id() -> None:
         ({"indexFileCapacity": 1 << 24}, "indexFileCapacity must be <="),
         ({"broadcast": {"broadcastHeartbeatInterval": 49}}, "broadcastHeartbeatInterval must be >= 50"),
         ({"preventSpiralElections": "yes"}, "preventSpiralElections must be a boolean"),
+        ({"checkQuorum": 1}, "checkQuorum must be a boolean"),
+        ({"preVote": "true"}, "preVote must be a boolean"),
     ],
 )
 def test_invalid_options(user: dict[str, Any], message: str) -> None:
@@ -149,6 +151,9 @@ def test_raft_options_in_seconds() -> None:
     assert ro.request_id_ttl == 28800.0 and ro.request_id_ttl_accept_margin == 900.0
     assert ro.request_entries_high_watermark == 7 and ro.request_entries_ttl == 5.0
     assert ro.prevent_spiral_elections is True
+    assert ro.check_quorum is True and ro.pre_vote is False  # the extensions' defaults
+    ro = raft_options(valid(checkQuorum=False, preVote=True))
+    assert ro.check_quorum is False and ro.pre_vote is True
 
 
 def test_peers_in_every_shape() -> None:

@@ -134,6 +134,10 @@ OPTIONS: tuple[Option, ...] = (
            filled=False),
     Option("preventSpiralElections", True, "",
            "a peer that heard from a leader recently does not vote for another candidate"),
+    Option("checkQuorum", True, "",
+           "a leader without a timely reply from a majority steps down (docs/protocol-extensions.md)"),
+    Option("preVote", False, "",
+           "ask for pre-votes before campaigning (original peers never answer them; see checkQuorum)"),
     Option("electionTimeoutMin", 200, "ms", "the shortest election timeout"),
     Option("electionTimeoutMax", 300, "ms", "the longest election timeout"),
     Option("rpcTimeout", 50, "ms", "the timeout of a RequestVote"),
@@ -381,8 +385,9 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if not 0 <= metrics["port"] <= 65535:
         raise OptionsError(f"metrics.port must be a port number (0-65535), got {metrics['port']}")
 
-    if not isinstance(opts.get("preventSpiralElections"), bool):
-        raise OptionsError("preventSpiralElections must be a boolean")
+    for flag in ("preventSpiralElections", "checkQuorum", "preVote"):
+        if not isinstance(opts.get(flag), bool):
+            raise OptionsError(f"{flag} must be a boolean")
     low = _int_in(opts, "electionTimeoutMin", 100)
     _int_in(opts, "electionTimeoutMax", low)
     rpc = _int_in(opts, "rpcTimeout", 10, low)
@@ -452,4 +457,6 @@ def raft_options(options: Mapping[str, Any]) -> RaftOptions:
         request_entries_entry_size_limit_pipeline=int(options["requestEntriesEntrySizeLimitPipeline"]),
         request_entries_snapshot_pipelines=int(options["requestEntriesSnapshotPipelines"]),
         prevent_spiral_elections=bool(options["preventSpiralElections"]),
+        check_quorum=bool(options["checkQuorum"]),
+        pre_vote=bool(options["preVote"]),
     )

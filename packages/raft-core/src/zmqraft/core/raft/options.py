@@ -33,6 +33,12 @@ class RaftOptions:
     request_entries_entry_size_limit_pipeline: int = 65536
     request_entries_snapshot_pipelines: int = 2
     prevent_spiral_elections: bool = True
+    # Beyond the original (Raft thesis §6.2, §9.6; docs/protocol-extensions.md):
+    # a leader that has not heard from a majority within election_timeout_max steps down;
+    check_quorum: bool = True
+    # a peer whose election timer runs out first asks for pre-votes (a new message type the
+    # original does not answer: off while the cluster may hold original peers).
+    pre_vote: bool = False
     # Beyond the original: AppendEntries in flight per follower (1 = the original's behaviour).
     max_inflight_messages: int = 16
     max_inflight_bytes: int = 4 * 1024 * 1024
