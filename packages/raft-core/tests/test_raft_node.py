@@ -198,7 +198,7 @@ def test_only_the_newest_message_in_flight_is_resent() -> None:
     h.node.end_batch(h.now)  # one batch: the driver's round ends it
     h.flush_storage()
     sent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
-    h.now += 1.0
+    h.now += 0.2  # past the re-send interval, within check-quorum's election timeout
     h.node.tick(h.now)
     resent = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
     assert resent == [sent[-1]]
@@ -347,3 +347,51 @@ def test_a_follower_that_lost_acknowledged_entries_is_sent_them_again(lost: int)
     assert again and isinstance(again[0], AppendEntries)
     assert again[0].prev_log_index == last - lost
     assert h.node.commit_index == last  # what was committed stays committed
+
+
+# ---- check-quorum (Raft thesis §6.2; option check_quorum)
+
+
+def heartbeat_replies(h: Harness, peers: tuple[str, ...]) -> None:
+    """Answer the leader's AppendEntries sent so far, from ``peers`` only."""
+    h.flush_storage()
+    for out in h.node.take_outgoing():
+        if out.peer in peers and isinstance(out.message, AppendEntries):
+            h.node.step(PeerReply(out.peer, AppendEntriesReply(out.message.msg_id, h.node.term, True)), h.now)
+
+
+def test_a_leader_without_word_from_a_majority_steps_down_in_its_term() -> None:
+    h = Harness("a")
+    h.elect()
+    term = h.node.term
+    elected_at = h.now
+    while h.node.role is Role.LEADER and h.now < elected_at + 1.0:
+        h.now += 0.01
+        h.node.tick(h.now)
+        h.flush_storage()
+        h.sent()  # nobody answers
+    assert h.node.role is Role.FOLLOWER
+    assert h.now - elected_at == pytest.approx(h.node.options.election_timeout_max, abs=0.011)
+    assert h.node.term == term and h.node.voted_for == "a"  # the vote of the term stays ours
+    assert h.node.leader_id is None
+
+
+def test_a_leader_that_hears_from_a_majority_keeps_leading() -> None:
+    h = Harness("a")
+    h.elect()
+    for _ in range(300):  # three seconds; only b answers (a and b are a majority of three)
+        h.now += 0.01
+        h.node.tick(h.now)
+        heartbeat_replies(h, ("b",))
+    assert h.node.role is Role.LEADER
+
+
+def test_without_check_quorum_a_cut_off_leader_keeps_leading() -> None:
+    h = Harness("a", RaftOptions(check_quorum=False))
+    h.elect()
+    for _ in range(300):
+        h.now += 0.01
+        h.node.tick(h.now)
+        h.flush_storage()
+        h.sent()
+    assert h.node.role is Role.LEADER

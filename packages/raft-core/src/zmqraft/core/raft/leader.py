@@ -28,6 +28,13 @@ Membership (spec §9): a proposed change adopts C(old,new) at once and appends i
 fresh request id and tells ``ConfigCommitted`` (``finish_config_change``); a leader that is
 not in C(new) keeps leading until the first commit advance after that, then becomes CLIENT.
 
+Check-quorum (Raft thesis §6.2, option ``check_quorum``): every reply of our term from a
+follower is a contact (``Progress.last_heard``); a leader whose last contact with a majority
+of every voter group (``quorum.quorum_contact``) is ``election_timeout_max`` old steps down
+to FOLLOWER in the same term (vote kept), so that clients pinned to a leader cut off from the
+cluster look elsewhere instead of waiting.  It is tested lazily: ``quorum_check_at`` is the
+earliest moment the contact could be that old.
+
 A Leader object lives for one term; once the node has left the role it sends nothing more
 (``current``).  ``may_commit``, ``needs_checkpoint`` and ``Leader.propose_config`` are seams:
 the simulator's ``commit-old-term`` and ``no-joint-consensus`` mutants replace them.
@@ -67,15 +74,17 @@ def needs_checkpoint(log: RaftLog, term: int, commit_index: int) -> bool:
 class Leader(RoleHandler):
     role = Role.LEADER
 
-    __slots__ = ("leaving_at", "progress", "unsent")
+    __slots__ = ("leaving_at", "progress", "quorum_check_at", "unsent")
 
     def __init__(self, node: RaftNode, now: float) -> None:
         super().__init__(node)
         next_index = node.log.last_index + 1
         self.progress: dict[str, Progress] = {
-            pid: Progress(pid, next=next_index, idle_since=now - 1.0)
+            pid: Progress(pid, next=next_index, idle_since=now - 1.0, last_heard=now)
             for pid, _ in node.config.others(node.id)
         }
+        opts = node.options
+        self.quorum_check_at = now + opts.election_timeout_max if opts.check_quorum else None
         self.leaving_at: int | None = None  # not in C(new): step down once this is committed
         self.unsent = False  # proposals appended since the batch began
 
@@ -122,7 +131,7 @@ class Leader(RoleHandler):
         return index
 
     def append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
-        acked = self._acknowledged(peer, msg.msg_id, msg.term)
+        acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
         if acked is None:
             return
         progress, flight = acked
@@ -164,7 +173,7 @@ class Leader(RoleHandler):
         progress.match = conflict_index - 1
 
     def install_snapshot_reply(self, peer: str, msg: InstallSnapshotReply, now: float) -> None:
-        acked = self._acknowledged(peer, msg.msg_id, msg.term)
+        acked = self._acknowledged(peer, msg.msg_id, msg.term, now)
         if acked is None:
             return
         progress, flight = acked
@@ -184,11 +193,14 @@ class Leader(RoleHandler):
             progress.snapshot_offset = flight.prev + flight.size
         self.replicate(progress, now)
 
-    def _acknowledged(self, peer: str, msg_id: int, term: int) -> tuple[Progress, Inflight] | None:
+    def _acknowledged(
+        self, peer: str, msg_id: int, term: int, now: float
+    ) -> tuple[Progress, Inflight] | None:
         """The message in flight a reply of our term answers (None for stale replies)."""
         progress = self.progress.get(peer)
         if progress is None or term < self.node.term:
             return None
+        progress.last_heard = now  # a contact, even if a late one (check-quorum)
         flight = progress.acknowledge(msg_id)
         if flight is None:
             return None
@@ -199,12 +211,28 @@ class Leader(RoleHandler):
     # ---- time and other hooks
 
     def tick(self, now: float) -> None:
+        if self.quorum_check_at is not None and now >= self.quorum_check_at and self.lost_quorum(now):
+            return
         for progress in list(self.progress.values()):
             self.replicate(progress, now)
 
+    def lost_quorum(self, now: float) -> bool:
+        """Check-quorum: step down if a majority has been silent for an election timeout."""
+        node = self.node
+        heard = {pid: p.last_heard for pid, p in self.progress.items()}
+        heard[node.id] = now
+        since = quorum.quorum_contact(node.config, heard)
+        timeout = node.options.election_timeout_max
+        if now - since < timeout:
+            self.quorum_check_at = since + timeout
+            return False
+        _log.info("%s: no reply from a majority for %.3fs: stepping down (checkQuorum)", node.id, now - since)
+        node._lost_leadership(now)
+        return True
+
     def next_deadline(self) -> float | None:
         heartbeat = self.node.options.append_entries_heartbeat_interval
-        deadlines: list[float] = []
+        deadlines: list[float] = [] if self.quorum_check_at is None else [self.quorum_check_at]
         for p in self.progress.values():
             if p.resend_at is not None:
                 deadlines.append(p.resend_at)
@@ -221,7 +249,7 @@ class Leader(RoleHandler):
                 del self.progress[pid]
         for pid in others:
             if pid not in self.progress:
-                self.progress[pid] = Progress(pid, next=node.log.last_index + 1)
+                self.progress[pid] = Progress(pid, next=node.log.last_index + 1, last_heard=now)
 
     def persisted(self, now: float) -> None:
         self.maybe_commit(now)  # our own write counts once it is durable

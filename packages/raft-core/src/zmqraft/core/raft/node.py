@@ -393,6 +393,12 @@ class RaftNode:
         self._set_term(term, None)
         self._become_follower(now)
 
+    def _lost_leadership(self, now: float) -> None:
+        """A leader cut off from its majority (check-quorum): FOLLOWER in the same term; the
+        vote stays ours (the term is not over), the leader is unknown."""
+        self.leader_id = None
+        self._become_follower(now)
+
     def _accept_leader(self, leader_id: str, term: int, now: float) -> None:
         """``leader_id`` leads ``term`` (not older than ours): follow it (spec §7 step 3)."""
         self._election_deadline = None

@@ -49,6 +49,7 @@ class Progress:
     heartbeat_due: bool = True  # a message must go out now (commit advanced, new leader...)
     sent: int = 0  # messages recorded so far
     match_fence: int = 0  # ``sent`` when ``match`` last rose: later messages were sent knowing it
+    last_heard: float = 0.0  # when a reply of the leader's term last came (check-quorum)
 
     def can_send(self, max_messages: int, max_bytes: int) -> bool:
         if self.probing:

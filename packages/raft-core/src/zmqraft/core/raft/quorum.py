@@ -15,13 +15,17 @@ hands out the groups; this module only counts.
   from each member's highest stored index (the leader's own durable index included, members
   missing from ``match`` count as 0).  The leader may commit up to it, subject to the term
   rule of Raft §5.4.2 (spec/raft.md §6.4), which is the leader's business, not this module's.
+* ``quorum_contact(config, heard)``: the latest time by which a majority of every group has
+  been heard from, from each member's last contact (the leader's own is "now"); a leader
+  whose quorum contact is an election timeout old steps down (check-quorum, Raft thesis §6.2).
 * ``vote_result(config, votes)``: the tally of an election from the answers so far
   (``peer -> granted``): WON once the granted votes hold a majority of every group, LOST once
   some group can no longer reach one, PENDING otherwise (Raft §5.2).  The node acts on WON
   only; a candidate that has lost waits for its election timer (spec/raft.md §5.1).
 
 These are pure functions of their arguments: the simulator's ``commit-without-majority``
-mutant replaces ``commit_index`` here, so the node must call it through this module.
+and ``no-check-quorum`` mutants replace ``commit_index`` and ``quorum_contact`` here, so the
+node must call them through this module.
 """
 
 from __future__ import annotations
@@ -67,6 +71,19 @@ def commit_index(config: ClusterConfig, match: Mapping[str, int]) -> int:
     for group in groups[1:]:
         index = min(index, _group_index(group, match))
     return index
+
+
+def quorum_contact(config: ClusterConfig, heard: Mapping[str, float]) -> float:
+    """The latest time at which a majority of old (and of new, while joint) had been heard
+    from: ``heard`` maps peer id -> its last contact (include the leader's own, "now");
+    members missing from it were never heard from (-inf), non-members are ignored."""
+    result = float("inf")
+    for group in config.voters:
+        if not group:
+            continue
+        times = sorted((heard.get(peer_id, float("-inf")) for peer_id in group), reverse=True)
+        result = min(result, times[majority(len(group)) - 1])
+    return result
 
 
 def vote_result(config: ClusterConfig, votes: Mapping[str, bool]) -> VoteResult:
