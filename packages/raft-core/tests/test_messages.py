@@ -70,6 +70,8 @@ REQUESTS: list[tuple[Any, bytes, list[bytes]]] = [
         hx("ffffff", "3f", b"secret", b"peer-1", "00", "00", "00"),
     ),
     (m.AppendEntries(1, "a", 3, 10, 2, 9), b"", hx("01", "2b", "", "61", "03", "0a", "02", "09")),
+    # beyond the original (docs/protocol-extensions.md): RequestVote's frames under type "!"
+    (m.PreVote(5, "a", 4, 10, 2), b"", hx("05", "21", "", "61", "04", "0a", "02")),
     (
         m.AppendEntries(256, "a", 2**32, 300, 3, 301, (E1, E2)),
         b"s",
@@ -124,6 +126,8 @@ SIDE_REQUESTS: list[tuple[Any, bytes, list[bytes]]] = [
 REPLIES: list[tuple[Any, list[bytes]]] = [
     (m.RequestVoteReply(5, 3, True), hx("05", "03", "01")),
     (m.RequestVoteReply(5, 3, False), hx("05", "03", "")),
+    (m.PreVoteReply(5, 4, True), hx("05", "04", "01")),
+    (m.PreVoteReply(5, 3, False), hx("05", "03", "")),
     (m.AppendEntriesReply(9, 3, True), hx("09", "03", "01")),
     (m.AppendEntriesReply(9, 4, False), hx("09", "04", "")),
     (m.AppendEntriesReply(9, 3, False, 11), hx("09", "03", "", "0b")),

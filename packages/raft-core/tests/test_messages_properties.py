@@ -60,6 +60,7 @@ dispatch_types = st.binary(min_size=1, max_size=4).filter(lambda t: t not in m.B
 
 REQUEST_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     m.RequestVote: st.builds(m.RequestVote, msg_ids, texts, uints, uints, uints),
+    m.PreVote: st.builds(m.PreVote, msg_ids, texts, uints, uints, uints),
     m.AppendEntries: st.builds(m.AppendEntries, msg_ids, texts, uints, uints, uints, uints, entry_lists),
     m.InstallSnapshot: st.builds(
         m.InstallSnapshot, msg_ids, texts, uints, uints, uints, uints, uints, st.binary(max_size=40)
@@ -80,6 +81,7 @@ REQUEST_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
 
 REPLY_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     m.RequestVoteReply: st.builds(m.RequestVoteReply, msg_ids, uints, st.booleans()),
+    m.PreVoteReply: st.builds(m.PreVoteReply, msg_ids, uints, st.booleans()),
     m.AppendEntriesReply: st.builds(
         m.AppendEntriesReply, msg_ids, uints, st.booleans(), st.none() | uints, st.none() | uints
     ),

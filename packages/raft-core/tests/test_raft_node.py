@@ -14,6 +14,8 @@ from zmqraft.core.protocol.entry import EntryType, encode_entry
 from zmqraft.core.protocol.messages import (
     AppendEntries,
     AppendEntriesReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
 )
@@ -395,3 +397,64 @@ def test_without_check_quorum_a_cut_off_leader_keeps_leading() -> None:
         h.flush_storage()
         h.sent()
     assert h.node.role is Role.LEADER
+
+
+# ---- pre-vote (Raft thesis §9.6; option pre_vote)
+
+PRE = RaftOptions(pre_vote=True)
+
+
+def test_with_pre_vote_a_cut_off_peer_never_raises_its_term() -> None:
+    h = Harness("a", PRE)
+    for _ in range(20):
+        h.now += 1.0
+        h.node.tick(h.now)
+        h.flush_storage()
+        sent = h.sent()
+        assert sent and all(isinstance(m, PreVote) and m.term == 1 for m in sent)
+    assert h.node.term == 0 and h.node.voted_for is None and h.node.role is Role.FOLLOWER
+    assert h.state.load().get("currentTerm") is None  # nothing was written
+
+
+def test_pre_vote_grants_start_the_real_campaign() -> None:
+    h = Harness("a", PRE)
+    h.now = 1.0
+    h.node.tick(h.now)
+    pre = next(o.message for o in h.node.take_outgoing() if o.peer == "b")
+    assert isinstance(pre, PreVote) and h.node.term == 0
+    h.node.step(PeerReply("b", PreVoteReply(pre.msg_id, 1, True)), h.now)
+    assert h.node.role is Role.CANDIDATE and h.node.term == 1 and h.node.voted_for == "a"
+    h.flush_storage()
+    assert {type(m) for m in h.sent()} == {RequestVote}
+
+
+def test_a_voter_that_hears_its_leader_refuses_pre_votes_and_changes_nothing() -> None:
+    h = Harness("b", PRE)
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, ()), "r"), 0.1)
+    h.flush_storage()
+    h.sent()
+    h.node.step(PeerRequest(PreVote(5, "c", 2, 0, 0), "r"), 0.2)  # 0.1 s after the leader
+    assert h.sent() == [PreVoteReply(5, 1, False)]
+    h.node.step(PeerRequest(PreVote(6, "c", 2, 0, 0), "r"), 0.35)  # past election_timeout_min
+    assert h.sent() == [PreVoteReply(6, 2, True)]
+    assert h.node.term == 1 and h.node.voted_for is None and h.node.leader_id == "a"
+    assert h.node.next_storage_job() is None  # a pre-vote is never written down
+
+
+def test_a_leader_refuses_pre_votes_and_an_older_proposal_is_refused_with_our_term() -> None:
+    h = Harness("a")
+    h.elect()
+    h.node.step(PeerRequest(PreVote(3, "c", h.node.term + 1, 9, 9), "r"), h.now)
+    h.node.step(PeerRequest(PreVote(4, "c", h.node.term - 1, 9, 9), "r"), h.now)
+    replies = [m for m in h.sent() if isinstance(m, PreVoteReply)]
+    assert replies == [PreVoteReply(3, h.node.term, False), PreVoteReply(4, h.node.term, False)]
+    assert h.node.role is Role.LEADER
+
+
+def test_a_pre_candidate_refused_with_a_newer_term_follows_it() -> None:
+    h = Harness("a", PRE)
+    h.now = 1.0
+    h.node.tick(h.now)
+    pre = next(o.message for o in h.node.take_outgoing() if o.peer == "b")
+    h.node.step(PeerReply("b", PreVoteReply(pre.msg_id, 7, False)), h.now)
+    assert h.node.term == 7 and h.node.role is Role.FOLLOWER and h.node.voted_for is None

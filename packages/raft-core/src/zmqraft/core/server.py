@@ -51,11 +51,12 @@ from .storage.base import LogStorage
 
 log = logging.getLogger("zmqraft.server")
 
-PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT}
+PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT, m.PRE_VOTE}
+UNDEBOUNCED = {m.REQUEST_VOTE, m.PRE_VOTE}
 STREAM_SWEEP_INTERVAL = 2.0
 
-PeerRequest: TypeAlias = m.RequestVote | m.AppendEntries | m.InstallSnapshot
-PeerReply: TypeAlias = m.RequestVoteReply | m.AppendEntriesReply | m.InstallSnapshotReply
+PeerRequest: TypeAlias = m.RequestVote | m.AppendEntries | m.InstallSnapshot | m.PreVote
+PeerReply: TypeAlias = m.RequestVoteReply | m.AppendEntriesReply | m.InstallSnapshotReply | m.PreVoteReply
 ReplyDecoder: TypeAlias = Callable[[m.Frames], PeerReply]
 
 
@@ -303,7 +304,7 @@ class PeerServer:
     def _dispatch_peer(self, routing_id: bytes, kind: bytes, frames: list[bytes], now: float) -> None:
         msg = m.decode_request(frames)
         sender: str
-        if isinstance(msg, m.RequestVote):
+        if isinstance(msg, (m.RequestVote, m.PreVote)):
             sender = msg.candidate_id
         elif isinstance(msg, (m.AppendEntries, m.InstallSnapshot)):
             sender = msg.leader_id
@@ -313,7 +314,7 @@ class PeerServer:
             self.stats.dropped_unknown_peer += 1
             return
         self.metrics.heard[sender] = now
-        debounced = kind != m.REQUEST_VOTE
+        debounced = kind not in UNDEBOUNCED
         if debounced:
             slot = self._debounce.get(sender)
             if slot is not None and slot.routing_id == routing_id and slot.msg_id == msg.msg_id:
@@ -424,6 +425,7 @@ _REPLY_CLASS: dict[type[PeerRequest], ReplyDecoder] = {
     m.RequestVote: m.RequestVoteReply.decode,
     m.AppendEntries: m.AppendEntriesReply.decode,
     m.InstallSnapshot: m.InstallSnapshotReply.decode,
+    m.PreVote: m.PreVoteReply.decode,
 }
 
 

@@ -13,6 +13,7 @@ index.
 from __future__ import annotations
 
 REQUEST_VOTE = b"?"
+PRE_VOTE = b"!"  # beyond the original: docs/protocol-extensions.md (an original peer forwards it)
 APPEND_ENTRIES = b"+"
 INSTALL_SNAPSHOT = b"$"
 REQUEST_CONFIG = b"^"
@@ -33,11 +34,13 @@ BUILTIN_TYPES = frozenset(
         REQUEST_UPDATE,
         CONFIG_UPDATE,
         REQUEST_ENTRIES,
+        PRE_VOTE,
     }
 )
-"""The only types the server handles itself; everything else goes to the state machine."""
+"""The only types the server handles itself; everything else goes to the state machine (the
+original's eight, and PRE_VOTE, which an original peer hands its state machine)."""
 
-PEER_TYPES = frozenset({REQUEST_VOTE, APPEND_ENTRIES, INSTALL_SNAPSHOT})
+PEER_TYPES = frozenset({REQUEST_VOTE, APPEND_ENTRIES, INSTALL_SNAPSHOT, PRE_VOTE})
 
 __all__ = [
     "APPEND_ENTRIES",
@@ -45,6 +48,7 @@ __all__ = [
     "CONFIG_UPDATE",
     "INSTALL_SNAPSHOT",
     "PEER_TYPES",
+    "PRE_VOTE",
     "REQUEST_BROADCAST_STATE_URL",
     "REQUEST_CONFIG",
     "REQUEST_ENTRIES",

@@ -71,6 +71,7 @@ from .message_types import (
     CONFIG_UPDATE,
     INSTALL_SNAPSHOT,
     PEER_TYPES,
+    PRE_VOTE,
     REQUEST_BROADCAST_STATE_URL,
     REQUEST_CONFIG,
     REQUEST_ENTRIES,
@@ -84,6 +85,8 @@ from .peer_messages import (
     AppendEntriesReply,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
 )
@@ -99,6 +102,7 @@ Request: TypeAlias = (
     | RequestUpdate
     | ConfigUpdate
     | RequestEntries
+    | PreVote
     | ClientDispatch
 )
 Reply: TypeAlias = (
@@ -112,6 +116,7 @@ Reply: TypeAlias = (
     | RequestEntriesReply
     | RequestBroadcastStateUrlReply
     | RequestWebmonitorUrlReply
+    | PreVoteReply
 )
 Message: TypeAlias = Request | Reply | RequestBroadcastStateUrl | RequestWebmonitorUrl | StateBroadcast
 
@@ -124,6 +129,7 @@ REQUEST_CLASSES: dict[bytes, type[Request]] = {
     REQUEST_UPDATE: RequestUpdate,
     CONFIG_UPDATE: ConfigUpdate,
     REQUEST_ENTRIES: RequestEntries,
+    PRE_VOTE: PreVote,
 }
 """Built-in type byte -> request class (what ``decode_request`` dispatches on)."""
 
@@ -138,6 +144,7 @@ REPLY_CLASSES: dict[bytes, type[Reply]] = {
     REQUEST_ENTRIES: RequestEntriesReply,
     REQUEST_BROADCAST_STATE_URL: RequestBroadcastStateUrlReply,
     REQUEST_WEBMONITOR_URL: RequestWebmonitorUrlReply,
+    PRE_VOTE: PreVoteReply,
 }
 """Request type -> the class of its replies (clients decode responses with it)."""
 
@@ -176,11 +183,13 @@ def render(msg: Message) -> str:
 
 __all__ = [
     "APPEND_ENTRIES", "BUILTIN_TYPES", "CONFIG_UPDATE", "INSTALL_SNAPSHOT", "MAX_MSG_ID", "PEER_TYPES",
-    "REPLY_CLASSES", "REQUEST_BROADCAST_STATE_URL", "REQUEST_CLASSES", "REQUEST_CONFIG", "REQUEST_ENTRIES",
+    "PRE_VOTE", "REPLY_CLASSES", "REQUEST_BROADCAST_STATE_URL", "REQUEST_CLASSES", "REQUEST_CONFIG",
+    "REQUEST_ENTRIES",
     "REQUEST_LOG_INFO", "REQUEST_UPDATE", "REQUEST_VOTE", "REQUEST_WEBMONITOR_URL",
     "AppendEntries", "AppendEntriesReply", "ClientDispatch", "ConfigUpdate", "ConfigUpdateReply",
     "ConfigUpdateStatus", "EntriesStatus", "Frames", "InstallSnapshot", "InstallSnapshotReply", "Message",
-    "Reply", "Request", "RequestBroadcastStateUrl", "RequestBroadcastStateUrlReply", "RequestConfig",
+    "PreVote", "PreVoteReply", "Reply", "Request", "RequestBroadcastStateUrl",
+    "RequestBroadcastStateUrlReply", "RequestConfig",
     "RequestConfigReply", "RequestEntries", "RequestEntriesReply", "RequestLogInfo", "RequestLogInfoReply",
     "RequestUpdate", "RequestUpdateReply", "RequestVote", "RequestVoteReply", "RequestWebmonitorUrl",
     "RequestWebmonitorUrlReply", "StateBroadcast", "UpdateStatus",

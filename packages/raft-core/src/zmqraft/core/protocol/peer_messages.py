@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .frames import FrameReader, encode_bool, encode_nuint, encode_string, encode_uint
 from .message_codec import Frames, decode_entries, encode_msg_id
-from .message_types import APPEND_ENTRIES, INSTALL_SNAPSHOT, REQUEST_VOTE
+from .message_types import APPEND_ENTRIES, INSTALL_SNAPSHOT, PRE_VOTE, REQUEST_VOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,65 @@ class RequestVoteReply:
     def __str__(self) -> str:
         granted = "granted" if self.vote_granted else "denied"
         return f"RequestVoteReply(id={self.msg_id} term={self.term} {granted})"
+
+
+@dataclass(frozen=True, slots=True)
+class PreVote:
+    """Would you vote for me in ``term`` (our term + 1)?  RequestVote's frames under type ``!``;
+    the answer changes nothing on the voter (Raft thesis §9.6; docs/protocol-extensions.md)."""
+
+    msg_id: int
+    candidate_id: str
+    term: int  # the term the candidate would campaign in
+    last_log_index: int
+    last_log_term: int
+
+    def encode(self, ident: bytes) -> list[bytes]:
+        return [
+            encode_msg_id(self.msg_id),
+            PRE_VOTE,
+            ident,
+            encode_string(self.candidate_id),
+            encode_uint(self.term),
+            encode_uint(self.last_log_index),
+            encode_uint(self.last_log_term),
+        ]
+
+    @classmethod
+    def decode(cls, frames: Frames) -> PreVote:
+        r = FrameReader("PreVote", frames)
+        r.require(7)
+        msg_id = r.msg_id(1)
+        r.msg_type(PRE_VOTE)
+        return cls(msg_id, r.string(4), r.uint(5), r.uint(6), r.uint(7))
+
+    def __str__(self) -> str:
+        return (
+            f"PreVote(id={self.msg_id} candidate={self.candidate_id} term={self.term}"
+            f" last={self.last_log_index}/{self.last_log_term})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreVoteReply:
+    """``[id, term, granted]``: ``term`` is the proposed term if granted, else the voter's."""
+
+    msg_id: int
+    term: int
+    vote_granted: bool
+
+    def encode(self) -> list[bytes]:
+        return [encode_msg_id(self.msg_id), encode_uint(self.term), encode_bool(self.vote_granted)]
+
+    @classmethod
+    def decode(cls, frames: Frames) -> PreVoteReply:
+        r = FrameReader("PreVoteReply", frames)
+        r.require(3)
+        return cls(r.msg_id(1), r.uint(2), r.bool(3))
+
+    def __str__(self) -> str:
+        granted = "granted" if self.vote_granted else "denied"
+        return f"PreVoteReply(id={self.msg_id} term={self.term} {granted})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +287,8 @@ __all__ = [
     "AppendEntriesReply",
     "InstallSnapshot",
     "InstallSnapshotReply",
+    "PreVote",
+    "PreVoteReply",
     "RequestVote",
     "RequestVoteReply",
 ]

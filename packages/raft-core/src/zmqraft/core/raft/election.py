@@ -25,14 +25,29 @@ has answered its own vote request, a candidate neither starts a new term on time
 adopts a higher term from a vote reply, nor grants votes.  A partitioned candidate therefore
 stays in one term and does not disrupt the cluster when the partition heals.
 
-``may_vote_for`` is a seam: the simulator's ``double-vote`` mutant replaces it.
+Pre-vote (Raft thesis §9.6, after etcd-io/raft; option ``pre_vote``; the wire addition is in
+docs/protocol-extensions.md).  With it, a peer whose election timer runs out first becomes a
+``PreCandidate``: it keeps its term and vote, reports itself a FOLLOWER without a leader, and
+asks every other peer a ``PreVote`` for ``term + 1``.  Only once the grants (its own included)
+hold a majority of every voter group does it campaign for real.  A voter answers a PreVote in
+any role and whatever its own option, and changes nothing of its own state
+(``handle_pre_vote``): it grants (replying with the proposed term) iff
+``may_grant_pre_vote``: the proposed term is newer than ours (or ours and we could still vote
+for the candidate in it), the candidate's log is at least as up to date, and we have not heard
+from a leader within ``election_timeout_min`` (a leader never grants).  A refusal carries our
+term: a pre-candidate refused with a newer term follows that term, as after a vote reply.  So a
+peer cut off from the cluster never raises its term, and on rejoining it cannot depose a
+healthy leader: everyone who still hears that leader refuses it.
+
+``may_vote_for`` and ``may_grant_pre_vote`` are seams: the simulator's ``double-vote`` and
+``pre-vote-ignores-leader`` mutants replace them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.messages import RequestVote, RequestVoteReply
+from ..protocol.messages import PreVote, PreVoteReply, RequestVote, RequestVoteReply
 from . import quorum
 from .log import RaftLog
 from .quorum import VoteResult
@@ -42,7 +57,7 @@ if TYPE_CHECKING:
     from .node import RaftNode
 
 
-def log_up_to_date(log: RaftLog, msg: RequestVote) -> bool:
+def log_up_to_date(log: RaftLog, msg: RequestVote | PreVote) -> bool:
     """The candidate's log ends in a later term, or in the same term and no shorter (§5.4.1)."""
     return msg.last_log_term > log.last_term or (
         msg.last_log_term == log.last_term and msg.last_log_index >= log.last_index
@@ -69,6 +84,80 @@ def handle_request_vote(node: RaftNode, msg: RequestVote, route: Any, now: float
         if not granted and deadline is not None and node._role.election_timer:
             node._election_deadline = deadline  # a refusal does not postpone our candidacy
     node._reply_when_durable(route, RequestVoteReply(msg.msg_id, node.term, granted))
+
+
+def may_grant_pre_vote(node: RaftNode, msg: PreVote, now: float) -> bool:
+    """Would we vote for this candidate in its proposed term, and have we no current leader?
+    (thesis §9.6; etcd's ``canVote`` for MsgPreVote, and its leader lease)."""
+    if node.role is Role.LEADER:
+        return False
+    if node.leader_id is not None and now - node.leader_heard_at < node.options.election_timeout_min:
+        return False
+    free = msg.term > node.term or (
+        node.voted_for == msg.candidate_id or (node.voted_for is None and node.leader_id is None)
+    )
+    return free and log_up_to_date(node.log, msg)
+
+
+def handle_pre_vote(node: RaftNode, msg: PreVote, route: Any, now: float) -> None:
+    """Answer a PreVote of a known peer, in any role: nothing of ours changes, nothing waits."""
+    if msg.term < node.term:
+        node._reply(route, PreVoteReply(msg.msg_id, node.term, False))
+        return
+    granted = may_grant_pre_vote(node, msg, now)
+    node._reply(route, PreVoteReply(msg.msg_id, msg.term if granted else node.term, granted))
+
+
+class PreCandidate(RoleHandler):
+    """A follower asking for pre-votes (thesis §9.6): term and vote unchanged, leader unknown;
+    told as FOLLOWER (spec/raft.md §2 has no such state)."""
+
+    role = Role.FOLLOWER
+    election_timer = True
+
+    __slots__ = ("pending", "votes")
+
+    def __init__(self, node: RaftNode) -> None:
+        super().__init__(node)
+        self.votes: dict[str, bool] = {node.id: True}
+        self.pending: dict[str, tuple[int, PreVote, float]] = {}  # peer -> (id, msg, resend at)
+
+    def campaign(self, now: float) -> None:
+        node = self.node
+        if quorum.vote_result(node.config, self.votes) is VoteResult.WON:
+            node._campaign(now, pre_voted=True)
+            return
+        proposed = node.term + 1
+        for peer, _url in node.config.others(node.id):
+            msg = PreVote(node._next_msg_id(peer), node.id, proposed, node.log.last_index, node.log.last_term)
+            self.pending[peer] = (msg.msg_id, msg, now + node.options.rpc_timeout)
+            node._send(peer, msg)  # it promises nothing: no need to wait for the disk
+        node._rearm_election(now)
+
+    def pre_vote_reply(self, peer: str, msg: PreVoteReply, now: float) -> None:
+        pending = self.pending.get(peer)
+        if pending is None or pending[0] != msg.msg_id:
+            return
+        del self.pending[peer]
+        node = self.node
+        if msg.vote_granted and msg.term == node.term + 1:
+            self.votes[peer] = True
+            if quorum.vote_result(node.config, self.votes) is VoteResult.WON:
+                node._campaign(now, pre_voted=True)
+            return
+        self.votes[peer] = False
+        if msg.term > node.term and not msg.vote_granted:
+            node._step_down(msg.term, now)  # a newer term exists: follow it (etcd does too)
+
+    def tick(self, now: float) -> None:
+        node = self.node
+        for peer, (msg_id, msg, at) in list(self.pending.items()):
+            if now >= at:
+                self.pending[peer] = (msg_id, msg, now + node.options.rpc_timeout)
+                node._send(peer, msg)
+
+    def next_deadline(self) -> float | None:
+        return min((at for _, _, at in self.pending.values()), default=None)
 
 
 class Candidate(RoleHandler):

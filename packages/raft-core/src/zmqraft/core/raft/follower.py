@@ -67,6 +67,7 @@ class Follower(RoleHandler):
         debounce without reaching us, still shows the leader is alive (Raft §5.2)."""
         node = self.node
         if term == node.term and leader_id == node.leader_id:
+            node.leader_heard_at = now
             node._rearm_election(now)
 
 

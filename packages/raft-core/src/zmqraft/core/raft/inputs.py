@@ -6,7 +6,7 @@ than the passage of time (``tick``) and the acknowledgement of work it handed ou
 ``node.step(input, now)``.  A peer message alone does not say all the node needs, so each comes
 in a small frozen envelope:
 
-* ``PeerRequest(message, route)``: a RequestVote, AppendEntries or InstallSnapshot that arrived
+* ``PeerRequest(message, route)``: a RequestVote, AppendEntries, InstallSnapshot or PreVote that arrived
   on our ROUTER.  ``route`` is opaque to the node; its reply goes back on it (``Outgoing.route``).
   The sender is the message's candidate or leader id.
 * ``PeerReply(peer, message)``: the reply to a request we sent to ``peer`` on its DEALER.
@@ -33,6 +33,8 @@ from ..protocol.messages import (
     AppendEntriesReply,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
 )
@@ -42,7 +44,7 @@ from ..protocol.messages import (
 class PeerRequest:
     """A peer's request and the route its reply goes back on."""
 
-    message: RequestVote | AppendEntries | InstallSnapshot
+    message: RequestVote | AppendEntries | InstallSnapshot | PreVote
     route: Any
 
 
@@ -51,7 +53,7 @@ class PeerReply:
     """The reply of ``peer`` to a request we sent it."""
 
     peer: str
-    message: RequestVoteReply | AppendEntriesReply | InstallSnapshotReply
+    message: RequestVoteReply | AppendEntriesReply | InstallSnapshotReply | PreVoteReply
 
 
 @dataclass(frozen=True, slots=True)

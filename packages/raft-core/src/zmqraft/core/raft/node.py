@@ -52,6 +52,8 @@ from ..protocol.messages import (
     AppendEntriesReply,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
 )
@@ -59,7 +61,7 @@ from ..protocol.reqid import RequestIdGenerator
 from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
 from . import election, follower
-from .election import Candidate
+from .election import Candidate, PreCandidate
 from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, StateChanged
 from .follower import Client, Follower
 from .inputs import Input, LeaderAlive, PeerReply, PeerRequest, Propose, ProposeConfig
@@ -119,6 +121,7 @@ class RaftNode:
         self.config_request = hard_state.config_request
         self.config_index = hard_state.config_index
         self.leader_id: str | None = None
+        self.leader_heard_at = float("-inf")  # when ``leader_id`` was last heard from (pre-vote)
         self.commit_index = max(last_applied, self.log.snapshot.index)
         self.last_applied = last_applied
         self.durable_index = self.log.last_index
@@ -203,6 +206,11 @@ class RaftNode:
                 role.append_entries_reply(peer, reply, now)
             case PeerReply(peer=peer, message=InstallSnapshotReply() as reply):
                 role.install_snapshot_reply(peer, reply, now)
+            case PeerRequest(message=PreVote() as request, route=route):
+                if self.is_known_peer(request.candidate_id):
+                    election.handle_pre_vote(self, request, route, now)
+            case PeerReply(peer=peer, message=PreVoteReply() as reply):
+                role.pre_vote_reply(peer, reply, now)
             case LeaderAlive(leader_id=leader_id, term=term):
                 role.leader_alive(leader_id, term, now)
             case ProposeConfig():
@@ -370,9 +378,16 @@ class RaftNode:
         self._election_deadline = None
         self._emit_state()
 
-    def _campaign(self, now: float) -> None:
-        """A candidate of the next term, voting for itself (spec/raft.md §5.1)."""
+    def _campaign(self, now: float, pre_voted: bool = False) -> None:
+        """A candidate of the next term, voting for itself (spec/raft.md §5.1); with
+        ``pre_vote``, first a pre-candidate that asks whether it could win (thesis §9.6)."""
         self.leader_id = None
+        if self.options.pre_vote and not pre_voted:
+            pre = PreCandidate(self)
+            self._role = pre
+            self._emit_state()
+            pre.campaign(now)
+            return
         candidate = Candidate(self)
         self._role = candidate
         self._set_term(self.term + 1, self.id)
@@ -406,6 +421,7 @@ class RaftNode:
             self._set_term(term, None)
         changed = self.leader_id != leader_id
         self.leader_id = leader_id
+        self.leader_heard_at = now
         if changed or not self._role.follows:
             self._become_follower(now)
 

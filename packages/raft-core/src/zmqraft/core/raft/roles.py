@@ -17,6 +17,7 @@ every other input its default, which is what FOLLOWER and CLIENT do:
 input / hook           default (FOLLOWER, CLIENT)      overridden by
 =====================  ==============================  ===============================
 vote reply             ignored (not campaigning)       Candidate: tally (§5.2)
+pre-vote reply         ignored (not campaigning)       PreCandidate: tally (thesis §9.6)
 append/snapshot reply  ignored (not leading)           Leader: progress, commit (§6)
 LeaderAlive            ignored                         Follower: re-arm timer (§5.2)
 Propose, ProposeConfig NotLeader                       Leader (§6, §9)
@@ -40,7 +41,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
-from ..protocol.messages import AppendEntriesReply, InstallSnapshotReply, RequestVoteReply
+from ..protocol.messages import AppendEntriesReply, InstallSnapshotReply, PreVoteReply, RequestVoteReply
 from .inputs import NotLeader, Propose, ProposeConfig
 
 if TYPE_CHECKING:
@@ -70,6 +71,9 @@ class RoleHandler:
 
     def request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
         """A late answer to a past candidacy: ignored."""
+
+    def pre_vote_reply(self, peer: str, msg: PreVoteReply, now: float) -> None:
+        """A late answer to a past pre-vote round: ignored."""
 
     def append_entries_reply(self, peer: str, msg: AppendEntriesReply, now: float) -> None:
         """A late answer to a past leadership: ignored."""
