@@ -106,11 +106,23 @@ def test_vote_refused_to_a_candidate_with_an_older_log() -> None:
 
 
 def test_requests_from_unknown_peers_are_not_answered() -> None:
-    h = Harness("b")
-    h.node.step(PeerRequest(RequestVote(1, "zz", 5, 0, 0), "r"), 0.1)
-    h.node.step(PeerRequest(AppendEntries(1, "zz", 5, 0, 0, 0, ()), "r"), 0.1)
+    h = Harness("b", term=6)
+    h.node.step(PeerRequest(RequestVote(1, "zz", 7, 0, 0), "r"), 0.1)
+    h.node.step(PeerRequest(PreVote(2, "zz", 7, 0, 0), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(1, "zz", 5, 0, 0, 0, ()), "r"), 0.1)  # an older term
     h.flush_storage()
-    assert h.sent() == [] and h.node.term == 0
+    assert h.sent() == [] and h.node.term == 6
+
+
+def test_a_leader_outside_our_configuration_is_followed_from_its_term_on() -> None:
+    """Beyond the original: a peer that missed the change that added its leader (so that it
+    does not know it) catches up from it instead of forcing an election (which pre-vote
+    would refuse it)."""
+    h = Harness("b", term=4)
+    h.node.step(PeerRequest(AppendEntries(1, "zz", 5, 0, 0, 0, (entry(5, 1),)), "r"), 0.1)
+    h.flush_storage()
+    assert h.sent() == [AppendEntriesReply(1, 5, True)]
+    assert h.node.leader_id == "zz" and h.node.term == 5 and h.log.last_index == 1
 
 
 def test_append_ack_waits_until_entries_are_durable() -> None:

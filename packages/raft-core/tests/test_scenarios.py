@@ -7,6 +7,7 @@ the diff: the expectations are the specification.
 
 Commands (nodes are named by single words; time is global and only moves when told):
 
+    options KEY=VALUE ...    RaftOptions of the nodes added after it (e.g. ``pre_vote=true``)
     cluster a b c            nodes a, b, c in one configuration (``spare d`` adds a non-member)
     campaign a               move time to a's election deadline and tick a
     tick a SECONDS           advance time and tick a
@@ -22,6 +23,7 @@ Commands (nodes are named by single words; time is global and only moves when to
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ class World:
     queue: list[tuple[str, str, Any]] = field(default_factory=list)  # (from, to, message)
     now: float = 0.0
     counter: int = 0
+    options: RaftOptions = OPTIONS
 
     def add(self, name: str, members: tuple[str, ...]) -> None:
         config = ClusterConfig(tuple((p, f"tcp://127.0.0.1:{9000 + i}") for i, p in enumerate(members)))
@@ -68,7 +71,7 @@ class World:
             name,
             log,
             HardState(config=config),
-            OPTIONS,
+            self.options,
             random.Random(name),
             self.now,
             request_id_generator=ids,
@@ -88,6 +91,14 @@ class World:
         return out or []
 
     # ---- commands ---------------------------------------------------------------------------
+
+    def cmd_options(self, args: list[str]) -> list[str]:
+        changes: dict[str, Any] = {}
+        for arg in args:
+            key, _, value = arg.partition("=")
+            changes[key] = value == "true" if value in ("true", "false") else float(value)
+        self.options = dataclasses.replace(self.options, **changes)
+        return []
 
     def cmd_cluster(self, names: list[str]) -> list[str]:
         for name in names:
@@ -136,7 +147,7 @@ class World:
                 continue
             lines.append(f"{src}->{dst} {msg}")
             node = self.peers[dst].node
-            if isinstance(msg, m.RequestVote | m.AppendEntries | m.InstallSnapshot):
+            if isinstance(msg, m.RequestVote | m.AppendEntries | m.InstallSnapshot | m.PreVote):
                 node.step(PeerRequest(msg, src), self.now)  # the route of a reply: its sender's name
             else:
                 node.step(PeerReply(src, msg), self.now)

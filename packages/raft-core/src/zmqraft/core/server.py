@@ -306,11 +306,13 @@ class PeerServer:
         sender: str
         if isinstance(msg, (m.RequestVote, m.PreVote)):
             sender = msg.candidate_id
+            known = self.node.is_known_peer(sender)
         elif isinstance(msg, (m.AppendEntries, m.InstallSnapshot)):
             sender = msg.leader_id
+            known = self.node.accepts_leader(sender, msg.term)
         else:  # unreachable: decode_request dispatches on the (peer) type byte
             raise ProtocolError(f"peer message type {bytes(kind)!r} decoded as {type(msg).__name__}")
-        if not self.node.is_known_peer(sender):
+        if not known:
             self.stats.dropped_unknown_peer += 1
             return
         self.metrics.heard[sender] = now

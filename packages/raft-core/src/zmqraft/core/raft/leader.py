@@ -222,9 +222,9 @@ class Leader(RoleHandler):
         heard = {pid: p.last_heard for pid, p in self.progress.items()}
         heard[node.id] = now
         since = quorum.quorum_contact(node.config, heard)
-        timeout = node.options.election_timeout_max
-        if now - since < timeout:
-            self.quorum_check_at = since + timeout
+        deadline = since + node.options.election_timeout_max
+        if now < deadline:  # (not ``now - since < timeout``: rounding would make it fire again)
+            self.quorum_check_at = deadline
             return False
         _log.info("%s: no reply from a majority for %.3fs: stepping down (checkQuorum)", node.id, now - since)
         node._lost_leadership(now)

@@ -191,10 +191,10 @@ class RaftNode:
                 if self.is_known_peer(request.candidate_id):  # spec §5.3 step 1
                     election.handle_request_vote(self, request, route, now)
             case PeerRequest(message=AppendEntries() as request, route=route):
-                if self.is_known_peer(request.leader_id):
+                if self.accepts_leader(request.leader_id, request.term):
                     follower.handle_append_entries(self, request, route, now)
             case PeerRequest(message=InstallSnapshot() as request, route=route):
-                if self.is_known_peer(request.leader_id):
+                if self.accepts_leader(request.leader_id, request.term):
                     follower.handle_snapshot(self, request, route, now)
             case PeerReply(peer=peer, message=RequestVoteReply() as reply):
                 role.request_vote_reply(peer, reply, now)  # its term too: the spiral rule (§5.2)
@@ -244,6 +244,14 @@ class RaftNode:
 
     def is_known_peer(self, peer_id: str) -> bool:
         return peer_id != self.id and peer_id in self.config.ids
+
+    def accepts_leader(self, leader_id: str, term: int) -> bool:
+        """Whose AppendEntries/InstallSnapshot we take: a known peer's, and (beyond the
+        original, which drops them, spec/raft.md §7 step 1) those of a leader outside our
+        configuration whose term is not older than ours.  A peer that missed the change that
+        added its leader then catches up from it (and learns the configuration) instead of
+        waiting for an election it would force, which pre-vote refuses it."""
+        return self.is_known_peer(leader_id) or (leader_id != self.id and term >= self.term)
 
     # ---------------------------------------------------------------- CLIENT catch-up (§10.4)
 

@@ -5,7 +5,11 @@ drive, so their round order is simulated too) fed real frames; only the sockets,
 the clock are simulated.  Storage jobs complete after a simulated disk latency; a crash loses
 every job that had not completed (nothing unsynced survives).  The :class:`Checker` verifies
 Raft's safety properties after every step, and the run ends with a liveness phase: faults
-healed, every peer up, a fresh update must commit in bounded time.
+healed, every peer up, a fresh update must commit in bounded time.  Then, on the calm
+network, what the two extensions promise (``extensions``): with check-quorum a leader cut off
+from everyone steps down within two election timeouts; with pre-vote a follower cut off and
+let back in does not change the leader's term.  Each history runs with check-quorum on or
+off and pre-vote on or off, as its seed says (``SimOptions``).
 
 (Over 500 lines on purpose: the event queue, the peers, the network deliveries, the clients
 and the fault injection all draw from one seeded random stream in one order, which is what
@@ -100,6 +104,8 @@ class SimOptions:
     inflight: int = 16
     state_machine: Callable[[], Any] = DigestStateMachine
     liveness_bound: float = 15.0
+    check_quorum: bool | None = None  # None: as the seed says (three histories in four)
+    pre_vote: bool | None = None  # None: as the seed says (every other pair of seeds)
 
 
 @dataclass(slots=True)
@@ -147,6 +153,13 @@ class Simulation:
     def __init__(self, seed: int, options: SimOptions | None = None) -> None:
         self.seed = seed
         self.opts = options or SimOptions()
+        self.check_quorum = self.opts.check_quorum
+        if self.check_quorum is None:
+            self.check_quorum = (seed // 2) % 4 != 3
+        self.pre_vote = self.opts.pre_vote
+        if self.pre_vote is None:
+            self.pre_vote = (seed // 2) % 2 == 1
+        self.clients_paused = False
         self.rng = random.Random(seed)
         # a request-id cache small enough to evict under load in two histories of three
         self.request_id_cache_max = random.Random(seed ^ 0x5EED).choice((None, 6, 40))
@@ -204,6 +217,8 @@ class Simulation:
             request_id_cache_retain=1.0,  # wall seconds: a history lasts about a minute of them
             request_id_ttl_accept_margin=5.0,
             request_id_cache_sweep_interval=0.5,
+            check_quorum=bool(self.check_quorum),
+            pre_vote=bool(self.pre_vote),
         )
 
     # ------------------------------------------------------------------ peers
@@ -384,6 +399,8 @@ class Simulation:
         return self._client_ids.next(self.wall)
 
     def client_submit(self, client: SimClient) -> None:
+        if self.clients_paused:
+            return
         client.rid = self._new_rid()
         client.data = f"{client.id}-{client.done}".encode()
         client.started = self.now
@@ -608,6 +625,7 @@ class Simulation:
                 self.check_logs()
         self.check_logs()
         self.liveness()
+        self.extensions()
 
     def check_logs(self) -> None:
         logs = {p.id: p.server.node.log for p in self.peers.values() if p.server is not None}
@@ -654,6 +672,97 @@ class Simulation:
                 f"still pending: {late}"
             )
         self.check_logs()
+
+    # ------------------------------------------------------------------ extensions
+
+    def extensions(self) -> None:
+        """After liveness, on a network without faults: what check-quorum and pre-vote promise."""
+        if not (self.check_quorum or self.pre_vote):
+            return
+        self.opts.faults = False  # no more crashes in fsync
+        if self.check_quorum:
+            self._isolated_leader_steps_down()
+        if self.pre_vote:
+            self._rejoining_peer_keeps_the_term()
+        self.check_logs()
+
+    def _run_until(self, deadline: float, done: Callable[[], bool] = lambda: False) -> None:
+        while self._queue and self._queue[0].at <= deadline and not done():
+            event = heapq.heappop(self._queue)
+            self.now = event.at
+            event.action()
+            self.steps += 1
+        if not done():
+            self.now = max(self.now, deadline)
+
+    def _stable_leader(self) -> tuple[SimPeer, int, list[str]]:
+        """Wait for a leader that every member of its configuration follows."""
+        found: list[tuple[SimPeer, int, list[str]]] = []
+
+        def stable() -> bool:
+            for peer in self.peers.values():
+                node = None if peer.server is None else peer.server.node
+                if node is None or node.role is not Role.LEADER or node.config.is_joint:
+                    continue
+                members = [p for p, _ in node.config.others(peer.id)]
+                if all(
+                    (s := self.peers[p].server) is not None
+                    and s.node.leader_id == peer.id
+                    and s.node.term == node.term
+                    for p in members
+                ):
+                    found.append((peer, node.term, members))
+                    return True
+            return False
+
+        self._run_until(self.now + self.opts.liveness_bound, stable)
+        if not found:
+            raise Violation("extensions: no stable leader on a calm network")
+        return found[0]
+
+    def _isolated_leader_steps_down(self) -> None:
+        """Check-quorum: a leader cut off from every other peer leads for at most two election
+        timeouts (it steps down after one without a reply from a majority)."""
+        leader, term, _members = self._stable_leader()
+        others = frozenset(p for p in self.peers if p != leader.id)
+        cut = Partition(frozenset({leader.id}), others, True, float("inf"))
+        self.net.partitions.append(cut)
+        bound = 2 * self.options_for(leader.id).election_timeout_max
+        self.trace(f"extensions: {leader.id} (term {term}) cut off from everyone")
+        start = self.now
+
+        def stepped_down() -> bool:
+            node = None if leader.server is None else leader.server.node
+            return node is None or node.role is not Role.LEADER or node.term != term
+
+        self._run_until(start + bound, stepped_down)
+        if not stepped_down():
+            raise Violation(
+                f"check-quorum: {leader.id} cut off at {start:.3f} still leads term {term} after {bound}s"
+            )
+        self.net.heal()
+        self._stable_leader()
+
+    def _rejoining_peer_keeps_the_term(self) -> None:
+        """Pre-vote: a follower cut off from everyone and let back in does not raise anyone's
+        term (the clients pause, so that its log is as up to date as the others')."""
+        self.clients_paused = True
+        leader, term, members = self._stable_leader()
+        follower = self.rng.choice(members)
+        others = frozenset(p for p in self.peers if p != follower)
+        self.net.partitions.append(Partition(frozenset({follower}), others, True, float("inf")))
+        self.trace(f"extensions: follower {follower} of {leader.id} (term {term}) cut off")
+        self._run_until(self.now + 1.0)
+        self.net.heal()
+        self.trace(f"extensions: {follower} let back in")
+        self._run_until(self.now + 1.0)
+        terms = {p: s.node.term for p in [leader.id, *members] if (s := self.peers[p].server) is not None}
+        node = None if leader.server is None else leader.server.node
+        if node is None or node.role is not Role.LEADER or any(t != term for t in terms.values()):
+            raise Violation(
+                f"pre-vote: after {follower} rejoined, terms {terms} (leader {leader.id} had {term})"
+            )
+        self.clients_paused = False
 
 
 def load_state_machine(spec: str) -> Callable[[], Any]:

@@ -7,8 +7,9 @@ Each mutant replaces one or two *seams* for the duration of a ``with mutant(name
 A seam is a place that stays put when the code around it is refactored:
 
 * a pure rule, named for the rule it implements and documented as a seam where it lives:
-  ``quorum.commit_index``, ``election.may_vote_for``, ``follower.log_matches``,
-  ``leader.may_commit``, ``leader.needs_checkpoint``;
+  ``quorum.commit_index``, ``quorum.quorum_contact``, ``election.may_vote_for``,
+  ``election.may_grant_pre_vote``, ``follower.log_matches``, ``leader.may_commit``,
+  ``leader.needs_checkpoint``;
 * a role handler: ``Leader.propose_config``;
 * the one place a mechanism lives: ``Outbox.send_after`` (persist before send);
 * a public method of a collaborator: ``RequestIdCache.get``, ``Progress.newest``.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cluster import ClusterConfig
-from ..protocol.messages import AppendEntriesReply, RequestVote, RequestVoteReply
+from ..protocol.messages import AppendEntriesReply, PreVote, RequestVote, RequestVoteReply
 from ..raft import election, follower, leader, quorum
 from ..raft.inputs import ProposeConfig
 from ..raft.leader import Leader
@@ -116,6 +117,14 @@ def _highest_match(config: ClusterConfig, match: Mapping[str, int]) -> int:
     return max(match.values(), default=0)
 
 
+def _latest_contact(config: ClusterConfig, heard: Mapping[str, float]) -> float:
+    return max(heard.values(), default=0.0)
+
+
+def _grant_any_up_to_date_pre_vote(node: RaftNode, msg: PreVote, now: float) -> bool:
+    return election.log_up_to_date(node.log, msg)
+
+
 def _forget_request_ids(self: RequestIdCache, request_id: bytes) -> int | None:
     return None
 
@@ -163,6 +172,16 @@ MUTANTS: dict[str, Mutant] = {
     "commit-without-majority": Mutant(
         "Count one follower's acknowledgement as a majority.",
         (Patch(quorum, "commit_index", _replace(_highest_match)),),
+    ),
+    "no-check-quorum": Mutant(
+        "Count the leader's own contact as a majority's: a leader cut off from everyone never"
+        " notices (caught by the check-quorum phase: it must step down within two timeouts).",
+        (Patch(quorum, "quorum_contact", _replace(_latest_contact)),),
+    ),
+    "pre-vote-ignores-leader": Mutant(
+        "Grant every pre-vote whose candidate's log is up to date, leader or no leader: a"
+        " follower let back in after a cut deposes a healthy leader (caught by the pre-vote phase).",
+        (Patch(election, "may_grant_pre_vote", _replace(_grant_any_up_to_date_pre_vote)),),
     ),
     "no-idempotency": Mutant(
         "Forget the request-id cache: a retried update is appended again.",
