@@ -49,7 +49,7 @@ from typing import Any
 from .builder import AssembledPeer
 from .cluster import ClusterConfig
 from .jobs import ApplyJob, Job
-from .raft.node import ConfigChanged, ConfigCommitted, RaftError, Role, StateChanged
+from .raft.node import ConfigChanged, ConfigCommitted, RaftError, Removed, Role, StateChanged
 from .server import ClientRequest, PeerServer
 from .statemachine import StateMachine, dispatch_client_request, run_apply_job
 from .storage.base import LogStorage, SnapshotMeta, StateStorage, StorageError
@@ -374,6 +374,13 @@ class PeerDriver:
         elif isinstance(event, ConfigCommitted):
             self._log.info("%s: joint configuration committed at %d", self.id, event.joint_index)
             self.metrics.event(wall, "config", f"joint configuration committed at index {event.joint_index}")
+        elif isinstance(event, Removed):
+            self._log.warning(
+                "%s: removed from the cluster (the change at %d without this peer is committed):"
+                " passive from now on; it may be shut down",
+                self.id,
+                event.joint_index,
+            )
         elif isinstance(event, RaftError):
             self._log.error("%s: raft error: %s", self.id, event.message)
             self.call("error", event)

@@ -11,6 +11,8 @@ the order they happened:
 * ``ConfigCommitted``: the leader committed C(old,new) and appended C(new) (spec §9 step 5); the
   waiting ConfigUpdate is answered with the C(old,new) index.
 * ``CommitAdvanced``: the commit index moved (the simulator's checker follows it).
+* ``Removed``: the configuration change that removes this peer is committed (it is in
+  C(old,new) but not in C(new)): it stays passive (CLIENT) from now on; told once per run.
 * ``RaftError``: something that must not happen happened (e.g. a leader asking to truncate
   committed entries, spec/raft.md §14.2); the node refused it and carries on.
 """
@@ -48,6 +50,13 @@ class ConfigCommitted:
 @dataclass(frozen=True, slots=True)
 class CommitAdvanced:
     commit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """C(old,new) at ``joint_index``, which has no place for us in new, is committed."""
+
+    joint_index: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,8 @@ def handle_append_entries(node: RaftNode, msg: AppendEntries, route: Any, now: f
     adopt_config_from(node, msg.prev_log_index, msg.entries, now)
     if msg.commit_index > node.commit_index:
         node._advance_commit(min(msg.commit_index, last_new))
+        if node.role is not Role.CLIENT and node.is_removed():
+            node._become_client()  # the change that removes us is committed: stay passive
     node._reply_when_durable(route, AppendEntriesReply(msg.msg_id, node.term, True))
     node._rearm_election(now)
 

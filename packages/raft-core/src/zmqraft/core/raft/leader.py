@@ -25,7 +25,11 @@ every durable write of the leader's own.
 
 Membership (spec §9): a proposed change adopts C(old,new) at once and appends it
 (``propose_config``); when the leader commits C(old,new) it adopts C(new), appends it with a
-fresh request id and tells ``ConfigCommitted`` (``finish_config_change``); a leader that is
+fresh request id and tells ``ConfigCommitted`` (``finish_config_change``).  Beyond the
+original, the peers C(new) removes first hear that C(old,new) committed (``telling_leaving``:
+an AppendEntries carrying the commit index each acknowledges, for at most
+``election_timeout_min``), so that they know they are out and stop campaigning
+(``RaftNode.is_removed``; the original leaves them campaigning forever, spec §9 step 7); a leader that is
 not in C(new) keeps leading until the first commit advance after that, then becomes CLIENT.
 
 Check-quorum (Raft thesis §6.2, option ``check_quorum``): every reply of our term from a
@@ -74,7 +78,7 @@ def needs_checkpoint(log: RaftLog, term: int, commit_index: int) -> bool:
 class Leader(RoleHandler):
     role = Role.LEADER
 
-    __slots__ = ("leaving_at", "progress", "quorum_check_at", "unsent")
+    __slots__ = ("finish_by", "leaving_at", "progress", "quorum_check_at", "told", "unsent")
 
     def __init__(self, node: RaftNode, now: float) -> None:
         super().__init__(node)
@@ -86,6 +90,8 @@ class Leader(RoleHandler):
         opts = node.options
         self.quorum_check_at = now + opts.election_timeout_max if opts.check_quorum else None
         self.leaving_at: int | None = None  # not in C(new): step down once this is committed
+        self.finish_by: float | None = None  # C(new) waits until then for the leaving peers
+        self.told: set[str] = set()  # leaving peers that acknowledged C(old,new)'s commit
         self.unsent = False  # proposals appended since the batch began
 
     @property
@@ -143,6 +149,10 @@ class Leader(RoleHandler):
             if progress.next <= progress.match:
                 progress.next = progress.match + 1
             self.maybe_commit(now)
+            joint = self.node.config_index or 0
+            if self.finish_by is not None and min(flight.last, flight.message.commit_index) >= joint:
+                self.told.add(peer)  # a leaving peer knows C(old,new) committed
+                self._after_commit(now)
         else:
             progress.end_chain()
             progress.probing = True
@@ -213,6 +223,8 @@ class Leader(RoleHandler):
     def tick(self, now: float) -> None:
         if self.quorum_check_at is not None and now >= self.quorum_check_at and self.lost_quorum(now):
             return
+        if self.finish_by is not None and now >= self.finish_by:
+            self._after_commit(now)
         for progress in list(self.progress.values()):
             self.replicate(progress, now)
 
@@ -232,7 +244,7 @@ class Leader(RoleHandler):
 
     def next_deadline(self) -> float | None:
         heartbeat = self.node.options.append_entries_heartbeat_interval
-        deadlines: list[float] = [] if self.quorum_check_at is None else [self.quorum_check_at]
+        deadlines = [at for at in (self.quorum_check_at, self.finish_by) if at is not None]
         for p in self.progress.values():
             if p.resend_at is not None:
                 deadlines.append(p.resend_at)
@@ -378,12 +390,31 @@ class Leader(RoleHandler):
             self.leaving_at = None
             node._become_client()
             return
-        if node.config.is_joint and node.config_index is not None and node.commit_index >= node.config_index:
+        committed = node.config_index is not None and node.commit_index >= node.config_index
+        if node.config.is_joint and committed and not self.telling_leaving(now):
             self.finish_config_change(now)
+
+    def telling_leaving(self, now: float) -> bool:
+        """C(old,new) is committed: do the peers C(new) removes still have to hear it?  They
+        are sent it at once; C(new) waits for their acknowledgements or ``finish_by``."""
+        node = self.node
+        final = node.config.final()
+        leaving = [p for pid, p in self.progress.items() if not final.is_member(pid) and pid not in self.told]
+        if not leaving:
+            return False
+        if self.finish_by is None:
+            self.finish_by = now + node.options.election_timeout_min
+            for p in leaving:
+                p.heartbeat_due = True
+                self.replicate(p, now)
+            return True
+        return now < self.finish_by
 
     def finish_config_change(self, now: float) -> None:
         """C(old,new) is committed: adopt C(new) and append it with a fresh request id."""
         node = self.node
+        self.finish_by = None
+        self.told.clear()
         final = node.config.final()
         joint_index = node.config_index or 0
         joint_request = node.config_request  # also when this leader inherited the change

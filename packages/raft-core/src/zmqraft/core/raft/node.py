@@ -62,7 +62,7 @@ from ..request_ids import RequestIdCache
 from ..storage.base import LogStorage, SnapshotMeta
 from . import election, follower
 from .election import Candidate, PreCandidate
-from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, StateChanged
+from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, Removed, StateChanged
 from .follower import Client, Follower
 from .inputs import Input, LeaderAlive, PeerReply, PeerRequest, Propose, ProposeConfig
 from .leader import Leader
@@ -79,6 +79,7 @@ __all__ = [
     "Outgoing",
     "RaftError",
     "RaftNode",
+    "Removed",
     "Role",
     "StateChanged",
 ]
@@ -147,6 +148,7 @@ class RaftNode:
         self._msg_ids: dict[str, int] = {}
         self._election_deadline: float | None = None
         self._last_state: StateChanged | None = None  # the last state told (events)
+        self._told_removed = False
         self._snapshot_in: tuple[SnapshotMeta, int] | None = None  # receiving: meta, written
         self._installing: SnapshotMeta | None = None
         self._install_compacts = False
@@ -241,6 +243,19 @@ class RaftNode:
         if election_at is None or role_at is None:
             return role_at if election_at is None else election_at
         return min(election_at, role_at)
+
+    def is_removed(self) -> bool:
+        """Our configuration is C(old,new) with us in old only, and it is committed: our
+        removal is decided (any later leader finishes the change, spec/raft.md §9), so we
+        campaign no more.  A leader finishes a change once the leaving peers have heard that
+        it committed (leader.py), so a removed peer that is up learns it this way."""
+        config = self.config
+        return (
+            config.is_joint
+            and not config.final().is_member(self.id)
+            and self.config_index is not None
+            and self.commit_index >= self.config_index
+        )
 
     def is_known_peer(self, peer_id: str) -> bool:
         return peer_id != self.id and peer_id in self.config.ids
@@ -374,7 +389,7 @@ class RaftNode:
 
     def _become_follower(self, now: float, startup: bool = False) -> None:
         """FOLLOWER (CLIENT for a non-member), election timer re-armed (spec/raft.md §2)."""
-        if not self.config.is_member(self.id):
+        if not self.config.is_member(self.id) or self.is_removed():
             self._become_client()
             return
         self._role = self._follower
@@ -385,6 +400,9 @@ class RaftNode:
         self._role = self._client
         self._election_deadline = None
         self._emit_state()
+        if not self._told_removed and self.is_removed():
+            self._told_removed = True
+            self._events.append(Removed(self.config_index or 0))
 
     def _campaign(self, now: float, pre_voted: bool = False) -> None:
         """A candidate of the next term, voting for itself (spec/raft.md §5.1); with
