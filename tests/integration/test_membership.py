@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from raft_harness import Cluster, check_acknowledged, wait_for
 from zmqraft.core.protocol import messages as m
@@ -79,3 +81,30 @@ def test_add_remove_follower_and_leader(cluster_factory) -> None:  # type: ignor
     entries, _ = client.entries(leader_url(), 0)
     check_acknowledged(entries, acked)
     assert len(acked) == 500
+
+
+def test_a_removed_peer_learns_it_and_stops_campaigning(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    """Defect: a removed follower that kept running campaigned forever (CANDIDATE, its term
+    above the cluster's, nothing logged).  It must hear that its removal committed, say so
+    once and stay passive: its term stays the leader's and it never claims to lead."""
+    cluster: Cluster = cluster_factory(["1", "2", "3"])
+    cluster.start()
+    leader, term = cluster.leader()
+    peers = cluster.peers
+    removed = next(p for p in cluster.members if p != leader)
+    members = [p for p in cluster.members if p != removed]
+    reply = cluster.client.config_update(peers[leader].url, [[p, peers[p].url] for p in members])
+    assert reply.status is m.ConfigUpdateStatus.ACCEPTED and reply.index is not None, reply
+
+    def said_so() -> bool:
+        return "removed from the cluster" in peers[removed].output()
+
+    wait_for("the removed peer to say it was removed", said_so, 5)
+    # three election timeouts and more: a campaigning peer would have raised its term
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        info = cluster.client.log_info(peers[removed].url, 0.3)
+        assert info is not None and not info.is_leader and info.term == term, info
+        time.sleep(0.1)
+    assert cluster.leader(members) == (leader, term)
+    assert peers[removed].output().count("removed from the cluster") == 1
