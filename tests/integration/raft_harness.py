@@ -78,13 +78,23 @@ class Peer:
     runtime: str = "asyncio"  # the server package it runs: zmqraft.asyncio or zmqraft.gevent
     www: str | None = None  # the web monitor's url (Cluster(web=True))
     metrics: str | None = None  # the metrics endpoint's base url (Cluster(metrics=True))
+    prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", NAME]
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"peer {self.id} already running"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [SERVER_PYTHON, "-m", f"zmqraft.{self.runtime}", "-c", str(self.config), *self.args, self.id],
+                [
+                    *self.prefix,
+                    SERVER_PYTHON,
+                    "-m",
+                    f"zmqraft.{self.runtime}",
+                    "-c",
+                    str(self.config),
+                    *self.args,
+                    self.id,
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
