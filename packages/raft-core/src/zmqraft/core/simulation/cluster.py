@@ -696,7 +696,8 @@ class Simulation:
             self.now = max(self.now, deadline)
 
     def _stable_leader(self) -> tuple[SimPeer, int, list[str]]:
-        """Wait for a leader that every member of its configuration follows."""
+        """Wait for a leader that every member of its configuration follows, its (final)
+        configuration committed."""
         found: list[tuple[SimPeer, int, list[str]]] = []
 
         def stable() -> bool:
@@ -704,6 +705,8 @@ class Simulation:
                 node = None if peer.server is None else peer.server.node
                 if node is None or node.role is not Role.LEADER or node.config.is_joint:
                     continue
+                if not node.config.is_member(peer.id) or node.commit_index < (node.config_index or 0):
+                    continue  # a change still under way (a leader leaving C(new) steps down)
                 members = [p for p, _ in node.config.others(peer.id)]
                 if all(
                     (s := self.peers[p].server) is not None
