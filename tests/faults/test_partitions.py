@@ -202,6 +202,10 @@ def test_a_leader_cut_off_steps_down_and_the_majority_goes_on(netns_cluster: Mak
     leader, term = cluster.leader(timeout=15)
     others = [p for p in cluster.members if p != leader]
     acked = write(cluster, cluster.members, "before ", 100)
+    # a new leader gives its followers an election timeout of slack (their replies may wait
+    # for a slow disk); prompt replies wear it down within about 1.5 s (raft/leader.py)
+    time.sleep(1.5)
+    assert cluster.leader(timeout=5) == (leader, term)
 
     for other in others:  # both ways; the client (root namespace) still reaches everyone
         lab.cut(leader, other)

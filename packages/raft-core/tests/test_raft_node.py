@@ -385,7 +385,8 @@ def test_a_leader_without_word_from_a_majority_steps_down_in_its_term() -> None:
         h.flush_storage()
         h.sent()  # nobody answers
     assert h.node.role is Role.FOLLOWER
-    assert h.now - elected_at == pytest.approx(h.node.options.election_timeout_max, abs=0.011)
+    # never a reply: a new leader gives its followers an election timeout of slack, then one more
+    assert h.now - elected_at == pytest.approx(2 * h.node.options.election_timeout_max, abs=0.011)
     assert h.node.term == term and h.node.voted_for == "a"  # the vote of the term stays ours
     assert h.node.leader_id is None
 
@@ -398,6 +399,42 @@ def test_a_leader_that_hears_from_a_majority_keeps_leading() -> None:
         h.node.tick(h.now)
         heartbeat_replies(h, ("b",))
     assert h.node.role is Role.LEADER
+
+
+def test_a_leader_cut_off_after_prompt_replies_steps_down_one_election_timeout_later() -> None:
+    h = Harness("a")
+    h.elect()
+    for _ in range(300):  # 3 s of prompt replies: the slack of a new leader is gone
+        h.now += 0.01
+        h.node.tick(h.now)
+        heartbeat_replies(h, ("b", "c"))
+    last_reply = h.now
+    while h.node.role is Role.LEADER and h.now < last_reply + 1.0:
+        h.now += 0.01
+        h.node.tick(h.now)
+        h.flush_storage()
+        h.sent()
+    assert h.now - last_reply == pytest.approx(h.node.options.election_timeout_max, abs=0.08)
+
+
+def test_followers_with_a_disk_slower_than_the_election_timeout_keep_their_leader() -> None:
+    """Replies wait for the follower's disk: 0.4 s between them (and 0.4 s after each
+    request) must not pass for a lost majority."""
+    h = Harness("a")
+    h.elect()
+    pending: list[tuple[float, str, int]] = []  # (answer at, peer, msg id)
+    for _ in range(400):  # four seconds
+        h.now += 0.01
+        h.node.tick(h.now)
+        h.flush_storage()
+        for out in h.node.take_outgoing():
+            if isinstance(out.message, AppendEntries) and out.peer is not None:
+                pending.append((h.now + 0.4, out.peer, out.message.msg_id))
+        due = [p for p in pending if p[0] <= h.now]
+        pending = [p for p in pending if p[0] > h.now]
+        for _, peer, msg_id in due:
+            h.node.step(PeerReply(peer, AppendEntriesReply(msg_id, h.node.term, True)), h.now)
+        assert h.node.role is Role.LEADER, h.now
 
 
 def test_without_check_quorum_a_cut_off_leader_keeps_leading() -> None:

@@ -36,8 +36,14 @@ Check-quorum (Raft thesis §6.2, option ``check_quorum``): every reply of our te
 follower is a contact (``Progress.last_heard``); a leader whose last contact with a majority
 of every voter group (``quorum.quorum_contact``) is ``election_timeout_max`` old steps down
 to FOLLOWER in the same term (vote kept), so that clients pinned to a leader cut off from the
-cluster look elsewhere instead of waiting.  It is tested lazily: ``quorum_check_at`` is the
-earliest moment the contact could be that old.
+cluster look elsewhere instead of waiting.  A follower's replies wait for its disk (they
+promise durable entries), so each follower's contact counts ``Progress.slack`` longer: the
+longest recent interval between its replies (one election timeout for a new leader, then
+the largest gap seen, shrinking by ``SLACK_DECAY`` of the time that passes, at most
+``SLACK_CAP`` election timeouts).  A disk slower than the election timeout then keeps its
+leader, while a leader of followers that answered promptly steps down about one election
+timeout after their last reply.  It is tested lazily: ``quorum_check_at`` is the earliest
+moment the contact could be that old.
 
 A Leader object lives for one term; once the node has left the role it sends nothing more
 (``current``).  ``may_commit``, ``needs_checkpoint`` and ``Leader.propose_config`` are seams:
@@ -63,6 +69,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("zmqraft.raft")
 
+SLACK_DECAY = 0.2  # a follower's slack shrinks by this much per second of time (check-quorum)
+SLACK_CAP = 4  # election timeouts: the most a slow follower's slack extends its contact
+
 
 def may_commit(log: RaftLog, index: int, term: int) -> bool:
     """Only an entry of the leader's own term is committed by counting replicas (Raft
@@ -83,11 +92,12 @@ class Leader(RoleHandler):
     def __init__(self, node: RaftNode, now: float) -> None:
         super().__init__(node)
         next_index = node.log.last_index + 1
+        opts = node.options
+        slack = opts.election_timeout_max  # until a follower's replies show how fast it is
         self.progress: dict[str, Progress] = {
-            pid: Progress(pid, next=next_index, idle_since=now - 1.0, last_heard=now)
+            pid: Progress(pid, next=next_index, idle_since=now - 1.0, last_heard=now, slack=slack)
             for pid, _ in node.config.others(node.id)
         }
-        opts = node.options
         self.quorum_check_at = now + opts.election_timeout_max if opts.check_quorum else None
         self.leaving_at: int | None = None  # not in C(new): step down once this is committed
         self.finish_by: float | None = None  # C(new) waits until then for the leaving peers
@@ -210,7 +220,10 @@ class Leader(RoleHandler):
         progress = self.progress.get(peer)
         if progress is None or term < self.node.term:
             return None
-        progress.last_heard = now  # a contact, even if a late one (check-quorum)
+        gap = now - progress.last_heard  # a contact, even if a late reply (check-quorum)
+        cap = SLACK_CAP * self.node.options.election_timeout_max
+        progress.slack = min(cap, max(gap, progress.slack - SLACK_DECAY * gap))
+        progress.last_heard = now
         flight = progress.acknowledge(msg_id)
         if flight is None:
             return None
@@ -231,14 +244,14 @@ class Leader(RoleHandler):
     def lost_quorum(self, now: float) -> bool:
         """Check-quorum: step down if a majority has been silent for an election timeout."""
         node = self.node
-        heard = {pid: p.last_heard for pid, p in self.progress.items()}
+        heard = {pid: p.last_heard + p.slack for pid, p in self.progress.items()}
         heard[node.id] = now
         since = quorum.quorum_contact(node.config, heard)
         deadline = since + node.options.election_timeout_max
         if now < deadline:  # (not ``now - since < timeout``: rounding would make it fire again)
             self.quorum_check_at = deadline
             return False
-        _log.info("%s: no reply from a majority for %.3fs: stepping down (checkQuorum)", node.id, now - since)
+        _log.info("%s: no timely reply from a majority: stepping down (checkQuorum)", node.id)
         node._lost_leadership(now)
         return True
 
@@ -261,7 +274,8 @@ class Leader(RoleHandler):
                 del self.progress[pid]
         for pid in others:
             if pid not in self.progress:
-                self.progress[pid] = Progress(pid, next=node.log.last_index + 1, last_heard=now)
+                slack = node.options.election_timeout_max
+                self.progress[pid] = Progress(pid, next=node.log.last_index + 1, last_heard=now, slack=slack)
 
     def persisted(self, now: float) -> None:
         self.maybe_commit(now)  # our own write counts once it is durable

@@ -50,6 +50,7 @@ class Progress:
     sent: int = 0  # messages recorded so far
     match_fence: int = 0  # ``sent`` when ``match`` last rose: later messages were sent knowing it
     last_heard: float = 0.0  # when a reply of the leader's term last came (check-quorum)
+    slack: float = 0.0  # how far apart its replies come lately (check-quorum, leader.py)
 
     def can_send(self, max_messages: int, max_bytes: int) -> bool:
         if self.probing:

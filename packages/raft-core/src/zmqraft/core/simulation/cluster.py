@@ -726,6 +726,7 @@ class Simulation:
     def _isolated_leader_steps_down(self) -> None:
         """Check-quorum: a leader cut off from every other peer leads for at most two election
         timeouts (it steps down after one without a reply from a majority)."""
+        self._run_until(self.now + 2.0)  # its followers' slack settles (raft/leader.py)
         leader, term, _members = self._stable_leader()
         others = frozenset(p for p in self.peers if p != leader.id)
         cut = Partition(frozenset({leader.id}), others, True, float("inf"))
