@@ -69,8 +69,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("zmqraft.raft")
 
-SLACK_DECAY = 0.2  # a follower's slack shrinks by this much per second of time (check-quorum)
-SLACK_CAP = 4  # election timeouts: the most a slow follower's slack extends its contact
+SLACK_DECAY = 0.5  # a follower's slack shrinks by this much per second of time (check-quorum)
+SLACK_CAP = 2  # election timeouts: the most a slow follower's slack extends its contact
 
 
 def may_commit(log: RaftLog, index: int, term: int) -> bool:
