@@ -137,7 +137,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("checkQuorum", True, "",
            "a leader without a timely reply from a majority steps down (docs/protocol-extensions.md)"),
     Option("preVote", False, "",
-           "ask for pre-votes before campaigning (original peers never answer them; see checkQuorum)"),
+           "ask for pre-votes before campaigning (original peers never answer them: keep off with them)"),
     Option("electionTimeoutMin", 200, "ms", "the shortest election timeout"),
     Option("electionTimeoutMax", 300, "ms", "the longest election timeout"),
     Option("rpcTimeout", 50, "ms", "the timeout of a RequestVote"),
