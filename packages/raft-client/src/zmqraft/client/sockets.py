@@ -317,9 +317,9 @@ class Driven(Fed, Protocol):
 def pump(
     sockets: PeerSockets, driver: Driven, start: Callable[[Any], None], *, input_only: bool = False
 ) -> None:
-    """One wake-up: drain the sockets into ``driver``, act on its round (connect DEALERs to
-    a new configuration, send, ``start`` the work, then run the work it marks ``inline``),
-    until nothing moves.  ``input_only``: woken by socket readiness alone (not a
+    """One wake-up: drain the sockets into ``driver``, act on its round (run the work it
+    marks ``inline`` at once, ``start`` the rest, connect DEALERs to a new configuration,
+    then send), until nothing moves.  ``input_only``: woken by socket readiness alone (not a
     timer or finished work), so a wake-up that finds no input skips the round."""
     began = _monotonic()
     changed = not input_only  # a timer or finished work: the driver has something for a round
@@ -331,15 +331,15 @@ def pump(
             # reading EVENTS re-armed ZeroMQ's edge-triggered FDs
             break
         out = driver.round(_monotonic(), _wall())
-        if out.connect is not None:
-            sockets.connect(dict(out.connect.others(driver.id)))
-        sent = sockets.send(out)  # first: the frames never wait for work (none depends on it)
         inline = []
         for work in out.work:
             if work.inline:
                 inline.append(work)
             else:
-                start(work)  # a woken worker thread would contend with the sends for the GIL
+                start(work)
+        if out.connect is not None:
+            sockets.connect(dict(out.connect.others(driver.id)))
+        sent = sockets.send(out)
         for work in inline:  # a follower's write: its acknowledgement leaves in the next pass
             if _tracing:
                 trace("write", "start")
