@@ -133,7 +133,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("console.updateId", None, "", "random: a new request id for every flood update",
            filled=False),
     Option("preventSpiralElections", True, "",
-           "a peer that heard from a leader recently does not vote for another candidate"),
+           "a candidate whose vote a majority has not answered keeps its term (no spiral of terms)"),
     Option("checkQuorum", True, "",
            "a leader without a timely reply from a majority steps down (docs/protocol-extensions.md)"),
     Option("preVote", False, "",
