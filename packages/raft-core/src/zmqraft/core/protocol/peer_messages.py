@@ -12,6 +12,7 @@ See ``messages`` (the protocol's index) for the contract every message class fol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from .frames import FrameReader, encode_bool, encode_nuint, encode_string, encode_uint
 from .message_codec import Frames, decode_entries, encode_msg_id
@@ -19,7 +20,11 @@ from .message_types import APPEND_ENTRIES, INSTALL_SNAPSHOT, PRE_VOTE, REQUEST_V
 
 
 @dataclass(frozen=True, slots=True)
-class RequestVote:
+class _Ballot:
+    """RequestVote's frames, shared with PreVote (which differs only in its type byte)."""
+
+    TYPE: ClassVar[bytes]
+
     msg_id: int
     candidate_id: str
     term: int
@@ -29,7 +34,7 @@ class RequestVote:
     def encode(self, ident: bytes) -> list[bytes]:
         return [
             encode_msg_id(self.msg_id),
-            REQUEST_VOTE,
+            self.TYPE,
             ident,
             encode_string(self.candidate_id),
             encode_uint(self.term),
@@ -38,22 +43,24 @@ class RequestVote:
         ]
 
     @classmethod
-    def decode(cls, frames: Frames) -> RequestVote:
-        r = FrameReader("RequestVote", frames)
+    def decode(cls, frames: Frames) -> Self:
+        r = FrameReader(cls.__name__, frames)
         r.require(7)
         msg_id = r.msg_id(1)
-        r.msg_type(REQUEST_VOTE)
+        r.msg_type(cls.TYPE)
         return cls(msg_id, r.string(4), r.uint(5), r.uint(6), r.uint(7))
 
     def __str__(self) -> str:
         return (
-            f"RequestVote(id={self.msg_id} candidate={self.candidate_id} term={self.term}"
+            f"{type(self).__name__}(id={self.msg_id} candidate={self.candidate_id} term={self.term}"
             f" last={self.last_log_index}/{self.last_log_term})"
         )
 
 
 @dataclass(frozen=True, slots=True)
-class RequestVoteReply:
+class _BallotReply:
+    """``[id, term, granted]``, the reply of RequestVote and of PreVote."""
+
     msg_id: int
     term: int
     vote_granted: bool
@@ -62,73 +69,38 @@ class RequestVoteReply:
         return [encode_msg_id(self.msg_id), encode_uint(self.term), encode_bool(self.vote_granted)]
 
     @classmethod
-    def decode(cls, frames: Frames) -> RequestVoteReply:
-        r = FrameReader("RequestVoteReply", frames)
+    def decode(cls, frames: Frames) -> Self:
+        r = FrameReader(cls.__name__, frames)
         r.require(3)
         return cls(r.msg_id(1), r.uint(2), r.bool(3))
 
     def __str__(self) -> str:
         granted = "granted" if self.vote_granted else "denied"
-        return f"RequestVoteReply(id={self.msg_id} term={self.term} {granted})"
+        return f"{type(self).__name__}(id={self.msg_id} term={self.term} {granted})"
 
 
 @dataclass(frozen=True, slots=True)
-class PreVote:
+class RequestVote(_Ballot):
+    TYPE: ClassVar[bytes] = REQUEST_VOTE
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVoteReply(_BallotReply):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PreVote(_Ballot):
     """Would you vote for me in ``term`` (our term + 1)?  RequestVote's frames under type ``!``;
-    the answer changes nothing on the voter (Raft thesis §9.6; docs/protocol-extensions.md)."""
+    the answer changes nothing on the voter (Raft thesis §9.6; docs/protocol-extensions.md).
+    Not a subclass of RequestVote, so that no ``isinstance`` test takes one for the other."""
 
-    msg_id: int
-    candidate_id: str
-    term: int  # the term the candidate would campaign in
-    last_log_index: int
-    last_log_term: int
-
-    def encode(self, ident: bytes) -> list[bytes]:
-        return [
-            encode_msg_id(self.msg_id),
-            PRE_VOTE,
-            ident,
-            encode_string(self.candidate_id),
-            encode_uint(self.term),
-            encode_uint(self.last_log_index),
-            encode_uint(self.last_log_term),
-        ]
-
-    @classmethod
-    def decode(cls, frames: Frames) -> PreVote:
-        r = FrameReader("PreVote", frames)
-        r.require(7)
-        msg_id = r.msg_id(1)
-        r.msg_type(PRE_VOTE)
-        return cls(msg_id, r.string(4), r.uint(5), r.uint(6), r.uint(7))
-
-    def __str__(self) -> str:
-        return (
-            f"PreVote(id={self.msg_id} candidate={self.candidate_id} term={self.term}"
-            f" last={self.last_log_index}/{self.last_log_term})"
-        )
+    TYPE: ClassVar[bytes] = PRE_VOTE
 
 
 @dataclass(frozen=True, slots=True)
-class PreVoteReply:
-    """``[id, term, granted]``: ``term`` is the proposed term if granted, else the voter's."""
-
-    msg_id: int
-    term: int
-    vote_granted: bool
-
-    def encode(self) -> list[bytes]:
-        return [encode_msg_id(self.msg_id), encode_uint(self.term), encode_bool(self.vote_granted)]
-
-    @classmethod
-    def decode(cls, frames: Frames) -> PreVoteReply:
-        r = FrameReader("PreVoteReply", frames)
-        r.require(3)
-        return cls(r.msg_id(1), r.uint(2), r.bool(3))
-
-    def __str__(self) -> str:
-        granted = "granted" if self.vote_granted else "denied"
-        return f"PreVoteReply(id={self.msg_id} term={self.term} {granted})"
+class PreVoteReply(_BallotReply):
+    """``term`` is the proposed term if granted, else the voter's."""
 
 
 @dataclass(frozen=True, slots=True)
