@@ -1,70 +1,17 @@
-"""Prometheus metrics of an asyncio peer: the core's metric families
-(``zmqraft.core.metrics.families``) read at scrape time through a ``prometheus_client``
-collector, served at ``/metrics`` by the web monitor and, with ``metrics.enable``, by a small
-aiohttp server of their own (docs/metrics.md).  Each peer has a registry of its own, so
-several peers in one process do not mix."""
+"""The metrics endpoint of an asyncio peer: ``GET /metrics`` from a small aiohttp server of its
+own (``metrics.enable``); the registry and collector are shared by both runtimes
+(``zmqraft.client.prometheus``, docs/metrics.md)."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from zmqraft.client.sockets import PeerSockets
-from zmqraft.core.driver import PeerDriver
-from zmqraft.core.metrics import Family, families
+from zmqraft.client.prometheus import PeerMetrics
+
+__all__ = ["MetricsServer", "PeerMetrics"]
 
 log = logging.getLogger("zmqraft.asyncio.metrics")
-
-
-class PeerCollector:
-    """A ``prometheus_client`` collector of one peer: nothing is copied until a scrape."""
-
-    def __init__(self, driver: PeerDriver, sockets: PeerSockets, label: str | None = None) -> None:
-        self.driver = driver
-        self.sockets = sockets
-        self.label = label
-
-    def collect(self) -> Iterator[Metric]:
-        server = self.driver.server
-        for family in families(server, time.monotonic(), self.sockets.dropped_sends, self.label):
-            yield prometheus_family(family)
-
-
-def prometheus_family(family: Family) -> Metric:
-    """A core ``Family`` as a ``prometheus_client`` metric family."""
-    if family.kind == "histogram":
-        return HistogramMetricFamily(
-            family.name,
-            family.help,
-            buckets=[(le, float(n)) for le, n in family.buckets],
-            sum_value=family.sum,
-        )
-    labels = [name for name, _ in family.samples[0][0]] if family.samples else []
-    metric: GaugeMetricFamily | CounterMetricFamily
-    if family.kind == "counter":
-        metric = CounterMetricFamily(family.name, family.help, labels=labels)
-    else:
-        metric = GaugeMetricFamily(family.name, family.help, labels=labels)
-    for sample_labels, value in family.samples:
-        metric.add_metric([v for _, v in sample_labels], value)
-    return metric
-
-
-class PeerMetrics:
-    """The registry of one peer and its exposition."""
-
-    content_type = CONTENT_TYPE_LATEST
-
-    def __init__(self, driver: PeerDriver, sockets: PeerSockets, label: str | None = None) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(PeerCollector(driver, sockets, label))  # type: ignore[arg-type]
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
 
 
 class MetricsServer:
