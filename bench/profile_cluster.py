@@ -1,6 +1,6 @@
 """Profile a 3-peer cluster under load with py-spy: where the leader's and a follower's CPU
 goes, by function (own time) and by call chain (total), while a closed-loop client keeps 64
-100-byte RequestUpdates in flight.
+100-byte RequestUpdates in flight (``--inflight``).
 
     python bench/profile_cluster.py [--runtime asyncio|gevent] [--seconds 8] [--top 30]
 
@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--runtime", choices=sorted(COMMANDS), default="asyncio")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--inflight", type=int, default=64, help="updates in flight (default 64)")
     parser.add_argument("--raw", type=Path, default=None)
     args = parser.parse_args()
     if shutil.which("py-spy") is None:
@@ -100,7 +101,7 @@ def main() -> int:
             for role, peer in (("leader", leader), ("follower", follower))
         }
         load = threading.Thread(
-            target=closed_loop, args=(ctx, cluster.urls[leader], 64, 100, args.seconds + 1.0)
+            target=closed_loop, args=(ctx, cluster.urls[leader], args.inflight, 100, args.seconds + 1.0)
         )
         load.start()
         for spy in spies.values():

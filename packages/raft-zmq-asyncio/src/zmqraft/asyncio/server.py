@@ -163,7 +163,11 @@ class ZmqRaft:
 
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         assert self._loop is not None
-        self._loop.add_reader(sock.fileno(), self._pump, True)
+        self._loop.add_reader(sock.fileno(), self._readable, sock)
+
+    def _readable(self, sock: zmq.Socket[bytes]) -> None:
+        self.sockets.readable(sock)
+        self._pump(True)
 
     def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
         if self._loop is not None and not sock.closed:

@@ -177,8 +177,12 @@ class ZmqRaft:
     def _watch(self, sock: zmq.Socket[bytes]) -> None:
         fd = sock.fileno()
         watcher = self._hub.loop.io(fd, _READ)
-        watcher.start(self._wake.set)
+        watcher.start(self._readable, sock)
         self._watchers[fd] = watcher
+
+    def _readable(self, sock: zmq.Socket[bytes]) -> None:
+        self.sockets.readable(sock)
+        self._wake.set()
 
     def _unwatch(self, sock: zmq.Socket[bytes]) -> None:
         """Before the socket closes: a watcher must not outlive its FD."""
