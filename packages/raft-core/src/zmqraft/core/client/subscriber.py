@@ -72,6 +72,7 @@ class Subscribe:
 
     url: str
     prefix: bytes
+    peer_url: str | None = None  # the ROUTER url of the peer that gave it (its CurveZMQ key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +369,7 @@ class SubscriberProtocol:
         self._broadcast_expires = now + self.broadcast_timeout
         if url != self.pub_url:
             self.pub_url = url
-            self._events.append(Subscribe(url, self.client.ident))
+            self._events.append(Subscribe(url, self.client.ident, op.url))
 
     def _surface(self, error: ClientError) -> None:
         """A socket could not be opened: the reader hears of it at once (not after a silence);
