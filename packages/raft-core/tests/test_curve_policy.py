@@ -217,3 +217,15 @@ def test_the_leader_refuses_a_configuration_with_a_peer_its_check_refuses() -> N
 def test_curve_setup_repr_keeps_the_secret_out() -> None:
     setup = CurveSetup("1", b"p" * 32, b"s" * 32, {}, None)
     assert z85_encode(b"s" * 32) not in repr(setup) and z85_encode(b"p" * 32) in repr(setup)
+
+
+def test_a_handshake_that_fails_before_zap_is_counted_and_logged_once_per_kind(
+    policy: CurvePolicy, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "zmqraft.curve"):
+        for _ in range(3):
+            policy.handshake_failed("tcp://127.0.0.1:5", 0x11000001)
+        policy.handshake_failed("tcp://127.0.0.1:5", 0x11000002)
+    assert policy.metrics.curve_refused_handshakes == 4
+    assert caplog.text.count("a client with a wrong server key for this peer") == 1
+    assert caplog.text.count("a client without CurveZMQ") == 1

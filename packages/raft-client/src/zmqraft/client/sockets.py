@@ -46,6 +46,7 @@ Watch = Callable[[Socket], None]
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE) | _NOBLOCK
 _EVENTS = int(zmq.EVENTS)
+HANDSHAKE_FAILED = int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 _POLLIN = int(zmq.POLLIN)
 
 _monotonic = time.monotonic
@@ -201,6 +202,7 @@ class PeerSockets:
         self.id = peer_id
         self.curve = curve
         self.zap: Socket | None = None  # the ZAP handler's socket (CurveZMQ on)
+        self.monitors: list[Socket] = []  # handshake failures of the ROUTER and PUB (CurveZMQ on)
         self._unkeyed: set[str] = set()  # peers without a public key (logged once each)
         self.max_message_sizes = max_message_sizes
         self.dealer_hwm = dealer_hwm
@@ -263,6 +265,15 @@ class PeerSockets:
             pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
             self._curve_server(pub)
             _bind(pub, pub_bind, "the broadcast PUB")
+        if self.curve is not None:
+            # a handshake that fails before ZAP is asked (a client with a wrong server key
+            # for this peer) is seen only as a socket event: logged and counted too
+            for server in (router, self.pub):
+                if server is not None:
+                    monitor = server.get_monitor_socket(HANDSHAKE_FAILED)
+                    self.monitors.append(monitor)
+                    self._suspects.add(monitor)
+                    self.watch(monitor)
         self.connect(others)
 
     def _curve_server(self, sock: Socket) -> None:
@@ -387,6 +398,10 @@ class PeerSockets:
             assert zap is not None
             suspects.discard(zap)
             received += _drain(zap, self._answer_zap, fed, suspects)
+        for monitor in self.monitors:
+            if monitor in suspects:
+                suspects.discard(monitor)
+                received += _drain(monitor, self._handshake_event, fed, suspects)
         router = self.router
         if router in suspects:
             assert router is not None
@@ -410,6 +425,14 @@ class PeerSockets:
             send(self.zap, [request[0], b"", *reply])
         except zmq.ZMQError as exc:  # the handshake's pipe went: it failed anyway
             log.debug("%s: ZAP reply not sent: %s", self.id, exc)
+
+    def _handshake_event(self, _fed: Fed, event: list[bytes]) -> None:
+        """A socket monitor's HANDSHAKE_FAILED_PROTOCOL event: ``[event id (2 bytes) + value
+        (4), endpoint]``."""
+        assert self.curve is not None
+        if len(event) >= 2 and len(event[0]) >= 6:
+            value = int.from_bytes(event[0][2:6], "little")
+            self.curve.handshake_failed(event[1].decode("utf-8", "replace"), value)
 
     def _feed_router_curve(self, fed: Fed, user: str | None, frames: list[bytes]) -> None:
         policy = self.curve
@@ -465,7 +488,7 @@ class PeerSockets:
         return sent
 
     def stop_reading(self) -> None:
-        for sock in [self.zap, self.router, *(sock for _url, sock in self.dealers.values())]:
+        for sock in [self.zap, *self.monitors, self.router, *(sock for _url, sock in self.dealers.values())]:
             if sock is not None and not sock.closed:
                 self.unwatch(sock)
 
@@ -475,6 +498,12 @@ class PeerSockets:
         for _url, sock in self.dealers.values():
             sock.close(0)
         self.dealers.clear()
+        for server in (self.router, self.pub):
+            if self.monitors and server is not None and not server.closed:
+                server.disable_monitor()
+        for monitor in self.monitors:
+            monitor.close(0)
+        self.monitors.clear()
         for lingering in (self.router, self.pub):
             if lingering is not None:
                 lingering.close()

@@ -49,6 +49,11 @@ ZAP_VERSION = b"1.0"
 PEER_USER_PREFIX = "peer:"
 CLIENT_USER = "client"
 ANY_CLIENT = "*"
+# libzmq's ZMQ_PROTOCOL_ERROR_ZMTP_* codes of a failed CURVE server handshake
+_HANDSHAKE_ERRORS = {
+    0x11000001: "a client with a wrong server key for this peer",  # ZMTP_CRYPTOGRAPHIC
+    0x11000002: "a client without CurveZMQ (plaintext)",  # ZMTP_MECHANISM_MISMATCH
+}
 REMEMBERED_REFUSALS = 4096  # refused keys remembered (each logged once); a flood cannot grow it
 
 
@@ -191,6 +196,7 @@ class CurvePolicy:
         self.metrics = metrics if metrics is not None else PeerMetrics()
         self._refused: OrderedDict[bytes, None] = OrderedDict()
         self._dropped: set[tuple[str, bytes]] = set()
+        self._failed: set[tuple[str, int]] = set()
 
     def user_of(self, key: bytes) -> str | None:
         """The User-Id a connection with public ``key`` gets (None: refused)."""
@@ -236,6 +242,24 @@ class CurvePolicy:
             address.decode("ascii", "replace") or "?",
             what,
             f" {z85_encode(key)}" if key else "",
+        )
+
+    def handshake_failed(self, endpoint: str, error: int) -> None:
+        """A CURVE handshake on ``endpoint`` (ours) failed before ZAP was asked: the other
+        end does not hold this peer's public key (a wrong server key), or is no CurveZMQ
+        client.  Counted; logged once per endpoint and error code (libzmq does not say
+        which address it came from)."""
+        self.metrics.curve_refused_handshakes += 1
+        seen = (endpoint, error)
+        if seen in self._failed:
+            return
+        self._failed.add(seen)
+        log.warning(
+            "%s: a CurveZMQ handshake on %s failed: %s (ZeroMQ protocol error 0x%x; logged once)",
+            self.setup.peer_id,
+            endpoint,
+            _HANDSHAKE_ERRORS.get(error, "a client with a wrong server key, or without CurveZMQ"),
+            error,
         )
 
     @staticmethod

@@ -96,7 +96,7 @@ class PeerMetrics:
     updates_accepted: int = 0  # new entries proposed for them (leader)
     updates_committed: int = 0  # answered COMMITTED (applied)
     updates_expired: int = 0  # answered EXPIRED
-    curve_refused_handshakes: int = 0  # CurveZMQ handshakes refused by the ZAP policy
+    curve_refused_handshakes: int = 0  # CurveZMQ handshakes refused (ZAP) or failed (wrong keys)
     curve_refused_messages: int = 0  # peer RPCs dropped: sent with a client key
     storage_seconds: Histogram = field(default_factory=lambda: Histogram(STORAGE_BUCKETS))
     append_batch: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
@@ -331,7 +331,7 @@ def families(server: PeerServer, now: float, dropped_sends: int, label: str | No
         ),
         _counter(
             "zmqraft_curve_refused_handshakes",
-            "CurveZMQ handshakes refused: a key that is neither a peer's nor an allowed client's.",
+            "CurveZMQ handshakes refused or failed: an unknown key, a wrong server key, no CurveZMQ.",
             metrics.curve_refused_handshakes,
         ),
         _counter(
