@@ -157,16 +157,13 @@ def test_client_keys_allowed_unknown_missing_and_wrong_server_key(
     mistaken = Client(peers=seeds, secret=cluster.secret, rpc_timeout=1.5, curve=wrong)
     with mistaken, pytest.raises(RequestTimeoutError, match="CurveZMQ is on"):
         mistaken.request_update(b"never")
-    # ...which the peers see only as a failed handshake (no key reaches ZAP), as the plain
-    # client's: each kind logged once
-    for what in ("a client with a wrong server key for this peer", "a client without CurveZMQ"):
-        wait_for(
-            f"a peer to log {what}",
-            lambda what=what: any(what in p.output() for p in cluster.peers.values()),  # type: ignore[misc]
-            10,
-        )
-        for peer in cluster.peers.values():
-            assert peer.output().count(what) <= 1
+    # ...which the peers see only as a failed handshake (no key reaches ZAP): logged once.
+    # (A plaintext client's mismatch is logged too when the peer notices it first; the
+    # client may hang up first, so that one is not waited for.)
+    what = "a client with a wrong server key for this peer"
+    wait_for(f"a peer to log {what}", lambda: any(what in p.output() for p in cluster.peers.values()), 10)
+    for peer in cluster.peers.values():
+        assert peer.output().count(what) <= 1
 
     # a subscriber with an allowed key hears the broadcasts
     with Client(peers=seeds, secret=cluster.secret, curve=root / "client") as writer:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import messages as m
@@ -72,7 +72,9 @@ class Subscribe:
 
     url: str
     prefix: bytes
-    peer_url: str | None = None  # the ROUTER url of the peer that gave it (its CurveZMQ key)
+    #: the ROUTER url of the peer that gave ``url`` (whose CurveZMQ key the SUB needs); not
+    #: compared: where the answer came from does not make another subscription
+    peer_url: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
