@@ -185,9 +185,11 @@ def test_an_unknown_peer_key_or_a_client_key_cannot_disturb_elections(
     make_pair(root / "impostor", "1")
     impostor = RawClient(cluster.secret, url_keys(root, cluster, "1", "impostor"))
     as_client = RawClient(cluster.secret, url_keys(root, cluster))
+    # and peer 3's real key speaking for peer 1 or 2 (the messages below never name 3)
+    as_other_peer = RawClient(cluster.secret, url_keys(root, cluster, "3", "keys"))
     try:
         high = term + 100
-        for sender in (impostor, as_client):
+        for sender in (impostor, as_client, as_other_peer):
             for peer_id, peer in cluster.peers.items():
                 candidate = "1" if peer_id != "1" else "2"
                 sender.send(peer.url, m.RequestVote(1, candidate, high, 1 << 20, high).encode(cluster.secret))
@@ -206,9 +208,11 @@ def test_an_unknown_peer_key_or_a_client_key_cannot_disturb_elections(
     finally:
         impostor.close()
         as_client.close()
+        as_other_peer.close()
     assert cluster.leader(timeout=5) == (leader, term)
     outputs = "".join(peer.output() for peer in cluster.peers.values())
-    assert "only peer keys may send peer RPCs" in outputs
+    assert "only a peer's own key may send its peer RPCs" in outputs
+    assert "authorized as peer:3" in outputs
     assert z85_encode(read_key_pair(root / "impostor", "1").public) in outputs
 
 

@@ -160,9 +160,11 @@ def test_zap_refuses_other_mechanisms_versions_and_answers_nothing_to_a_stub(pol
 
 def test_only_peer_keys_may_send_peer_rpcs(policy: CurvePolicy, caplog: pytest.LogCaptureFixture) -> None:
     for peer_type in (m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT, b"!"):
-        assert policy.may_deliver("peer:2", peer_type)
-        assert not policy.may_deliver("client", peer_type)
-        assert not policy.may_deliver(None, peer_type)
+        assert policy.may_deliver("peer:2", peer_type, b"2")
+        assert not policy.may_deliver("peer:2", peer_type, b"1"), "a peer key speaks for itself only"
+        assert not policy.may_deliver("peer:2", peer_type)
+        assert not policy.may_deliver("client", peer_type, b"2")
+        assert not policy.may_deliver(None, peer_type, b"2")
     for client_type in (m.REQUEST_UPDATE, m.REQUEST_CONFIG, m.CONFIG_UPDATE, m.REQUEST_ENTRIES, b"*", b"W"):
         assert policy.may_deliver("client", client_type)
         assert policy.may_deliver("peer:1", client_type)
@@ -171,7 +173,7 @@ def test_only_peer_keys_may_send_peer_rpcs(policy: CurvePolicy, caplog: pytest.L
         for _ in range(3):
             policy.dropped("client", m.REQUEST_VOTE, b"rid")
     assert policy.metrics.curve_refused_messages == 3
-    assert caplog.text.count("only peer keys may send peer RPCs") == 1
+    assert caplog.text.count("only a peer's own key may send its peer RPCs") == 1
 
 
 def test_a_new_peer_needs_a_key_its_certificate_may_come_later(keys: Path) -> None:

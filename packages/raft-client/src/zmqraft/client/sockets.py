@@ -438,7 +438,7 @@ class PeerSockets:
         policy = self.curve
         assert policy is not None
         msg_type = frames[2] if len(frames) > 2 else b""
-        if not policy.may_deliver(user, msg_type):
+        if not policy.may_deliver(user, msg_type, frames[4] if len(frames) > 4 else b""):
             policy.dropped(user, msg_type, frames[0])
             return
         if _tracing:

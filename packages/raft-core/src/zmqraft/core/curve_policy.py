@@ -6,9 +6,10 @@ Two decisions, both here so that both runtimes apply the same rules:
   libzmq makes for every CURVE handshake on the peer's ROUTER and PUB.  A configured peer's
   key gets the User-Id ``peer:ID``, an allowed client key ``client``; any other key is
   refused (status 400), logged once per key with its Z85 public key and address, and counted;
-* what a connection may send: ``may_deliver(user_id, msg_type)``: only peer keys may send
-  the peer RPCs (AppendEntries, RequestVote, PreVote, InstallSnapshot), so a client key
-  cannot disturb elections or the log.
+* what a connection may send: ``may_deliver(user_id, msg_type, sender)``: only peer keys
+  may send the peer RPCs (AppendEntries, RequestVote, PreVote, InstallSnapshot), each only
+  in its own name, so a client key cannot disturb elections or the log, nor one peer's key
+  speak for another peer.
 
 The runtimes own the sockets (``zmqraft.client.sockets.PeerSockets``): a ZAP socket bound at
 ``ZAP_ENDPOINT`` in the peer's own context and served on the peer's loop, CURVE server
@@ -263,13 +264,15 @@ class CurvePolicy:
         )
 
     @staticmethod
-    def may_deliver(user_id: str | None, msg_type: bytes) -> bool:
-        """May a connection authorized as ``user_id`` send a message of ``msg_type``?"""
+    def may_deliver(user_id: str | None, msg_type: bytes, sender: bytes = b"") -> bool:
+        """May a connection authorized as ``user_id`` send a message of ``msg_type``?  A peer
+        RPC must come from the key of the peer it names as its sender (``sender``: the
+        candidate's or leader's id frame), so no key can speak for another peer."""
         if user_id is None:
             return False
-        if user_id.startswith(PEER_USER_PREFIX):
-            return True
-        return user_id == CLIENT_USER and msg_type not in PEER_TYPES
+        if msg_type in PEER_TYPES:
+            return user_id == PEER_USER_PREFIX + sender.decode("utf-8", "replace")
+        return user_id == CLIENT_USER or user_id.startswith(PEER_USER_PREFIX)
 
     def dropped(self, user_id: str | None, msg_type: bytes, routing_id: bytes) -> None:
         """A message ``may_deliver`` refused: counted, logged once per sender kind and type."""
@@ -279,8 +282,8 @@ class CurvePolicy:
             return
         self._dropped.add(seen)
         log.warning(
-            "%s: dropped a %r message from a connection authorized as %s (only peer keys may "
-            "send peer RPCs; logged once per kind of sender and type)",
+            "%s: dropped a %r message from a connection authorized as %s (only a peer's own key "
+            "may send its peer RPCs; logged once per kind of sender and type)",
             self.setup.peer_id,
             seen[1],
             user_id or "nobody",
