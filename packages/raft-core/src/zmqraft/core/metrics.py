@@ -97,7 +97,7 @@ class PeerMetrics:
     updates_committed: int = 0  # answered COMMITTED (applied)
     updates_expired: int = 0  # answered EXPIRED
     curve_refused_handshakes: int = 0  # CurveZMQ handshakes refused (ZAP) or failed (wrong keys)
-    curve_refused_messages: int = 0  # peer RPCs dropped: sent with a client key
+    curve_refused_messages: int = 0  # peer RPCs dropped: not sent with the named peer's key
     storage_seconds: Histogram = field(default_factory=lambda: Histogram(STORAGE_BUCKETS))
     append_batch: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
     loop_round: Histogram = field(default_factory=lambda: Histogram(ROUND_BUCKETS))
@@ -336,7 +336,7 @@ def families(server: PeerServer, now: float, dropped_sends: int, label: str | No
         ),
         _counter(
             "zmqraft_curve_refused_messages",
-            "Peer RPCs dropped because a client key sent them (CurveZMQ on).",
+            "Peer RPCs dropped: sent with a client key or another peer's key (CurveZMQ on).",
             metrics.curve_refused_messages,
         ),
     ]
