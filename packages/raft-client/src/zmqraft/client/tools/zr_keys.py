@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # options after the names too
     return run_tool("zr-keys", lambda: run(args), args.debug)
 
 
