@@ -218,12 +218,6 @@ def test_curve_keys_with_a_config(layout: tuple[Path, Path], tmp_path: Path) -> 
     assert str(err.value).startswith(
         f"the cluster of {config_file} uses CurveZMQ (curve.keys): give --curve-keys DIR"
     )
-    # inline Z85 keys by peer id
-    inline = {"curve": {"keys": {"3": read_certificate(cluster / "3.key").public_z85}}}
-    keys = curve_keys(
-        args(client), inline, config_file, ["tcp://127.0.0.1:9003"], {"tcp://127.0.0.1:9003": "3"}
-    )
-    assert keys is not None and keys.server_key("tcp://127.0.0.1:9003") == peer_key(cluster, "3")
 
 
 def test_curve_keys_errors(layout: tuple[Path, Path], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from zmqraft.core.cli_errors import report
-from zmqraft.core.curve_keys import ClientKeys, CurveKeyError, public_key, read_public_keys
+from zmqraft.core.curve_keys import ClientKeys, CurveKeyError, read_public_keys
 
 DEFAULT_PORT = 8047
 
@@ -267,15 +267,13 @@ def config_peers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def config_server_keys(config: Mapping[str, Any], config_file: str | None) -> dict[str, bytes] | None:
-    """The peers' public keys of a config's ``curve.keys`` by peer id (a directory of
-    certificate files, relative to the config file's folder, or a mapping of ids to Z85
-    keys); None when the config has no ``curve.keys`` (a cluster without CurveZMQ)."""
+    """The peers' public keys of a config's ``curve.keys`` by peer id (its directory of
+    certificate files, relative to the config file's folder); None when the config has no
+    ``curve.keys`` (a cluster without CurveZMQ)."""
     curve = config.get("curve")
     source = curve.get("keys") if isinstance(curve, Mapping) else None
     if not source:
         return None
-    if isinstance(source, Mapping):
-        return {str(k): public_key(str(v), f"curve.keys.{k}") for k, v in source.items()}
     directory = os.path.expanduser(str(source))
     if config_file and not os.path.isabs(directory):
         directory = os.path.join(os.path.dirname(os.path.abspath(config_file)), directory)
