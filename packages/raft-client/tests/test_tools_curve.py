@@ -118,3 +118,30 @@ def test_zr_console_with_curve_keys(cluster_factory: Callable[..., Any]) -> None
     # without the client's key the console refuses to connect, in one line, and goes on
     out = run("zr_console", *k, *client, stdin=f".connect {u['1'][6:]}\n.exit\n").stdout
     assert "error: no CurveZMQ server key for" in out
+
+
+def test_zr_log_compact_asks_a_curve_peer(cluster_factory: Callable[..., Any]) -> None:
+    """zr-log-compact -p ID=URL --curve-keys gets the peer's indexes over CurveZMQ (the
+    request-id horizon keeps the prune index at 0, so it then finds nothing to compact)."""
+    cluster, root = curve_cluster(cluster_factory)
+    u1 = cluster.peers["1"].url
+    with Client(
+        peers=[(p, peer.url) for p, peer in cluster.peers.items()],
+        secret=cluster.secret,
+        curve=root / "client",
+    ) as client:
+        index = client.request_update(b"compact me")
+    common = (
+        "-d",
+        cluster.data_dir("1"),
+        "-m",
+        "zmqraft.client.tools.passthrough_state",
+        "-t",
+        root / "snap.new",
+    )
+    k = ("-k", cluster.secret.decode())
+    err = run("zr_log_compact", *common, *k, "--curve-keys", root / "client", "-p", f"1={u1}", code=5).stderr
+    assert f"nothing to compact up to index 0: {u1} reports commit index " in err, err
+    assert int(err.split("reports commit index ")[1].split()[0]) >= index
+    err = run("zr_log_compact", *common, *k, "--curve-keys", root / "client", "-p", u1, code=1).stderr
+    assert "no CurveZMQ server key for" in err
