@@ -137,20 +137,22 @@ class Console:
         self.editor: list[str] | None = None  # lines collected by .editor
         self.namespace: dict[str, Any] = {}  # Python lines run here (the original's REPL context)
         self.commands: dict[str, Command] = {
-            "connect": Command(self.cmd_connect, "host[:port] ...", "connect a cluster client to the peers"),
+            "connect": Command(
+                self.cmd_connect, "[ID=]host[:port] ...", "connect a cluster client to the peers"
+            ),
             "cpeer": Command(
                 self.cmd_cpeer,
-                "[host[:port]]",
+                "[[ID=]host[:port]]",
                 "connect a single-peer client (no fail-over); no argument: show the connection",
             ),
             "subscribe": Command(
                 self.cmd_subscribe,
-                "host[:port] ... [from=N]",
+                "[ID=]host[:port] ... [from=N]",
                 "subscribe to the cluster's committed entries (printed as they come)",
             ),
             "subp": Command(
                 self.cmd_subp,
-                "[host[:port] | lastIndex]",
+                "[[ID=]host[:port] | lastIndex]",
                 "with a host: watch that peer's broadcasts; with an index (or none): read its "
                 "entries from there for as long as it leads",
             ),
@@ -334,7 +336,7 @@ class Console:
 
     def cmd_connect(self, args: list[str]) -> None:
         if not args:
-            raise UsageError("usage: .connect host[:port] [host ...]")
+            raise UsageError("usage: .connect [ID=]host[:port] [host ...]")
         seeds = self.resolve(args)
         self.close()
         self.seeds = seeds
@@ -367,7 +369,7 @@ class Console:
             self.seeds = seeds
             self.peer_url = None
         elif not self.seeds:
-            raise UsageError("usage: .subscribe host[:port] [host ...] [from=N]")
+            raise UsageError("usage: .subscribe [ID=]host[:port] [host ...] [from=N]")
         self._stop_subscriber()
         options = {**self._client_kwargs(), **self._subscriber_kwargs()}
         options.pop("heartbeat")
