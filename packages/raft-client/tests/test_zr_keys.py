@@ -75,6 +75,13 @@ def test_show_prints_the_public_key(tmp_path: Path) -> None:
     assert secret_text(tmp_path / "1.key_secret") not in out
     err = zr_keys_cmd("--show", tmp_path, "9", code=1).stderr
     assert err.startswith("zr-keys: no certificate ") and "9.key" in err
+    # a secret file others can read is refused, in the tools' one-line style
+    os.chmod(tmp_path / "1.key_secret", 0o644)
+    err = zr_keys_cmd("--show", tmp_path, "1", code=1).stderr
+    assert err == (
+        f"zr-keys: {tmp_path}/1.key_secret: secret key file is accessible by others (mode 0644); "
+        f"run: chmod 600 {tmp_path}/1.key_secret\n"
+    )
 
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
