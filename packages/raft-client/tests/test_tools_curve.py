@@ -80,6 +80,10 @@ def test_zr_config_and_zr_monitor_with_curve_keys(cluster_factory: Callable[...,
     out = json.loads(run("zr_monitor", "-c", config, *client, "--once", "-w", "json").stdout)
     assert {p["id"]: p["error"] for p in out["peers"]} == {"1": None, "2": None, "3": None}
     assert out["leader"] in expected
+    # zr-monitor -p: the ids name the urls' peers, so each url gets its peer's key
+    args = ("--once", "-w", "json", "-p", "1", "2", "3", "--", u["1"], u["2"], u["3"])
+    out = json.loads(run("zr_monitor", *k, *client, *args).stdout)
+    assert {p["id"]: (p["url"], p["error"]) for p in out["peers"]} == {p: (u[p], None) for p in "123"}
 
     # what goes wrong, in one line each
     err = run("zr_config", "-c", config, "--json", code=1).stderr
