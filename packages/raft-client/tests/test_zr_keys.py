@@ -220,6 +220,10 @@ def test_curve_keys_with_a_config(layout: tuple[Path, Path], tmp_path: Path) -> 
     assert keys.server_key("tcp://127.0.0.1:9003") == peer_key(cluster, "3")
     assert keys.servers["3"] == peer_key(cluster, "3")
     assert keys.public == read_certificate(client / "client.key_secret").public
+    # the config's folder is not on this host: the client directory's keys serve
+    elsewhere = {**config, "curve": {"keys": str(tmp_path / "nowhere")}}
+    keys = curve_keys(args(client), elsewhere, config_file, ["tcp://127.0.0.1:9002"])
+    assert keys is not None and keys.server_key("tcp://127.0.0.1:9002") == peer_key(cluster, "2")
     with pytest.raises(UsageError) as err:
         curve_keys(args(), config, config_file)
     assert str(err.value).startswith(

@@ -288,24 +288,27 @@ def curve_keys(
     seed_ids: Mapping[str, str] | None = None,
 ) -> ClientKeys | None:
     """The keys a tool connects with (None: plain TCP): the pair and peers' keys of
-    ``--curve-keys``, the peers' keys of the config's ``curve.keys`` on top, every key also
-    under its peer's url (from the config's peers and ``seed_ids``).  Every seed must
-    resolve to a server key; the error says what to pass when one does not."""
+    ``--curve-keys``, the peers' keys of the config's ``curve.keys`` on top (when that folder
+    is readable here), every key also under its peer's url (from the config's peers and
+    ``seed_ids``).  Every seed must resolve to a server key; the error says what to pass
+    when one does not."""
     config = config or {}
-    try:
-        from_config = config_server_keys(config, config_file)
-    except CurveKeyError as err:
-        raise UsageError(f"curve.keys of {config_file or 'the config'}: {err}") from None
+    curve = config.get("curve")
+    curve_on = isinstance(curve, Mapping) and bool(curve.get("keys"))
     if args.curve_keys is None:
         if args.curve_name is not None:
             raise UsageError("--curve-name names a key pair in --curve-keys DIR: give --curve-keys too")
-        if from_config is not None:
+        if curve_on:
             raise UsageError(
                 f"the cluster of {config_file} uses CurveZMQ (curve.keys): give --curve-keys DIR "
                 "holding this client's key pair (zr-keys --client DIR; the peers admit it once "
                 "DIR/client.key is in their curve.clients)"
             )
         return None
+    try:
+        from_config = config_server_keys(config, config_file)
+    except CurveKeyError:
+        from_config = None  # the peers' folder is not on this host: DIR's ID.key files serve
     name = args.curve_name or CURVE_CLIENT_NAME
     try:
         keys = ClientKeys.from_directory(args.curve_keys, name)

@@ -9,9 +9,9 @@
 Feeds the log of a peer's data directory (read-only: the peer may keep running) to a state
 machine up to the compaction index (``-i``, or min(commit index, prune index) reported by
 the peer ``-p``, by default the url of ``config.id``; with CurveZMQ, ``--curve-keys DIR``),
-writes the state machine's snapshot
-to ``TARGET`` (default ``<dir>/compact/snap.new``, where a peer with ``data.compact.watch``
-installs it), then prints the log files that may be deleted once it is installed.
+writes the state machine's snapshot to ``TARGET`` (default ``<dir>/compact/snap.new``, where
+a peer with ``data.compact.watch`` installs it), then prints the log files that may be
+deleted once it is installed.
 
 The state machine (``-m``, default ``data.compact.state.path``) is a Python file or a module
 name, optionally ``:ClassName``; without a class name the module's ``StateMachineClass`` or
