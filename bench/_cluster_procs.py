@@ -7,6 +7,10 @@ the servers and ZeroMQ rather than the library's own client and codecs, and any 
 
 ``python bench/_cluster_procs.py echo URL`` runs the echo server: a ROUTER answering every
 RequestUpdate at once, the ceiling of this client plus the ZeroMQ path.
+
+``Cluster(..., curve=True)`` runs the peers with CurveZMQ (``curve.keys``: a pair per peer,
+``curve.clients``: the bench client's public key) and ``Cluster.curve_client`` gives the raw
+client's CURVE socket options.
 """
 
 from __future__ import annotations
@@ -86,9 +90,43 @@ class RequestIds:
         return struct.pack(">I", seconds) + self._tail + self._counter.to_bytes(3, "big")
 
 
-def dealer(ctx: zmq.Context[zmq.Socket[bytes]], url: str) -> zmq.Socket[bytes]:
-    """A DEALER to ``url`` that never lingers (a stopped peer must not hold the bench up)."""
+@dataclass(frozen=True)
+class CurveClient:
+    """The raw client's CurveZMQ keys (Z85, as ``zmq.curve_keypair`` gives them) and each
+    server's public key by url."""
+
+    public: bytes
+    secret: bytes = field(repr=False)
+    servers: dict[str, bytes] = field(default_factory=dict)
+
+    def apply(self, sock: zmq.Socket[bytes], url: str) -> None:
+        """Make ``sock`` a CURVE client of the server at ``url`` (before it connects)."""
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self.servers[url])
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.secret)
+
+
+def make_keys(directory: Path, name: str) -> tuple[bytes, bytes]:
+    """A key pair as certificate files ``NAME.key`` and ``NAME.key_secret`` (0600) in
+    ``directory`` (the bench's own temporary folder); returns (public, secret) in Z85."""
+    import zmq.auth
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _, secret_file = zmq.auth.create_certificates(str(directory), name)
+    os.chmod(secret_file, 0o600)  # a peer refuses a secret key file others can read
+    public, secret = zmq.auth.load_certificate(secret_file)
+    assert secret is not None
+    return public, secret
+
+
+def dealer(
+    ctx: zmq.Context[zmq.Socket[bytes]], url: str, curve: CurveClient | None = None
+) -> zmq.Socket[bytes]:
+    """A DEALER to ``url`` that never lingers (a stopped peer must not hold the bench up);
+    with ``curve``, a CURVE client of that server."""
     sock = ctx.socket(zmq.DEALER)
+    if curve is not None:
+        curve.apply(sock, url)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, HWM)
     sock.setsockopt(zmq.RCVHWM, HWM)
@@ -157,17 +195,18 @@ def closed_loop(
     seconds: float,
     secret: bytes = b"",
     drain: float = 5.0,
+    curve: CurveClient | None = None,
 ) -> LoadResult:
     """``window`` RequestUpdates of ``size`` random bytes outstanding for ``seconds``: each
     committed reply sends the next one.  Counts only final replies (an accepted-but-pending
     reply keeps waiting); a refused update is not replaced, as in load.py.  Afterwards waits
     up to ``drain`` seconds for the updates still in flight, so the next measurement starts
-    on a quiet cluster and CPU per update can count them."""
+    on a quiet cluster and CPU per update can count them.  ``curve``: over CurveZMQ."""
     result = LoadResult(window, size)
     ids = RequestIds()
     payload = os.urandom(size)
     pending: dict[bytes, float] = {}
-    sock = dealer(ctx, url)
+    sock = dealer(ctx, url, curve)
 
     def send() -> None:
         rid = ids.next()
@@ -289,10 +328,16 @@ class Cluster:
     """Peers of one implementation as real processes on 127.0.0.1 with ephemeral ports, each
     with its own config file, data directory and log under ``root``.  Every option not about
     addresses or data is left at its default (the durability measured is the defaults'), except
-    ``extra`` when the caller asks for it."""
+    ``extra`` when the caller asks for it, and CurveZMQ with ``curve`` (``curve_client`` then
+    holds what the raw client connects with)."""
 
     def __init__(
-        self, command: Sequence[str], root: Path, peers: int = 3, extra: dict[str, object] | None = None
+        self,
+        command: Sequence[str],
+        root: Path,
+        peers: int = 3,
+        extra: dict[str, object] | None = None,
+        curve: bool = False,
     ) -> None:
         self.command = list(command)
         self.root = root
@@ -302,6 +347,8 @@ class Cluster:
         self.pubs = {p: f"tcp://127.0.0.1:{ports[2 * n + 1]}" for n, p in enumerate(self.ids)}
         self.extra = dict(extra or {})
         self.procs: dict[str, Proc] = {}
+        self.curve = curve
+        self.curve_client: CurveClient | None = None
 
     def config(self, peer: str) -> Path:
         """The same JSON file shape as the reference launcher (zr.py), which both the
@@ -313,12 +360,25 @@ class Cluster:
             "broadcast": {"url": self.pubs[peer]},
             **self.extra,
         }
+        if self.curve:
+            raft["curve"] = {"keys": str(self.root / "keys"), "clients": str(self.root / "clients")}
         path = self.root / f"peer-{peer}.json"
         path.write_text(json.dumps({"raft": raft}))
         return path
 
+    def make_curve_keys(self) -> None:
+        """A pair per peer in ``keys/``, the client's in ``client/`` and its public
+        certificate in ``clients/`` (the peers admit that key only)."""
+        servers = {self.urls[p]: make_keys(self.root / "keys", p)[0] for p in self.ids}
+        public, secret = make_keys(self.root / "client", "client")
+        (self.root / "clients").mkdir(mode=0o700, exist_ok=True)
+        (self.root / "clients" / "client.key").write_bytes((self.root / "client" / "client.key").read_bytes())
+        self.curve_client = CurveClient(public, secret, servers)
+
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.curve and self.curve_client is None:
+            self.make_curve_keys()
         for peer in self.ids:
             argv = [*self.command, "-c", str(self.config(peer)), peer]
             self.procs[peer] = Proc(peer, argv, self.root / f"peer-{peer}.log", self.root)
@@ -345,7 +405,7 @@ class Cluster:
         """The peer that says it leads, asked with RequestConfig; None after ``timeout`` seconds
         or as soon as a peer has exited (a dead cluster will not elect anyone worth measuring)."""
         ids = RequestIds()
-        socks = {p: dealer(ctx, u) for p, u in self.urls.items()}
+        socks = {p: dealer(ctx, u, self.curve_client) for p, u in self.urls.items()}
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline and not self.dead():

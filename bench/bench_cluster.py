@@ -16,6 +16,13 @@ committed).  Per round, system and payload size:
   utime + stime of /proc/<pid>/stat over the 64-in-flight run;
 * peak resident memory of each peer (VmHWM of /proc/<pid>/status) at the end of the round.
 
+``--curve`` adds ``asyncio-curve`` and ``gevent-curve`` (for the runtimes among the systems):
+the same cluster with CurveZMQ on (``curve.keys``, ``curve.clients`` admitting the bench
+client's key) and the raw client on CURVE sockets.  Their ratios to the plaintext runtime
+(``asyncio-curve/asyncio``: throughput with curve on over curve off, latency and CPU off over
+on, < 1 is the cost of curve) are in the ratio table and the JSON's ``ratios``, and the
+throughput ratio again in the JSON's ``summary.curve``.
+
 A shared machine's load drifts, so absolute figures are noisy: the systems take turns within
 every round (the order rotates from round to round), and each comparison is the median over
 rounds of per-round ratios (as compare.py does).  Ratios favour the first system when > 1:
@@ -26,7 +33,7 @@ Usage::
 
     python bench/bench_cluster.py [--rounds 3] [--seconds 4] [--inflight 64]
         [--size 100 | --sizes 100,4096,65536] [--systems echo,asyncio,gevent,original]
-        [--original PATH] [--json FILE] [--dir DIR] [--keep] [--cache-max N]
+        [--curve] [--original PATH] [--json FILE] [--dir DIR] [--keep] [--cache-max N]
 
 ``--original PATH`` (or ``NZR=PATH``) names the folder holding ``bin/zmq-raft.js``, e.g. the
 ``node_modules/zmq-raft`` of an npm install (bench/install_original.sh); without it, or without
@@ -63,12 +70,25 @@ from typing import Any
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster_procs import Cluster, Echo, LoadResult, RequestIds, closed_loop, cpu_seconds, dealer, status_kib
+from _cluster_procs import (
+    Cluster,
+    CurveClient,
+    Echo,
+    LoadResult,
+    RequestIds,
+    closed_loop,
+    cpu_seconds,
+    dealer,
+    status_kib,
+)
 
 Row = dict[str, Any]
 Ctx = zmq.Context[zmq.Socket[bytes]]
 
 SYSTEMS = ("echo", "asyncio", "gevent", "original")
+RUNTIMES = ("asyncio", "gevent")
+CURVE_SUFFIX = "-curve"  # a runtime's cluster with CurveZMQ on (--curve)
+ALL_SYSTEMS = (*SYSTEMS, *(rt + CURVE_SUFFIX for rt in RUNTIMES))
 LEADER_TIMEOUT = 20.0  # a leader must appear this soon after the peers start
 WARMUP_WINDOW, WARMUP_SECONDS = 16, 1.0  # as the reference measurement
 SUMMARY_KEYS = ("upd_s", "mb_s", "p50_64_ms", "p50_ms", "p99_ms", "cpu_leader_us", "cpu_follower_us")
@@ -130,6 +150,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=env("ZMQRAFT_BENCH_RUNTIMES", ",".join(SYSTEMS)),
         help=f"comma-separated subset of {','.join(SYSTEMS)} (default all)",
     )
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="also each runtime with CurveZMQ on (asyncio-curve, gevent-curve): the cost of curve as ratios",
+    )
     p.add_argument("--original", default=env("NZR", ""), help="folder holding bin/zmq-raft.js (default $NZR)")
     p.add_argument("--json", metavar="FILE", help="write every figure here (default: JSON lines on stderr)")
     p.add_argument("--dir", default=env("ZMQRAFT_BENCH_DIR"), help="where the temporary data goes")
@@ -151,9 +176,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.size]
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = sorted(set(args.systems) - set(SYSTEMS))
+    unknown = sorted(set(args.systems) - set(ALL_SYSTEMS))
     if unknown:
-        p.error(f"unknown systems {unknown}: choose from {','.join(SYSTEMS)}")
+        p.error(f"unknown systems {unknown}: choose from {','.join(ALL_SYSTEMS)}")
+    if args.curve:
+        extra = [rt + CURVE_SUFFIX for rt in RUNTIMES if rt in args.systems]
+        if not extra:
+            p.error("--curve measures the runtimes with curve on: give asyncio or gevent among --systems")
+        args.systems += [s for s in extra if s not in args.systems]
     if args.rounds < 1 or args.seconds <= 0 or args.inflight < 1 or min(args.sizes) < 1:
         p.error("--rounds, --seconds, --inflight and sizes must be positive")
     return args
@@ -169,10 +199,12 @@ def measure_sizes(
     urls: dict[str, str],
     pids: dict[str, int],
     args: argparse.Namespace,
+    curve: CurveClient | None = None,
 ) -> Row:
     """Every size on one running system: warm-up, ``inflight`` in flight (throughput, CPU),
     then 1 in flight (latency).  The leader is looked up again before each size, so a change
-    of leader between runs moves the client rather than failing every later run."""
+    of leader between runs moves the client rather than failing every later run.  ``curve``:
+    the client's CURVE keys."""
     row: Row = {"sizes": {}}
     for size in args.sizes:
         leader = find_leader()
@@ -180,11 +212,11 @@ def measure_sizes(
             row["error"] = f"no leader before the {size}-byte run"
             break
         url = urls[leader]
-        closed_loop(ctx, url, WARMUP_WINDOW, size, WARMUP_SECONDS)
+        closed_loop(ctx, url, WARMUP_WINDOW, size, WARMUP_SECONDS, curve=curve)
         before = {p: cpu_seconds(pid) for p, pid in pids.items()}
-        many = closed_loop(ctx, url, args.inflight, size, args.seconds)
+        many = closed_loop(ctx, url, args.inflight, size, args.seconds, curve=curve)
         cpu_us = {p: (cpu_seconds(pid) - before[p]) / max(many.committed, 1) * 1e6 for p, pid in pids.items()}
-        one = closed_loop(ctx, url, 1, size, args.seconds / 2)
+        one = closed_loop(ctx, url, 1, size, args.seconds / 2, curve=curve)
         followers = [us for p, us in cpu_us.items() if p != leader]
         figures: Row = {
             "leader": leader,
@@ -236,12 +268,15 @@ def measure_echo(ctx: Ctx, root: Path, args: argparse.Namespace) -> Row:
         echo.stop()
 
 
-def measure_cluster(ctx: Ctx, command: list[str], root: Path, args: argparse.Namespace) -> Row:
+def measure_cluster(
+    ctx: Ctx, command: list[str], root: Path, args: argparse.Namespace, curve: bool = False
+) -> Row:
     """A fresh cluster per round and system (a fresh log, so earlier runs do not slow later
     ones).  How its peers stopped goes into the row: a peer that ignores SIGTERM, or exits
-    with an error when asked to close, is behaviour worth seeing."""
+    with an error when asked to close, is behaviour worth seeing.  ``curve``: CurveZMQ on
+    (fresh keys per cluster)."""
     extra: dict[str, object] | None = {"requestIdCacheMax": args.cache_max} if args.cache_max else None
-    cluster = Cluster(command, root, extra=extra)
+    cluster = Cluster(command, root, extra=extra, curve=curve)
     try:
         cluster.start()
         row = _measure_running(ctx, cluster, args)
@@ -260,7 +295,11 @@ def _measure_running(ctx: Ctx, cluster: Cluster, args: argparse.Namespace) -> Ro
         return {"error": cluster.dead() or f"no leader within {LEADER_TIMEOUT:.0f} s: {cluster.tails()}"}
     row: Row = {"election_s": round(time.monotonic() - began, 3)}
     pids = cluster.pids()
-    row.update(measure_sizes(ctx, lambda: cluster.wait_leader(ctx, 5.0), cluster.urls, pids, args))
+
+    def find() -> str | None:
+        return cluster.wait_leader(ctx, 5.0)
+
+    row.update(measure_sizes(ctx, find, cluster.urls, pids, args, cluster.curve_client))
     last = list(row["sizes"].values())[-1]["leader"] if row["sizes"] else leader
     row.update(peak_rss(pids, last))
     if cluster.dead():
@@ -274,7 +313,7 @@ def measure(ctx: Ctx, name: str, command: list[str], root: Path, args: argparse.
     try:
         if name == "echo":
             return measure_echo(ctx, root, args)
-        return measure_cluster(ctx, command, root, args)
+        return measure_cluster(ctx, command, root, args, curve=name.endswith(CURVE_SUFFIX))
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -291,10 +330,12 @@ def ratio(a: Row, b: Row, size: str, key: str, higher_better: bool) -> float | N
 
 
 def pairs(systems: Sequence[str]) -> list[tuple[str, str]]:
-    """The comparisons: each runtime against the original (when it ran), gevent against asyncio."""
-    out = [(s, "original") for s in ("asyncio", "gevent") if s in systems and "original" in systems]
+    """The comparisons: each runtime against the original (when it ran), gevent against
+    asyncio, and each runtime with curve on against itself with curve off."""
+    out = [(s, "original") for s in RUNTIMES if s in systems and "original" in systems]
     if "gevent" in systems and "asyncio" in systems:
         out.append(("gevent", "asyncio"))
+    out += [(rt + CURVE_SUFFIX, rt) for rt in RUNTIMES if rt in systems and rt + CURVE_SUFFIX in systems]
     return out
 
 
@@ -340,7 +381,15 @@ def summarize(rounds: list[Row], systems: Sequence[str], sizes: Sequence[int]) -
             size: {key: _median([r["ratios"][pair][size][key] for r in rounds]) for key in keys}
             for size, keys in rounds[0]["ratios"][pair].items()
         }
-    return {"medians": figures, "ratios": ratios}
+    curve = {
+        pair.split("/")[1]: {size: r["upd_s"] for size, r in per_size.items()}
+        for pair, per_size in ratios.items()
+        if pair.split("/")[0].endswith(CURVE_SUFFIX)
+    }
+    out: Row = {"medians": figures, "ratios": ratios}
+    if curve:
+        out["curve"] = curve  # runtime -> size -> throughput with curve on / curve off
+    return out
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -355,20 +404,22 @@ def print_table(doc: Row) -> None:
         f"{len(doc['rounds'])} round(s), {cfg['seconds']:g} s at {cfg['inflight']} in flight and "
         f"{cfg['seconds'] / 2:g} s at 1; medians over rounds"
     )
+    w = max([9, *(len(name) + 2 for name in summary["medians"])])  # the system column
+    pw = max([18, *(len(pair) + 2 for pair in summary["ratios"])])  # the a/b column
     head = (
-        f"{'system':<9}{'bytes':>7}{'upd/s @' + str(cfg['inflight']):>12}{'MB/s':>9}{'p50 @1 ms':>11}"
+        f"{'system':<{w}}{'bytes':>7}{'upd/s @' + str(cfg['inflight']):>12}{'MB/s':>9}{'p50 @1 ms':>11}"
         f"{'p99 @1 ms':>11}{'CPU µs/upd L':>14}{'F':>6}  peak RSS MiB L/F/F"
     )
     print(head)
     for name, fig in summary["medians"].items():
         if not fig["rounds_ok"]:
-            print(f"{name:<9}  no successful round (see notes)")
+            print(f"{name:<{w}}  no successful round (see notes)")
             continue
         for n, (size, f) in enumerate(fig["sizes"].items()):
             rss = "/".join(f"{k / 1024:.0f}" for k in fig["peak_rss_roles_kib"]) if n == 0 else ""
             label = name if n == 0 else ""
             print(
-                f"{label:<9}{size:>7}{_fmt(f['upd_s'], ',.0f'):>12}{_fmt(f['mb_s'], '.2f'):>9}"
+                f"{label:<{w}}{size:>7}{_fmt(f['upd_s'], ',.0f'):>12}{_fmt(f['mb_s'], '.2f'):>9}"
                 f"{_fmt(f['p50_ms'], '.3f'):>11}{_fmt(f['p99_ms'], '.3f'):>11}"
                 f"{_fmt(f['cpu_leader_us'], '.0f'):>14}{_fmt(f['cpu_follower_us'], '.0f'):>6}  {rss}".rstrip()
             )
@@ -376,17 +427,20 @@ def print_table(doc: Row) -> None:
     if comparisons:
         print()
         print("median of per-round ratios, > 1 favours the first (throughput a/b; latency and CPU b/a)")
-        print(f"{'a/b':<18}{'bytes':>7}{'upd/s':>8}{'p50 @1':>8}{'p99 @1':>8}{'CPU L':>8}{'CPU F':>8}")
+        print(f"{'a/b':<{pw}}{'bytes':>7}{'upd/s':>8}{'p50 @1':>8}{'p99 @1':>8}{'CPU L':>8}{'CPU F':>8}")
         for pair, per_size in comparisons.items():
             for n, (size, r) in enumerate(per_size.items()):
                 cells = "".join(f"{_fmt(r[key], '.2f'):>8}" for key, _ in METRICS)
-                print(f"{pair if n == 0 else '':<18}{size:>7}{cells}")
+                print(f"{pair if n == 0 else '':<{pw}}{size:>7}{cells}")
     echo = {k: v for k, v in summary["ratios"].items() if k.endswith("/echo")}
     if echo:
         print()
         for size in cfg["sizes"]:
             parts = [f"{k.split('/')[0]} {_fmt(v[str(size)]['upd_s'], '.2f')}" for k, v in echo.items()]
             print(f"of the echo ceiling ({size} bytes, upd/s): " + ", ".join(parts))
+    for runtime, per_size in summary.get("curve", {}).items():
+        cells = ", ".join(f"{size} bytes {_fmt(r, '.2f')}" for size, r in per_size.items())
+        print(f"CurveZMQ on / off, {runtime} (upd/s @{cfg['inflight']}): {cells}")
     notes = [f"{name}: {why}" for name, why in cfg["skipped"].items()]
     for r in doc["rounds"]:
         for name, row in r["systems"].items():
@@ -439,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             commands[name] = cmd
         elif name != "echo":
-            commands[name] = runtime_command(name)
+            commands[name] = runtime_command(name.removesuffix(CURVE_SUFFIX))
     systems = [s for s in args.systems if s == "echo" or s in commands]
     for name, why in skipped.items():
         print(f"{name}: {why}", flush=True)

@@ -244,8 +244,9 @@ class Cluster:
 class Client:
     """Raw DEALER sockets (one per url) speaking the wire protocol with the message classes."""
 
-    def __init__(self, secret: bytes = b"") -> None:
+    def __init__(self, secret: bytes = b"", curve: Any = None) -> None:
         self.secret = secret
+        self.curve = curve  # a zmqraft.core.curve_keys.ClientKeys: CURVE client sockets
         self.ctx = zmq.Context()
         self.socks: dict[str, zmq.Socket[bytes]] = {}
 
@@ -253,6 +254,10 @@ class Client:
         sock = self.socks.get(url)
         if sock is None:
             sock = self.ctx.socket(zmq.DEALER)
+            if self.curve is not None:
+                sock.curve_serverkey = self.curve.server_key(url)
+                sock.curve_publickey = self.curve.public
+                sock.curve_secretkey = self.curve.secret
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(url)
             self.socks[url] = sock

@@ -143,3 +143,22 @@ def test_check_config(command: list[str], tmp_path: Path) -> None:
     bad = run(command, "--check-config", "cluster.yaml", "9", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.startswith("zmq-raft: config error: unknown peer id '9'")
     assert not (tmp_path / "raft").exists()
+
+
+def test_a_curve_secret_key_others_can_read_is_one_line(command: list[str], tmp_path: Path) -> None:
+    zmq_auth = pytest.importorskip("zmq.auth")
+    keys = tmp_path / "etc" / "keys"
+    keys.mkdir(parents=True)
+    for peer_id in ("1", "2"):
+        zmq_auth.create_certificates(str(keys), peer_id)
+    os.chmod(keys / "1.key_secret", 0o644)
+    os.chmod(keys / "2.key_secret", 0o600)
+    config = cluster_yaml(tmp_path, "  curve: {keys: keys}\n")
+    config = config.rename(tmp_path / "etc" / "cluster.yaml")  # keys: relative to the file's folder
+    line = error_line(run(command, "-c", str(config), "1", cwd=tmp_path))
+    secret = keys / "1.key_secret"
+    assert line == (
+        f"curve.keys: {secret}: secret key file is accessible by others (mode 0644); run: chmod 600 "
+        f"{secret} (this peer's key pair; make it with: zr-keys {keys} 1)"
+    )
+    assert not (tmp_path / "raft").exists()

@@ -27,11 +27,12 @@ import contextlib
 import errno
 import importlib
 import logging
+import os
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import zmq
@@ -48,6 +49,7 @@ from zmqraft.core.client import (
     Subscribe,
     SubscriberProtocol,
 )
+from zmqraft.core.curve_keys import ClientKeys, CurveKeyError
 
 from .sockets import has_input, receive, send
 
@@ -91,8 +93,43 @@ def shared_context() -> zmq.Context[Any]:
         return _shared
 
 
-def connect_error(url: str, exc: zmq.ZMQError, context: zmq.Context[Any]) -> ConnectError:
+def client_keys(curve: ClientKeys | str | os.PathLike[str] | None) -> ClientKeys | None:
+    """A client's ``curve=`` argument: keys, a certificate directory (``client.key_secret``
+    and the peers' ``ID.key``), or None (plaintext)."""
+    if curve is None or isinstance(curve, ClientKeys):
+        return curve
+    return ClientKeys.from_directory(curve)
+
+
+def check_server_keys(
+    curve: ClientKeys | None, seeds: Sequence[str], peers: Sequence[tuple[str, str]]
+) -> None:
+    """Every seed url and known peer must have a server key (``CurveKeyError`` now, not a
+    silent timeout later)."""
+    if curve is None:
+        return
+    for peer_id, url in peers:
+        curve.server_key(url, peer_id)
+    for url in seeds:
+        curve.server_key(url, dict((u, p) for p, u in peers).get(url))
+
+
+def peer_of(proto: ClientProtocol) -> Callable[[str], str | None]:
+    """The peer id at a url, from the client's current view of the cluster."""
+
+    def lookup(url: str) -> str | None:
+        for peer_id, peer_url in proto.peers:
+            if peer_url == url:
+                return peer_id
+        return None
+
+    return lookup
+
+
+def connect_error(url: str, exc: zmq.ZMQError | CurveKeyError, context: zmq.Context[Any]) -> ConnectError:
     """A socket to ``url`` could not be opened or connected: say why and what to do."""
+    if isinstance(exc, CurveKeyError):
+        return ConnectError(url, str(exc), "give the client that peer's public key (curve=)")
     if exc.errno != errno.EMFILE:
         return ConnectError(url, str(exc), "check the url (tcp://host:port)")
     try:
@@ -137,8 +174,13 @@ class Sockets:
         highwatermark: int = HIGHWATERMARK,
         sockopts: Mapping[int, Any] | None = None,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        curve: ClientKeys | None = None,
+        peer_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.context: zmq.Context[Any] = context if context is not None else shared_context()
+        #: CurveZMQ keys (None: plaintext); ``peer_of(url)``: the peer id at a url, if known
+        self.curve = curve
+        self.peer_of = peer_of or (lambda url: None)
         self.highwatermark = highwatermark
         # ZMQ_MAXMSGSIZE: libzmq drops a connection that sends a larger part before we see it
         limit = {int(zmq.MAXMSGSIZE): max_message_size} if max_message_size else {}
@@ -173,8 +215,11 @@ class Sockets:
     def dealer(self, url: str) -> zmq.Socket[Any]:
         sock = self.dealers.get(url)
         if sock is None:
+            server_key = None if self.curve is None else self.curve.server_key(url, self.peer_of(url))
             sock = self.context.socket(zmq.DEALER)
             try:
+                if server_key is not None:
+                    self._curve_client(sock, server_key)
                 sock.setsockopt(zmq.LINGER, 0)
                 sock.setsockopt(zmq.SNDHWM, self.highwatermark)
                 for option, value in self.sockopts.items():
@@ -186,6 +231,12 @@ class Sockets:
             self.dealers[url] = sock
             self._opened(sock)
         return sock
+
+    def _curve_client(self, sock: zmq.Socket[Any], server_key: bytes) -> None:
+        assert self.curve is not None
+        sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self.curve.public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self.curve.secret)
 
     def send(self, url: str, frames: list[bytes]) -> None:
         """Send now, or queue behind what the socket could not take yet (SNDHWM reached)."""
@@ -227,9 +278,18 @@ class Sockets:
             self.queues.pop(url, None)
             self._close(self.dealers.pop(url))
 
-    def subscribe(self, url: str, prefix: bytes) -> None:
+    def subscribe(self, url: str, prefix: bytes, peer_url: str | None = None) -> None:
+        """Connect the SUB socket to the publisher at ``url``; with CurveZMQ, with the key of
+        the peer that publishes there (its ROUTER at ``peer_url``)."""
+        if self.curve is not None and self.sub_url != url and self.sub is not None:
+            self._close(self.sub)  # a CURVE client's server key is fixed per socket: a new one
+            self.sub = None
+            self.sub_url = None
         if self.sub is None:
+            server_key = None if self.curve is None else self._publisher_key(url, peer_url)
             self.sub = self.context.socket(zmq.SUB)
+            if server_key is not None:
+                self._curve_client(self.sub, server_key)
             self.sub.setsockopt(zmq.LINGER, 0)
             if zmq.MAXMSGSIZE in self.sockopts:
                 self.sub.setsockopt(zmq.MAXMSGSIZE, self.sockopts[zmq.MAXMSGSIZE])
@@ -242,6 +302,15 @@ class Sockets:
             self.sub.connect(url)
             self.sub_url = url
             log.debug("subscribed to %s", url)
+
+    def _publisher_key(self, url: str, peer_url: str | None) -> bytes:
+        """The key of the peer publishing at ``url``: keyed by the PUB url itself, else by the
+        peer (its ROUTER url or id)."""
+        assert self.curve is not None
+        key = self.curve.servers.get(url)
+        if key is not None or peer_url is None:
+            return key if key is not None else self.curve.server_key(url)
+        return self.curve.server_key(peer_url, self.peer_of(peer_url))
 
     def receive_all(self, endpoint: Endpoint, now: float) -> int:
         """Feed every waiting message to the endpoint; returns how many there were.  (Asking
@@ -281,7 +350,7 @@ def pump(endpoint: Endpoint, sockets: Sockets, on_event: Callable[[Any], None] |
         for url, frames in endpoint.frames_to_send():
             try:
                 sockets.send(url, frames)
-            except zmq.ZMQError as exc:  # no socket for that peer: its operation fails now
+            except (zmq.ZMQError, CurveKeyError) as exc:  # no socket for that peer: its operation fails now
                 client.send_failed(frames, connect_error(url, exc, sockets.context), now)
             moved += 1
         while (event := endpoint.next_event()) is not None:
@@ -290,8 +359,8 @@ def pump(endpoint: Endpoint, sockets: Sockets, on_event: Callable[[Any], None] |
                 sockets.keep_only(set(event.urls) | set(client.seeds) | busy)
             elif isinstance(event, Subscribe):
                 try:
-                    sockets.subscribe(event.url, event.prefix)
-                except zmq.ZMQError as exc:  # no SUB socket: the subscriber cannot go on
+                    sockets.subscribe(event.url, event.prefix, event.peer_url)
+                except (zmq.ZMQError, CurveKeyError) as exc:  # no SUB socket: the subscriber cannot go on
                     endpoint.abort(connect_error(event.url, exc, sockets.context), now)
             if on_event is not None:
                 on_event(event)

@@ -17,6 +17,7 @@ ZeroMQ connects in the background, and the first answer is what proves a connect
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import EllipsisType, TracebackType
@@ -32,8 +33,19 @@ from zmqraft.core.client import (
     LogInfo,
     Operation,
 )
+from zmqraft.core.curve_keys import ClientKeys
 
-from ._driver import DEFAULT_MAX_MESSAGE_SIZE, HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HIGHWATERMARK,
+    AsyncDriver,
+    Sockets,
+    SyncDriver,
+    check_server_keys,
+    client_keys,
+    clock,
+    peer_of,
+)
 
 T = TypeVar("T")
 Timeout = float | None | EllipsisType
@@ -71,6 +83,7 @@ class _Base:
         context: zmq.Context[Any] | None = None,
         max_update_size: int | None = DEFAULT_MAX_UPDATE_SIZE,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        curve: ClientKeys | str | os.PathLike[str] | None = None,
     ) -> None:
         """
         :param urls: seed URLs of any peers (``tcp://host:port``); the rest is discovered
@@ -93,6 +106,11 @@ class _Base:
         :param max_message_size: the largest message part accepted from peers (ZeroMQ
             ``MAXMSGSIZE``, 64 MiB; None: no limit); keep it above the cluster's
             ``maxLogEntryDataSize`` and ``peerMsgDataSize``
+        :param curve: CurveZMQ (a cluster with ``curve`` options): this client's key pair and
+            the peers' public keys, as ``ClientKeys`` or a certificate directory (its
+            ``client.key_secret`` and every peer's ``ID.key``: ``ClientKeys.from_directory``).
+            A seed url or peer without a key is a ``CurveKeyError`` here; a refused handshake
+            looks like silence (the timeout error says so).  None: plaintext
         """
         self._proto = ClientProtocol(
             urls if urls is not None else (),
@@ -108,8 +126,16 @@ class _Base:
         self.rpc_timeout: float | None = (
             DEFAULT_RPC_TIMEOUT if isinstance(rpc_timeout, EllipsisType) else rpc_timeout
         )
+        self.curve = client_keys(curve)
+        check_server_keys(self.curve, self._proto.seeds, self._proto.peers)
+        self._proto.curve = self.curve is not None
         self._sockets = Sockets(
-            context, highwatermark=highwatermark, sockopts=sockopts, max_message_size=max_message_size
+            context,
+            highwatermark=highwatermark,
+            sockopts=sockopts,
+            max_message_size=max_message_size,
+            curve=self.curve,
+            peer_of=peer_of(self._proto),
         )
         self.pinned_url: str | None = None  # a single-peer client sends everything there
 

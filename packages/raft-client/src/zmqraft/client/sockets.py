@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import zmq
+from zmqraft.core.curve_policy import ZAP_DOMAIN, ZAP_ENDPOINT, CurvePolicy, CurveSetup
 
 log = logging.getLogger("zmqraft.sockets")
 
@@ -45,6 +46,7 @@ Watch = Callable[[Socket], None]
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE) | _NOBLOCK
 _EVENTS = int(zmq.EVENTS)
+HANDSHAKE_FAILED = int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 _POLLIN = int(zmq.POLLIN)
 
 _monotonic = time.monotonic
@@ -116,6 +118,38 @@ def _drain(sock: Socket, feed: Callable[[Any, list[bytes]], None], fed: Any, sus
     return count
 
 
+def _receive_with_user(sock: Socket) -> tuple[str | None, list[bytes]]:
+    """``receive``, and the User-Id our ZAP answer gave the sender's connection (CurveZMQ)."""
+    frame = sock.recv(_NOBLOCK, copy=False)
+    try:
+        user: str | None = str(frame.get("User-Id"))
+    except zmq.ZMQError:  # no ZAP answer gave this connection a User-Id
+        user = None
+    frames = [frame.bytes]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+    return user, frames
+
+
+def _drain_with_user(
+    sock: Socket, feed: Callable[[Any, str | None, list[bytes]], None], fed: Any, suspects: set[Socket]
+) -> int:
+    """``_drain`` for a CURVE server's ROUTER: each message with its sender's User-Id."""
+    if not has_input(sock):
+        return 0
+    count = 0
+    while count < RECV_BATCH:
+        try:
+            user, frames = _receive_with_user(sock)
+        except zmq.Again:
+            return count
+        count += 1
+        feed(fed, user, frames)
+    suspects.add(sock)
+    return count
+
+
 class Fed(Protocol):
     """What ``PeerSockets.receive`` feeds (the core's ``PeerDriver``)."""
 
@@ -163,8 +197,13 @@ class PeerSockets:
         watch: Watch,
         unwatch: Watch,
         max_message_sizes: tuple[int, int] | None = None,
+        curve: CurvePolicy | None = None,
     ) -> None:
         self.id = peer_id
+        self.curve = curve
+        self.zap: Socket | None = None  # the ZAP handler's socket (CurveZMQ on)
+        self.monitors: list[Socket] = []  # handshake failures of the ROUTER and PUB (CurveZMQ on)
+        self._unkeyed: set[str] = set()  # peers without a public key (logged once each)
         self.max_message_sizes = max_message_sizes
         self.dealer_hwm = dealer_hwm
         self.reconnect_ivl_ms = max(1, int(reconnect_ivl * 1000))
@@ -184,6 +223,7 @@ class PeerSockets:
         DEALERs hold ``peer.dealer_hwm`` messages unless told otherwise and reconnect every
         ``rpc_timeout``, as the original's; inbound parts are bounded by its options."""
         options = peer.raft_options
+        setup: CurveSetup | None = getattr(peer, "curve", None)
         return cls(
             peer.id,
             dealer_hwm=dealer_hwm or peer.dealer_hwm,
@@ -191,6 +231,7 @@ class PeerSockets:
             watch=watch,
             unwatch=unwatch,
             max_message_sizes=inbound_limits(options.max_log_entry_data_size, options.peer_msg_data_size),
+            curve=None if setup is None else CurvePolicy(setup, peer.server.metrics),
         )
 
     def url_of(self, peer: Any) -> str:
@@ -201,10 +242,20 @@ class PeerSockets:
     def open(self, router_bind: str, pub_bind: str | None, others: dict[str, str]) -> None:
         """Bind the ROUTER (and the PUB), connect to ``others`` (peer id -> url)."""
         ctx = self.ctx = zmq.Context()
+        if self.curve is not None:
+            # ZAP (RFC 27) must be bound in this context before a CURVE server accepts a
+            # connection: libzmq lets a handshake through unchecked when no handler is bound
+            zap = self.zap = ctx.socket(zmq.ROUTER)
+            zap.setsockopt(zmq.LINGER, 0)
+            zap.bind(ZAP_ENDPOINT)
+            self._suspects.add(zap)
+            self.watch(zap)
+            self.receive = self._receive_curve  # type: ignore[method-assign]
         router = self.router = ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, ROUTER_LINGER_MS)
         if self.max_message_sizes is not None:
             router.setsockopt(zmq.MAXMSGSIZE, self.max_message_sizes[0])
+        self._curve_server(router)
         _bind(router, router_bind, "this peer's ROUTER")
         self.bound_url = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._suspects.add(router)
@@ -212,8 +263,54 @@ class PeerSockets:
         if pub_bind is not None:
             pub = self.pub = ctx.socket(zmq.PUB)
             pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
+            self._curve_server(pub)
             _bind(pub, pub_bind, "the broadcast PUB")
+        if self.curve is not None:
+            # a handshake that fails before ZAP is asked (a client with a wrong server key
+            # for this peer) is seen only as a socket event: logged and counted too
+            for server in (router, self.pub):
+                if server is not None:
+                    monitor = server.get_monitor_socket(HANDSHAKE_FAILED)
+                    self.monitors.append(monitor)
+                    self._suspects.add(monitor)
+                    self.watch(monitor)
         self.connect(others)
+
+    def _curve_server(self, sock: Socket) -> None:
+        """CurveZMQ on: ``sock`` is a CURVE server with this peer's key pair, its
+        connections authorized by our ZAP handler (``ZAP_DOMAIN``)."""
+        if self.curve is None:
+            return
+        setup = self.curve.setup
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, setup.secret)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, setup.public)
+        sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN.encode())
+
+    def _curve_client(self, sock: Socket, peer_id: str) -> bool:
+        """CurveZMQ on: make ``sock`` a CURVE client of ``peer_id``; False when that peer has
+        no public key (then nothing connects to it: never in plaintext)."""
+        if self.curve is None:
+            return True
+        setup = self.curve.setup
+        server_key = setup.peer_key(peer_id)
+        if server_key is None:
+            if peer_id not in self._unkeyed:
+                self._unkeyed.add(peer_id)
+                log.error(
+                    "%s: no CurveZMQ public key for peer %s (%s/%s.key): not connecting to it; "
+                    "copy its certificate there (a curve cluster cannot hold a peer without one)",
+                    self.id,
+                    peer_id,
+                    setup.keys_dir or "curve.keys",
+                    peer_id,
+                )
+            return False
+        self._unkeyed.discard(peer_id)
+        sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, setup.public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, setup.secret)
+        return True
 
     def connect(self, others: dict[str, str]) -> None:
         """One DEALER per other peer (peer id -> url), reconnected when its url changed."""
@@ -228,6 +325,9 @@ class PeerSockets:
             if peer_id in self.dealers or self.ctx is None:
                 continue
             sock = self.ctx.socket(zmq.DEALER)
+            if not self._curve_client(sock, peer_id):
+                sock.close(0)
+                continue
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, self.dealer_hwm)
             sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ivl_ms)
@@ -284,6 +384,67 @@ class PeerSockets:
             trace("reply", peer_id)
         fed.receive_peer(peer_id, frames, _monotonic(), _wall())
 
+    def _receive_curve(self, fed: Fed) -> int:
+        """``receive`` with CurveZMQ on (chosen at ``open``; the plaintext ``receive`` is not
+        touched): answer the waiting ZAP requests, then read the ROUTER keeping each message's
+        User-Id (set by our ZAP answer) and let the policy drop peer RPCs sent with a client
+        key; the DEALERs as ``receive`` does (the same suspects)."""
+        suspects = self._suspects
+        if not suspects:
+            return 0
+        received = 0
+        zap = self.zap
+        if zap in suspects:
+            assert zap is not None
+            suspects.discard(zap)
+            received += _drain(zap, self._answer_zap, fed, suspects)
+        for monitor in self.monitors:
+            if monitor in suspects:
+                suspects.discard(monitor)
+                received += _drain(monitor, self._handshake_event, fed, suspects)
+        router = self.router
+        if router in suspects:
+            assert router is not None
+            suspects.discard(router)
+            received += _drain_with_user(router, self._feed_router_curve, fed, suspects)
+        if suspects:
+            for peer_id, (_url, sock) in list(self.dealers.items()):
+                if sock in suspects:
+                    suspects.discard(sock)
+                    received += _drain(sock, partial(self._feed_peer, peer_id), fed, suspects)
+        return received
+
+    def _answer_zap(self, _fed: Fed, request: list[bytes]) -> None:
+        """One ZAP request (after its envelope: the requester's routing id, an empty frame)."""
+        assert self.curve is not None and self.zap is not None
+        reply = self.curve.authorize(request[2:]) if len(request) > 2 else None
+        if reply is None:
+            return
+        self._suspects.add(self.zap)  # a send may consume the notice of new input
+        try:
+            send(self.zap, [request[0], b"", *reply])
+        except zmq.ZMQError as exc:  # the handshake's pipe went: it failed anyway
+            log.debug("%s: ZAP reply not sent: %s", self.id, exc)
+
+    def _handshake_event(self, _fed: Fed, event: list[bytes]) -> None:
+        """A socket monitor's HANDSHAKE_FAILED_PROTOCOL event: ``[event id (2 bytes) + value
+        (4), endpoint]``."""
+        assert self.curve is not None
+        if len(event) >= 2 and len(event[0]) >= 6:
+            value = int.from_bytes(event[0][2:6], "little")
+            self.curve.handshake_failed(event[1].decode("utf-8", "replace"), value)
+
+    def _feed_router_curve(self, fed: Fed, user: str | None, frames: list[bytes]) -> None:
+        policy = self.curve
+        assert policy is not None
+        msg_type = frames[2] if len(frames) > 2 else b""
+        if not policy.may_deliver(user, msg_type, frames[4] if len(frames) > 4 else b""):
+            policy.dropped(user, msg_type, frames[0])
+            return
+        if _tracing:
+            trace("in", msg_type)
+        fed.receive_router(frames[0], frames[1:], _monotonic(), _wall())
+
     def send(self, out: Frames) -> int:
         """Send a round's frames; returns how many left.  A full queue, or a peer without a
         DEALER, drops the message (the core retransmits where it matters)."""
@@ -327,7 +488,7 @@ class PeerSockets:
         return sent
 
     def stop_reading(self) -> None:
-        for sock in [self.router, *(sock for _url, sock in self.dealers.values())]:
+        for sock in [self.zap, *self.monitors, self.router, *(sock for _url, sock in self.dealers.values())]:
             if sock is not None and not sock.closed:
                 self.unwatch(sock)
 
@@ -337,9 +498,17 @@ class PeerSockets:
         for _url, sock in self.dealers.values():
             sock.close(0)
         self.dealers.clear()
+        for server in (self.router, self.pub):
+            if self.monitors and server is not None and not server.closed:
+                server.disable_monitor()
+        for monitor in self.monitors:
+            monitor.close(0)
+        self.monitors.clear()
         for lingering in (self.router, self.pub):
             if lingering is not None:
                 lingering.close()
+        if self.zap is not None:
+            self.zap.close(0)
 
 
 class Driven(Fed, Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -29,8 +30,19 @@ from zmqraft.core.client import (
     Subscribe,
     SubscriberProtocol,
 )
+from zmqraft.core.curve_keys import ClientKeys
 
-from ._driver import DEFAULT_MAX_MESSAGE_SIZE, HIGHWATERMARK, AsyncDriver, Sockets, SyncDriver, clock
+from ._driver import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    HIGHWATERMARK,
+    AsyncDriver,
+    Sockets,
+    SyncDriver,
+    check_server_keys,
+    client_keys,
+    clock,
+    peer_of,
+)
 from .client import DEFAULT_MAX_UPDATE_SIZE, DEFAULT_RPC_TIMEOUT, Timeout
 
 log = logging.getLogger("zmqraft.client.subscriber")
@@ -87,6 +99,7 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
         on_pulse: Callable[[Pulse], None] | None = None,
         on_timeout: Callable[[BroadcastTimeout], None] | None = None,
         on_publisher: Callable[[str], None] | None = None,
+        curve: ClientKeys | str | os.PathLike[str] | None = None,
         _peer_url: str | None = None,
     ) -> None:
         """
@@ -109,6 +122,8 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             ``broadcast_timeout`` (a ``BroadcastTimeout``)
         :param on_publisher: called with the PUB URL each time the subscriber connects to
             a (new) publisher
+        :param curve: CurveZMQ keys as for ``Client``; the SUB socket connects to the
+            publishing peer with that peer's public key (or the one given for the PUB url)
         """
         now = clock()
         client = ClientProtocol(
@@ -131,8 +146,16 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             pulses=on_pulse is not None,
             silence_timeout=rpc_timeout,
         )
+        keys = client_keys(curve)
+        check_server_keys(keys, client.seeds, client.peers)
+        client.curve = keys is not None
         self._sockets = Sockets(
-            context, highwatermark=highwatermark, sockopts=sockopts, max_message_size=max_message_size
+            context,
+            highwatermark=highwatermark,
+            sockopts=sockopts,
+            max_message_size=max_message_size,
+            curve=keys,
+            peer_of=peer_of(client),
         )
         self._items: deque[Item] = deque()
         self._last = from_index or 0

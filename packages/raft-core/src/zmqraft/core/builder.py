@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import OptionsError, create_options, raft_options, seed_peers, validate_options
+from .curve_policy import CurveSetup, load_curve
 from .raft.options import RaftOptions
 from .server import PeerServer, hard_state_from
 from .statemachine import BroadcastStateMachine, StateMachine
@@ -74,6 +75,8 @@ class AssembledPeer:
     log: LogStorage
     state_machine: StateMachine
     server: PeerServer
+    #: CurveZMQ keys (``curve`` options; None: curve off, plaintext as the original)
+    curve: CurveSetup | None = None
 
     @property
     def id(self) -> str:
@@ -165,6 +168,7 @@ def assemble(
     ``ValueError`` when a start-up check of the node fails; nothing is left open then."""
     options = validate_options(create_options(user_options))
     check_peer_id(options)
+    curve = load_curve(options)  # its key files are checked before anything is written
     mkdir_p(options["data"]["path"])
     opened: list[Callable[[], None]] = []
     try:
@@ -201,7 +205,9 @@ def assemble(
         for closing in reversed(opened):
             closing()
         raise
-    return AssembledPeer(options, opts, persistence, log, machine, server)
+    if curve is not None:
+        server.refuse_config(curve.refuse_config)
+    return AssembledPeer(options, opts, persistence, log, machine, server, curve)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ import traceback
 from .client.errors import ClientError
 from .cluster import ConfigError
 from .config import OptionsError
+from .curve_keys import CurveKeyError
 from .storage.base import StorageError
 
 
@@ -46,7 +47,8 @@ def _os_error(err: OSError) -> str:
 
 def one_line(err: BaseException) -> str:
     """What ``err`` means to the person at the terminal, in one line."""
-    if isinstance(err, CommandError | OptionsError | ConfigError | StorageError | ClientError):
+    plain = CommandError | OptionsError | ConfigError | StorageError | ClientError | CurveKeyError
+    if isinstance(err, plain):
         text = str(err)  # the client's timeouts name the peers tried and the likely causes
     elif isinstance(err, TimeoutError):
         text = (f"timed out: {err}" if str(err) else "timed out") + (

@@ -68,6 +68,9 @@ class ClientWrites:
         self.oversized_updates = 0  # updates dropped for exceeding maxLogEntryDataSize
         self._oversized_logged_at: float | None = None
         self._oversized_unlogged = 0
+        #: why a new configuration of these peer ids cannot be used (None: it can); with
+        #: CurveZMQ on, a peer without a public key (``curve_policy.CurveSetup.refuse_config``)
+        self.refuse_config: Callable[[list[str]], str | None] | None = None
 
     # ---- RequestUpdate
 
@@ -204,6 +207,16 @@ class ClientWrites:
                 answer(
                     m.ConfigUpdateReply(
                         rid, m.ConfigUpdateStatus.ERROR, error_name=exc.name, error_message=exc.message
+                    )
+                )
+                return
+            new_ids = [peer_id for peer_id, _ in joint.new or ()]
+            refused = None if self.refuse_config is None else self.refuse_config(new_ids)
+            if refused is not None:
+                log.error("%s: configuration update refused: %s", self.node.id, refused)
+                answer(
+                    m.ConfigUpdateReply(
+                        rid, m.ConfigUpdateStatus.ERROR, error_name="CurveKeyError", error_message=refused
                     )
                 )
                 return

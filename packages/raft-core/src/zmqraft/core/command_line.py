@@ -24,6 +24,7 @@ from .builder import check_peer_id
 from .cli_errors import report
 from .config import create_options, peer_entry, seed_peers, validate_options
 from .config_files import read_config
+from .curve_policy import load_curve
 
 T = TypeVar("T")
 
@@ -110,6 +111,7 @@ def check_config(args: argparse.Namespace) -> int:
             args.id = peer_id
             checked = validate_options(create_options(server_options(args)))
             check_peer_id(checked)
+            load_curve(checked)  # its key files: present, private, matching, one per peer
             effective[peer_id] = checked
     except Exception as err:
         return report("zmq-raft: config error", err, _debug)

@@ -111,6 +111,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("factory.persistence", None, "", "makes the raft.pers storage (None: RaftPersistence)"),
     Option("factory.log", None, "", "makes the log storage (None: FileLog)"),
     Option("factory.state", None, "", "makes the state machine (None: BroadcastStateMachine)"),
+    Option("curve", NS, "", "CurveZMQ encryption and key authentication (off unless curve.keys is given)"),
+    Option("curve.keys", None, "",
+           "a directory of zmq.auth certificates (zr-keys): this peer uses ID.key_secret and trusts "
+           "every peer's ID.key (relative to the config file's folder)", filled=False),
+    Option("curve.clients", None, "",
+           "the client keys allowed: a directory of NAME.key certificates, a list of Z85 public "
+           "keys, or \"*\" for any key (default: peer keys only)", filled=False),
     Option("webmonitor", NS, "", "the web monitor (an HTTP page of the cluster, read-only)"),
     Option("webmonitor.enable", False, "", "serve the web monitor"),
     Option("webmonitor.host", "localhost", "", "the host name in its announced url"),
@@ -326,12 +333,33 @@ def _optional_nonempty_str(value: Any, name: str) -> str | None:
 # ---- validation (§b.2, §b.3 step 1) ------------------------------------------------------------
 
 
+def _check_curve(curve: dict[str, Any]) -> None:
+    """The shape of the ``curve`` options (their files are read by ``curve_policy.load_curve``
+    when the peer is assembled: this module does no I/O)."""
+    keys = curve.get("keys")
+    if keys is not None:
+        _nonempty_str(keys, "curve.keys")
+    clients = curve.get("clients")
+    if clients is None or isinstance(clients, str):
+        _optional_nonempty_str(clients, "curve.clients")
+    elif not isinstance(clients, list | tuple) or not all(isinstance(k, str) for k in clients):
+        raise OptionsError(
+            f'curve.clients must be a directory, "*" or a list of Z85 public keys, got {clients!r}'
+        )
+    else:
+        curve["clients"] = list(clients)
+    if keys is None and clients is not None:
+        raise OptionsError("curve.clients needs curve.keys (the peers' key pairs): curve is off without it")
+
+
+
+
 def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of merged ``options`` with integers normalised and
     ``appendIdToPath`` applied to ``data.path``.  Raises ``OptionsError``."""
     opts = copy.copy(dict(options))
     check_known_options(opts)
-    for ns in ("data", "router", "broadcast", "listeners", "factory", "webmonitor", "metrics"):
+    for ns in ("data", "router", "broadcast", "listeners", "factory", "webmonitor", "metrics", "curve"):
         if not isinstance(opts.get(ns), Mapping):
             raise OptionsError(f"Expected a namespace: {ns}")
         opts[ns] = dict(opts[ns])
@@ -377,6 +405,8 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if interval < 50:
         raise OptionsError(f"broadcast.broadcastHeartbeatInterval must be >= 50, got {interval}")
     broadcast["broadcastHeartbeatInterval"] = interval
+
+    _check_curve(opts["curve"])
 
     metrics = opts["metrics"]
     metrics["enable"] = bool(metrics.get("enable"))

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import OptionsError, check_known_options, create_options, select_namespace
+from .curve_policy import resolve_paths
 
 EXTENSIONS = ("yaml", "json", "hjson", "toml", "py")
 
@@ -133,6 +134,9 @@ def read_config(
     """The options of ``namespace`` in the config file, merged with the defaults.  Keys that
     are not options are an ``OptionsError`` naming the file (unless ``allowUnknownOptions``)."""
     user = select_namespace(read_document(path), namespace)
+    if path is not None and os.fspath(path):
+        # paths in the file (curve.keys, curve.clients) are relative to the file's folder
+        resolve_paths(user, os.path.dirname(os.path.abspath(os.fspath(path))))
     if allow_unknown:
         user["allowUnknownOptions"] = True
     try:

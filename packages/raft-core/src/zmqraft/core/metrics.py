@@ -96,6 +96,8 @@ class PeerMetrics:
     updates_accepted: int = 0  # new entries proposed for them (leader)
     updates_committed: int = 0  # answered COMMITTED (applied)
     updates_expired: int = 0  # answered EXPIRED
+    curve_refused_handshakes: int = 0  # CurveZMQ handshakes refused (ZAP) or failed (wrong keys)
+    curve_refused_messages: int = 0  # peer RPCs dropped: not sent with the named peer's key
     storage_seconds: Histogram = field(default_factory=lambda: Histogram(STORAGE_BUCKETS))
     append_batch: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
     loop_round: Histogram = field(default_factory=lambda: Histogram(ROUND_BUCKETS))
@@ -326,6 +328,16 @@ def families(server: PeerServer, now: float, dropped_sends: int, label: str | No
             "zmqraft_unknown_peer_messages",
             "Peer messages dropped from peers outside the configuration.",
             stats.dropped_unknown_peer,
+        ),
+        _counter(
+            "zmqraft_curve_refused_handshakes",
+            "CurveZMQ handshakes refused or failed: an unknown key, a wrong server key, no CurveZMQ.",
+            metrics.curve_refused_handshakes,
+        ),
+        _counter(
+            "zmqraft_curve_refused_messages",
+            "Peer RPCs dropped: sent with a client key or another peer's key (CurveZMQ on).",
+            metrics.curve_refused_messages,
         ),
     ]
 

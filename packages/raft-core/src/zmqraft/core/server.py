@@ -163,6 +163,11 @@ class PeerServer:
     def id(self) -> str:
         return self.node.id
 
+    def refuse_config(self, check: Callable[[list[str]], str | None]) -> None:
+        """Have the leader refuse a ConfigUpdate whose new peer ids ``check`` finds a reason
+        against (status ERROR with that reason; CurveZMQ: a peer without a public key)."""
+        self._writes.refuse_config = check
+
     def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
         """A message that arrived on the ROUTER socket (routing id split off)."""
         self.wall_ms = int(wall * 1000)

@@ -1,5 +1,5 @@
 """The operator tools (console scripts): zr-config, zr-monitor, zr-console, zr-log-compact,
-zr-tool.  The terminal libraries are the ``tools`` extra (``zmq-raft-client[tools]``: rich,
+zr-tool, zr-keys.  The terminal libraries are the ``tools`` extra (``zmq-raft-client[tools]``: rich,
 prompt_toolkit): zr-monitor needs rich, zr-console on a terminal needs prompt_toolkit, and the
 progress bars of zr-tool and zr-log-compact appear only with rich; everything else works
 without them."""

@@ -1,20 +1,22 @@
 """What the operator tools share: seed hosts, peer specs, how peers are printed, how errors
-are reported (``run_tool``: one line and a non-zero status, the traceback with ``-v``) and the
-``-w table|json`` output switch."""
+are reported (``run_tool``: one line and a non-zero status, the traceback with ``-v``), the
+``-w table|json`` output switch and the CurveZMQ keys (``--curve-keys DIR``)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import ipaddress
+import os
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from zmqraft.core.cli_errors import report
+from zmqraft.core.curve_keys import ClientKeys, CurveKeyError, read_public_keys
 
 DEFAULT_PORT = 8047
 
@@ -202,3 +204,160 @@ def ms(value: str) -> float:
 
 def table_widths(rows: Sequence[Sequence[str]]) -> list[int]:
     return [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+
+# ---- CurveZMQ ---------------------------------------------------------------------------------
+
+#: the key pair ``--curve-keys DIR`` holds unless ``--curve-name`` says otherwise
+CURVE_CLIENT_NAME = "client"
+
+
+def add_curve(parser: argparse.ArgumentParser) -> None:
+    """``--curve-keys DIR`` and ``--curve-name NAME``: talk to a CurveZMQ cluster."""
+    group = parser.add_argument_group("CurveZMQ (a cluster with curve.keys)")
+    group.add_argument(
+        "--curve-keys",
+        metavar="DIR",
+        help="this client's key pair DIR/client.key_secret (zr-keys --client DIR) and the peers' "
+        "public keys DIR/ID.key; a config file's curve.keys adds the peers' keys",
+    )
+    group.add_argument(
+        "--curve-name", metavar="NAME", help="the key pair DIR/NAME.key_secret instead of client"
+    )
+
+
+def split_seed(arg: str) -> tuple[str | None, str]:
+    """A seed as ``(peer id or None, host[:port] or url)``: ``ID=host:port``, ``ID=tcp://...``
+    and ``tcp://host:port/ID`` name the peer (CurveZMQ picks its server key by id)."""
+    if arg.startswith("tcp://"):
+        path = urlsplit(arg).path
+        if path not in ("", "/"):
+            return parse_peer_spec(arg)
+        return None, arg
+    head, sep, rest = arg.partition("=")
+    if sep and head and rest:
+        return head, rest
+    return None, arg
+
+
+def resolve_seeds(args: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """``host[:port]``, urls and the peer-naming forms of ``split_seed`` as urls, and the
+    peer id of each url that was named."""
+    urls: list[str] = []
+    ids: dict[str, str] = {}
+    for arg in args:
+        peer_id, where = split_seed(arg)
+        for url in resolve_host(where):
+            if url not in urls:
+                urls.append(url)
+            if peer_id is not None:
+                ids[url] = peer_id
+    return urls, ids
+
+
+def config_peers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(id, url)`` of the ``config.peers`` entries that name both."""
+    out = []
+    for peer in config.get("peers") or ():
+        if isinstance(peer, Mapping) and peer.get("id") is not None and peer.get("url"):
+            out.append((str(peer["id"]), str(peer["url"])))
+        elif isinstance(peer, list | tuple) and len(peer) > 1:
+            out.append((str(peer[0]), str(peer[1])))
+    return out
+
+
+def config_server_keys(config: Mapping[str, Any], config_file: str | None) -> dict[str, bytes] | None:
+    """The peers' public keys of a config's ``curve.keys`` by peer id (its directory of
+    certificate files, relative to the config file's folder); None when the config has no
+    ``curve.keys`` (a cluster without CurveZMQ)."""
+    curve = config.get("curve")
+    source = curve.get("keys") if isinstance(curve, Mapping) else None
+    if not source:
+        return None
+    directory = os.path.expanduser(str(source))
+    if config_file and not os.path.isabs(directory):
+        directory = os.path.join(os.path.dirname(os.path.abspath(config_file)), directory)
+    return {peer: cert.public for peer, cert in read_public_keys(directory).items()}
+
+
+def curve_keys(
+    args: argparse.Namespace,
+    config: Mapping[str, Any] | None = None,
+    config_file: str | None = None,
+    seeds: Sequence[str] = (),
+    seed_ids: Mapping[str, str] | None = None,
+) -> ClientKeys | None:
+    """The keys a tool connects with (None: plain TCP): the pair and peers' keys of
+    ``--curve-keys``, the peers' keys of the config's ``curve.keys`` on top (when that folder
+    is readable here), every key also under its peer's url (from the config's peers and
+    ``seed_ids``).  Every seed must resolve to a server key; the error says what to pass
+    when one does not."""
+    config = config or {}
+    curve = config.get("curve")
+    curve_on = isinstance(curve, Mapping) and bool(curve.get("keys"))
+    if args.curve_keys is None:
+        if args.curve_name is not None:
+            raise UsageError("--curve-name names a key pair in --curve-keys DIR: give --curve-keys too")
+        if curve_on:
+            raise UsageError(
+                f"the cluster of {config_file} uses CurveZMQ (curve.keys): give --curve-keys DIR "
+                "holding this client's key pair (zr-keys --client DIR; the peers admit it once "
+                "DIR/client.key is in their curve.clients)"
+            )
+        return None
+    try:
+        from_config = config_server_keys(config, config_file)
+    except CurveKeyError:
+        from_config = None  # the peers' folder is not on this host: DIR's ID.key files serve
+    name = args.curve_name or CURVE_CLIENT_NAME
+    try:
+        keys = ClientKeys.from_directory(args.curve_keys, name)
+    except CurveKeyError as err:
+        hint = f" (make one: zr-keys {args.curve_keys} {name})" if "no such" in str(err) else ""
+        raise UsageError(f"--curve-keys: {err}{hint}") from None
+    keys = ClientKeys(keys.public, keys.secret, {**keys.servers, **(from_config or {})})
+    keys = keyed_by_url(keys, {url: peer for peer, url in config_peers(config)})
+    return checked_seeds(keys, seeds, seed_ids or {}, args.curve_keys)
+
+
+def keyed_by_url(keys: ClientKeys, ids: Mapping[str, str]) -> ClientKeys:
+    """``keys`` with each peer's key also under its url (``ids``: url -> peer id)."""
+    servers = dict(keys.servers)
+    for url, peer in ids.items():
+        if peer in servers:
+            servers[url] = servers[peer]
+    return ClientKeys(keys.public, keys.secret, servers)
+
+
+def checked_seeds(
+    keys: ClientKeys, seeds: Sequence[str], seed_ids: Mapping[str, str], directory: str
+) -> ClientKeys:
+    """``keys`` keyed by the named seeds' urls too; a seed without a server key is a
+    ``UsageError`` saying what to pass."""
+    keys = keyed_by_url(keys, seed_ids)
+    for url in seeds:
+        try:
+            keys.server_key(url, seed_ids.get(url))
+        except CurveKeyError:
+            raise UsageError(no_server_key(url, seed_ids.get(url), keys.servers, directory)) from None
+    return keys
+
+
+def no_server_key(url: str, peer_id: str | None, servers: Mapping[str, bytes], directory: str) -> str:
+    """What to pass when a seed has no server key."""
+    ids = sorted(k for k in servers if "://" not in k)
+    if peer_id is not None:
+        return (
+            f"no CurveZMQ server key for peer {peer_id} ({url}): copy its public key "
+            f"{peer_id}.key into {directory}"
+        )
+    known = f"keys of peers {', '.join(ids)}" if ids else "no peer keys (ID.key files)"
+    return (
+        f"no CurveZMQ server key for {url}: {directory} holds {known}; name the peer "
+        "(ID=host:port or tcp://host:port/ID) or copy its ID.key into the directory"
+    )
+
+
+def curve_option(keys: ClientKeys | None) -> dict[str, Any]:
+    """The clients' ``curve=`` keyword, only when there are keys (plain TCP otherwise)."""
+    return {} if keys is None else {"curve": keys}

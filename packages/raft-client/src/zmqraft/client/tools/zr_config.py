@@ -2,11 +2,13 @@
 
 ::
 
-    zr-config [-c FILE] [--ns NS] [-k SECRET] [-t MSECS] [--ident HEX]
-              [-n] [-a PEERS | -d PEERS | -r PEERS] [host[:port] ...]
+    zr-config [-c FILE] [--ns NS] [-k SECRET] [-t MSECS] [--ident HEX] [--curve-keys DIR]
+              [-n] [-a PEERS | -d PEERS | -r PEERS] [[ID=]host[:port] ...]
 
 Peers are ``tcp://host:port/id`` (the id URL-encoded; without a path the url is the id),
-comma separated.  ``-d`` also takes bare ids.  Without ``-a``/``-d``/``-r`` (or with
+comma separated.  ``-d`` also takes bare ids.  A CurveZMQ cluster needs ``--curve-keys DIR``
+(see ``_common.curve_keys``); a seed named ``ID=host:port`` is then checked against peer
+``ID``'s public key.  Without ``-a``/``-d``/``-r`` (or with
 ``-n``) nothing is sent.  After the joint configuration C(old,new) is committed the tool
 reads the log after it until the final configuration C(new) shows up, prints it and exits.
 
@@ -32,14 +34,17 @@ from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
 from ._common import (
     UsageError,
+    add_curve,
     add_debug,
     add_write_out,
     config_urls,
     connecting,
+    curve_keys,
+    curve_option,
     ms,
     parse_peer_spec,
     peer_str,
-    resolve_hosts,
+    resolve_seeds,
     run_tool,
 )
 
@@ -56,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zr-config",
         description="Show or change the membership of a zmq-raft cluster.",
         epilog="Peers: tcp://host:port/id (id URL-encoded; the url itself when there is no /id), "
-        "comma separated. Seeds: host[:port] (default port 8047) or the peers of the config file.",
+        "comma separated. Seeds: [ID=]host[:port] (default port 8047) or the peers of the config file.",
     )
-    p.add_argument("hosts", nargs="*", metavar="host[:port]", help="seed peers")
+    p.add_argument("hosts", nargs="*", metavar="[ID=]host[:port]", help="seed peers")
     p.add_argument("-n", "--dry-run", action="store_true", help="only show what would change")
     p.add_argument("-c", "--config", metavar="FILE", help="config file (seed peers and secret)")
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
@@ -68,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--replace", metavar="PEERS", help="the whole new peer list")
     p.add_argument("-t", "--timeout", metavar="MSECS", type=ms, help="initial RequestConfig timeout (ms)")
     p.add_argument("--ident", metavar="HEX", help="request id of the change (24 hex digits)")
+    add_curve(p)
     add_write_out(p)
     add_debug(p)
     return p
@@ -140,14 +146,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ident = parse_ident(args.ident)
     config = read_config(args.config, args.ns) if args.config else {}
     secret = args.cluster if args.cluster is not None else config.get("secret", "")
-    seeds = resolve_hosts(args.hosts) if args.hosts else config_urls(config)
+    seeds, seed_ids = resolve_seeds(args.hosts) if args.hosts else (config_urls(config), {})
     if not seeds:
         parser.print_help(sys.stderr)
         return 1
+    keys = curve_keys(args, config, args.config, seeds, seed_ids)
     dry_run = args.dry_run or (args.add is None and args.delete is None and args.replace is None)
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT
     connecting(seeds)
-    with Client(seeds, secret=secret, rpc_timeout=None) as client:
+    with Client(seeds, secret=secret, rpc_timeout=None, **curve_option(keys)) as client:
         info: ConfigInfo = client.request_config(timeout=timeout)
         current: Peers = list(info.peers)
         if args.write_out == "json" and dry_run and args.add is None and args.delete is None \

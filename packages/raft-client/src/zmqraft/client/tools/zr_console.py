@@ -54,10 +54,23 @@ from zmqraft.client import (
 from zmqraft.core.cli_errors import report
 from zmqraft.core.cluster import parse_peers
 from zmqraft.core.config_files import read_config
+from zmqraft.core.curve_keys import ClientKeys
 from zmqraft.core.protocol import mpack
 from zmqraft.core.protocol.reqid import new_request_id, to_hex
 
-from ._common import UsageError, add_debug, parse_peer_spec, peer_str, require_extra, resolve_hosts
+from ._common import (
+    UsageError,
+    add_curve,
+    add_debug,
+    checked_seeds,
+    curve_keys,
+    curve_option,
+    parse_peer_spec,
+    peer_str,
+    require_extra,
+    resolve_hosts,
+    resolve_seeds,
+)
 from ._console_data import flood_item, unpack
 from ._console_engine import Engine, Job
 from ._console_history import HISTORY_FILE, load_history, trim_history_file
@@ -90,8 +103,12 @@ class Console:
     ``patch_stdout``).  Blocking requests (``.peers``, ``.read``, ...) run in the caller's
     thread with ``self.client``; subscribers and flooding run on the ``Engine``."""
 
-    def __init__(self, config: dict[str, Any], secret: str) -> None:
+    def __init__(
+        self, config: dict[str, Any], secret: str, curve: ClientKeys | None = None, curve_dir: str = ""
+    ) -> None:
         self.config = config
+        self.curve = curve  # CurveZMQ keys (--curve-keys), None for plain TCP
+        self.curve_dir = curve_dir
         console = config.get("console") or {}
         self.client_options = dict(console.get("client") or {})
         self.subscriber_options = dict(console.get("subscriber") or {})
@@ -120,20 +137,22 @@ class Console:
         self.editor: list[str] | None = None  # lines collected by .editor
         self.namespace: dict[str, Any] = {}  # Python lines run here (the original's REPL context)
         self.commands: dict[str, Command] = {
-            "connect": Command(self.cmd_connect, "host[:port] ...", "connect a cluster client to the peers"),
+            "connect": Command(
+                self.cmd_connect, "[ID=]host[:port] ...", "connect a cluster client to the peers"
+            ),
             "cpeer": Command(
                 self.cmd_cpeer,
-                "[host[:port]]",
+                "[[ID=]host[:port]]",
                 "connect a single-peer client (no fail-over); no argument: show the connection",
             ),
             "subscribe": Command(
                 self.cmd_subscribe,
-                "host[:port] ... [from=N]",
+                "[ID=]host[:port] ... [from=N]",
                 "subscribe to the cluster's committed entries (printed as they come)",
             ),
             "subp": Command(
                 self.cmd_subp,
-                "[host[:port] | lastIndex]",
+                "[[ID=]host[:port] | lastIndex]",
                 "with a host: watch that peer's broadcasts; with an index (or none): read its "
                 "entries from there for as long as it leads",
             ),
@@ -278,6 +297,7 @@ class Console:
         options = self.client_options
         heartbeat = options.get("heartbeat", 5000)
         kwargs: dict[str, Any] = {"secret": self.secret, "heartbeat": heartbeat / 1000 if heartbeat else None}
+        kwargs.update(curve_option(self.curve))
         if options.get("timeout"):
             kwargs["timeout"] = options["timeout"] / 1000
         return kwargs
@@ -306,10 +326,18 @@ class Console:
 
     # ---- connections
 
+    def resolve(self, hosts: list[str]) -> list[str]:
+        """The urls of ``hosts`` (``[ID=]host[:port]``, urls); with CurveZMQ keys each must
+        have a server key, and the named ones' keys are kept under their urls."""
+        urls, ids = resolve_seeds(hosts)
+        if self.curve is not None:
+            self.curve = checked_seeds(self.curve, urls, ids, self.curve_dir)
+        return urls
+
     def cmd_connect(self, args: list[str]) -> None:
         if not args:
-            raise UsageError("usage: .connect host[:port] [host ...]")
-        seeds = resolve_hosts(args)
+            raise UsageError("usage: .connect [ID=]host[:port] [host ...]")
+        seeds = self.resolve(args)
         self.close()
         self.seeds = seeds
         self.peer_url = None
@@ -325,7 +353,7 @@ class Console:
             else:
                 self.print(f"connected to: {' '.join(self.seeds)}")
             return
-        url = resolve_hosts(args[:1])[0]
+        url = self.resolve(args[:1])[0]
         self.close()
         self.seeds = [url]
         self.peer_url = url
@@ -336,12 +364,12 @@ class Console:
         hosts = [a for a in args if not a.startswith("from=")]
         start = next((int(a[5:]) for a in args if a.startswith("from=")), 0)
         if hosts:
-            seeds = resolve_hosts(hosts)
+            seeds = self.resolve(hosts)
             self.close()
             self.seeds = seeds
             self.peer_url = None
         elif not self.seeds:
-            raise UsageError("usage: .subscribe host[:port] [host ...] [from=N]")
+            raise UsageError("usage: .subscribe [ID=]host[:port] [host ...] [from=N]")
         self._stop_subscriber()
         options = {**self._client_kwargs(), **self._subscriber_kwargs()}
         options.pop("heartbeat")
@@ -376,7 +404,7 @@ class Console:
 
     def cmd_subp(self, args: list[str]) -> None:
         if args and not args[0].isdigit():
-            url = resolve_hosts(args[:1])[0]
+            url = self.resolve(args[:1])[0]
             start: int | None = None
         elif self.peer_sub_url is None:
             raise UsageError("no peer subscriber: use .subp host[:port] first")
@@ -785,11 +813,12 @@ def interactive(console: Console, history: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zr-console", description="Interactive console for a zmq-raft cluster.")
-    p.add_argument("hosts", nargs="*", metavar="host[:port]", help="seed peers to connect at start")
+    p.add_argument("hosts", nargs="*", metavar="[ID=]host[:port]", help="seed peers to connect at start")
     p.add_argument("-c", "--config", metavar="FILE", help="config file (secret, console section)")
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
     p.add_argument("-k", "--cluster", metavar="SECRET", default=None, help="cluster secret")
     p.add_argument("--history", metavar="FILE", default=HISTORY_FILE, help="history file")
+    add_curve(p)
     add_debug(p)
     return p
 
@@ -798,10 +827,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = read_config(args.config, args.ns)
+        keys = curve_keys(args, config, args.config)
+    except UsageError as err:
+        print(f"zr-console: {err}", file=sys.stderr)
+        return err.code
     except Exception as err:
         return report("zr-console", err, args.debug)
     secret = args.cluster if args.cluster is not None else str(config.get("secret") or "")
-    console = Console(config, secret)
+    console = Console(config, secret, keys, args.curve_keys or "")
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     print(f"zmq-raft console {version()} (.help lists the commands, .exit or Ctrl-D leaves)")
     try:

@@ -3,13 +3,15 @@
 ::
 
     zr-log-compact [-c FILE] [--ns NS] [-d DIR] [-l LOG] [-s SNAP] [-t TARGET]
-                   [-m STATE_MACHINE] [-i INDEX | -p URL] [-k SECRET] [-z LEVEL] [-U] [-N]
+                   [-m STATE_MACHINE] [-i INDEX | -p [ID=]URL] [-k SECRET] [-z LEVEL] [-U] [-N]
+                   [--curve-keys DIR [--curve-name NAME]]
 
 Feeds the log of a peer's data directory (read-only: the peer may keep running) to a state
 machine up to the compaction index (``-i``, or min(commit index, prune index) reported by
-the peer ``-p``, by default the url of ``config.id``), writes the state machine's snapshot
-to ``TARGET`` (default ``<dir>/compact/snap.new``, where a peer with ``data.compact.watch``
-installs it), then prints the log files that may be deleted once it is installed.
+the peer ``-p``, by default the url of ``config.id``; with CurveZMQ, ``--curve-keys DIR``),
+writes the state machine's snapshot to ``TARGET`` (default ``<dir>/compact/snap.new``, where
+a peer with ``data.compact.watch`` installs it), then prints the log files that may be
+deleted once it is installed.
 
 The state machine (``-m``, default ``data.compact.state.path``) is a Python file or a module
 name, optionally ``:ClassName``; without a class name the module's ``StateMachineClass`` or
@@ -40,12 +42,23 @@ from typing import Any
 
 from zmqraft.client import Client
 from zmqraft.core.config_files import read_config
+from zmqraft.core.curve_keys import ClientKeys
 from zmqraft.core.statemachine import Snapshot, StateMachine
 from zmqraft.core.storage.files import FileLog
 from zmqraft.core.storage.files.damage import check_log
 from zmqraft.core.storage.files.snapshotfile import SnapshotStreamWriter
 
-from ._common import UsageError, add_debug, connecting, has_extra, run_tool
+from ._common import (
+    UsageError,
+    add_curve,
+    add_debug,
+    connecting,
+    curve_keys,
+    curve_option,
+    has_extra,
+    resolve_seeds,
+    run_tool,
+)
 
 PEER_TIMEOUT = 5.0
 BATCH = 1000
@@ -62,11 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--target", metavar="FILE", help="output (default: <dir>/<data.compact.install>)")
     p.add_argument("-m", "--state-machine", metavar="MODULE", help="state machine: file.py or module[:Class]")
     p.add_argument("-i", "--index", metavar="N", type=int, help="compaction index")
-    p.add_argument("-p", "--peer", metavar="URL", help="ask this peer for min(commit, prune) index")
+    p.add_argument("-p", "--peer", metavar="[ID=]URL", help="ask this peer for min(commit, prune) index")
     p.add_argument("-k", "--cluster", metavar="SECRET", default=None, help="cluster secret")
     p.add_argument("-z", "--zip", metavar="LEVEL", help="compressionLevel of the state machine (0..9)")
     p.add_argument("-U", "--no-unzip", action="store_true", help="unzipSnapshot: false")
     p.add_argument("-N", "--no-prune", action="store_true", help="do not print the prunable log files")
+    add_curve(p)
     add_debug(p)
     return p
 
@@ -153,10 +167,10 @@ def state_options(config: dict[str, Any], args: argparse.Namespace) -> dict[str,
 # ---- the flow -----------------------------------------------------------------------------------
 
 
-def peer_indexes(url: str, secret: str) -> tuple[int, int]:
+def peer_indexes(url: str, secret: str, keys: ClientKeys | None = None) -> tuple[int, int]:
     """The peer's (commit index, prune index)."""
     connecting([url])
-    with Client([url], secret=secret) as client:
+    with Client([url], secret=secret, **curve_option(keys)) as client:
         info = client.request_log_info(url=url, timeout=PEER_TIMEOUT)
     return info.commit_index, info.prune_index
 
@@ -285,8 +299,13 @@ def run(args: argparse.Namespace) -> int:
             )
         if url is None:
             raise UsageError("give the compaction index (-i) or a peer to ask for it (-p)", 4)
+        urls, ids = resolve_seeds([url])
+        if args.peer is None:
+            ids = {urls[0]: str(config["id"])}
+        url = urls[0]
+        keys = curve_keys(args, config, args.config, urls, ids)
         secret = args.cluster if args.cluster is not None else config.get("secret", "")
-        commit, prune = peer_indexes(url, secret)
+        commit, prune = peer_indexes(url, secret, keys)
         index = min(commit, prune)
         print(f"compaction index from {url}: {index} (commit {commit}, prune {prune})", file=sys.stderr)
 

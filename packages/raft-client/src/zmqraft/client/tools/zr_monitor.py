@@ -3,7 +3,8 @@
 ::
 
     zr-monitor [-c FILE] [--ns NS] [-p ID ...] [-u] [-k SECRET] [-i SECS] [-t SECS]
-               [--once [-w table|json]] [-v] [url|host[:port] ...]
+               [--curve-keys DIR [--curve-name NAME]] [--once [-w table|json]] [-v]
+               [[ID=]url|host[:port] ...]
 
 The peers come from a RequestConfig to the given urls (or to the peers of the config file
 ``-c``, whose secret is used too) (or from ``-p``: the urls are the
@@ -13,7 +14,8 @@ index, lag (entries committed by the leader that this peer has not applied yet),
 size and url.  Errors are red, the leader has a green background, peers not heard from yet
 are grey.  The configuration is asked again every few polls, so peers that join show up.
 ``--once`` polls every peer once, prints the table (``-w json``: one JSON object) and exits:
-status 0 when every peer answered, 1 otherwise.  Ctrl-C ends the live view.
+status 0 when every peer answered, 1 otherwise.  Ctrl-C ends the live view.  A CurveZMQ
+cluster needs ``--curve-keys DIR`` (the tools' shared ``_common.curve_keys``).
 """
 
 from __future__ import annotations
@@ -35,14 +37,18 @@ from rich.table import Table
 from rich.text import Text
 from zmqraft.client import AsyncClient, LogInfo
 from zmqraft.core.config_files import read_config
+from zmqraft.core.curve_keys import ClientKeys
 
 from ._common import (
     UsageError,
+    add_curve,
     add_debug,
     add_write_out,
     config_urls,
     connecting,
-    resolve_hosts,
+    curve_keys,
+    curve_option,
+    resolve_seeds,
     run_tool,
 )
 
@@ -63,7 +69,7 @@ def positive(minimum: float) -> type[float]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zr-monitor", description="Live view of the peers of a zmq-raft cluster")
-    p.add_argument("urls", nargs="*", metavar="url", help="tcp://host:port or host[:port] of any peers")
+    p.add_argument("urls", nargs="*", metavar="url", help="tcp://host:port or [ID=]host[:port] of any peers")
     p.add_argument("-c", "--config", metavar="FILE", help="config file (its peers and secret)")
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
     p.add_argument("-p", "--peers", nargs="+", metavar="ID", help="the urls are the peers with these ids")
@@ -72,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--interval", type=positive(0.1), default=2.5, metavar="SECS", help="poll period")
     p.add_argument("-t", "--timeout", type=positive(1.0), default=4.0, metavar="SECS", help="request timeout")
     p.add_argument("--once", action="store_true", help="print one table and exit")
+    add_curve(p)
     add_write_out(p)
     add_debug(p)
     return p
@@ -239,23 +246,28 @@ def as_json(monitor: Monitor) -> dict[str, object]:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def seeds_and_secret(args: argparse.Namespace) -> tuple[list[str], str]:
-    """The urls (given, else the config file's peers) and the secret (-k, else the file's)."""
+def seeds_and_secret(args: argparse.Namespace) -> tuple[list[str], str, ClientKeys | None]:
+    """The urls (given, else the config file's peers), the secret (-k, else the file's) and
+    the CurveZMQ keys (``--curve-keys``; ``-p`` names the urls' peers)."""
     config = read_config(args.config, args.ns) if args.config else {}
-    urls = resolve_hosts(args.urls) if args.urls else config_urls(config)
+    urls, ids = resolve_seeds(args.urls) if args.urls else (config_urls(config), {})
     if not urls:
         raise UsageError("give the peers' urls (or -c CONFIG)", 2)
+    if args.peers is not None and len(args.peers) != len(urls):
+        raise UsageError("-p: give one id per url", 1)
+    if args.peers:
+        ids.update(zip(urls, args.peers, strict=True))
     secret = args.cluster if args.cluster is not None else str(config.get("secret") or "")
-    return urls, secret
+    return urls, secret, curve_keys(args, config, args.config, urls, ids)
 
 
 async def connect(args: argparse.Namespace) -> Monitor:
-    urls, secret = seeds_and_secret(args)
+    urls, secret, keys = seeds_and_secret(args)
     connecting(urls)
-    if args.peers is not None and len(args.peers) != len(urls):
-        raise UsageError("-p: give one id per url", 1)
     peers = list(zip(args.peers, urls, strict=True)) if args.peers else None
-    client = AsyncClient(urls, peers=peers, secret=secret, timeout=args.timeout, rpc_timeout=None)
+    client = AsyncClient(
+        urls, peers=peers, secret=secret, timeout=args.timeout, rpc_timeout=None, **curve_option(keys)
+    )
     monitor = Monitor(client, args.interval, args.timeout, only=set(urls) if args.urls_only else None)
     if peers is not None:
         monitor.fixed = True

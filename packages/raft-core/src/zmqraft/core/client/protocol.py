@@ -148,6 +148,8 @@ class ClientProtocol:
         self.malformed_replies = 0
         self.last_answer: float | None = None  # when a peer last answered one of our requests
         self._answered: dict[str, float] = {}  # peer url -> when it last answered
+        #: the sockets use CurveZMQ (set by the client): silence may be a refused handshake
+        self.curve = False
         if peers:
             self._peers = dict(parse_peers(_peer_list(peers)))
 
@@ -669,6 +671,12 @@ class ClientProtocol:
                 "; likely causes: a wrong secret (a peer ignores requests with another cluster's "
                 "secret without a word), a wrong address, or no peer running there"
             )
+            if self.curve:
+                text += (
+                    "; CurveZMQ is on: the peer may have refused the handshake (this client's key "
+                    "is not allowed there, or the server key given for that peer is wrong; the "
+                    "peer logs a refused key), or the peer does not use CurveZMQ"
+                )
         if op.deadline is not None:
             text += "; pass timeout=None to wait as long as it takes"
         return RequestTimeoutError(text)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import messages as m
@@ -72,6 +72,9 @@ class Subscribe:
 
     url: str
     prefix: bytes
+    #: the ROUTER url of the peer that gave ``url`` (whose CurveZMQ key the SUB needs); not
+    #: compared: where the answer came from does not make another subscription
+    peer_url: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +371,7 @@ class SubscriberProtocol:
         self._broadcast_expires = now + self.broadcast_timeout
         if url != self.pub_url:
             self.pub_url = url
-            self._events.append(Subscribe(url, self.client.ident))
+            self._events.append(Subscribe(url, self.client.ident, op.url))
 
     def _surface(self, error: ClientError) -> None:
         """A socket could not be opened: the reader hears of it at once (not after a silence);
