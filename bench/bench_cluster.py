@@ -384,7 +384,7 @@ def summarize(rounds: list[Row], systems: Sequence[str], sizes: Sequence[int]) -
     curve = {
         pair.split("/")[1]: {size: r["upd_s"] for size, r in per_size.items()}
         for pair, per_size in ratios.items()
-        if pair.split("/")[0].endswith(CURVE_SUFFIX)
+        if pair.split("/")[0] == pair.split("/")[1] + CURVE_SUFFIX  # not a curve system / echo
     }
     out: Row = {"medians": figures, "ratios": ratios}
     if curve:
