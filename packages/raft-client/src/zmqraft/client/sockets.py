@@ -365,6 +365,12 @@ class PeerSockets:
         if router in suspects:
             suspects.discard(router)
             received = _drain(router, self._feed_router, fed, suspects)
+        return received + self._receive_dealers(fed)
+
+    def _receive_dealers(self, fed: Fed) -> int:
+        """The suspect DEALERs' replies (see ``receive``)."""
+        suspects = self._suspects
+        received = 0
         if suspects:
             for peer_id, (_url, sock) in list(self.dealers.items()):
                 if sock in suspects:
@@ -407,12 +413,7 @@ class PeerSockets:
             assert router is not None
             suspects.discard(router)
             received += _drain_with_user(router, self._feed_router_curve, fed, suspects)
-        if suspects:
-            for peer_id, (_url, sock) in list(self.dealers.items()):
-                if sock in suspects:
-                    suspects.discard(sock)
-                    received += _drain(sock, partial(self._feed_peer, peer_id), fed, suspects)
-        return received
+        return received + self._receive_dealers(fed)
 
     def _answer_zap(self, _fed: Fed, request: list[bytes]) -> None:
         """One ZAP request (after its envelope: the requester's routing id, an empty frame)."""

@@ -75,12 +75,16 @@ class ClientWrites:
     # ---- RequestUpdate
 
     def request_update(self, routing_id: bytes, msg: m.RequestUpdate, now: float, wall_ms: int) -> None:
+        self.update(routing_id, msg.request_id, msg.data, now, wall_ms)
+
+    def update(self, routing_id: bytes, rid: bytes, data: bytes, now: float, wall_ms: int) -> None:
+        """A decoded RequestUpdate (its request id and data: the server decodes the hot
+        path's without a message object)."""
         node = self.node
         self.metrics.updates_received += 1
-        if len(msg.data) > self.options.max_log_entry_data_size:
-            self._oversized(msg, now)
+        if len(data) > self.options.max_log_entry_data_size:
+            self._oversized(rid, len(data), now)
             return
-        rid = msg.request_id
         if node.role is not Role.LEADER:
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.NOT_LEADER, node.leader_id))
             return
@@ -100,13 +104,13 @@ class ClientWrites:
             self.metrics.updates_expired += 1
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        index = node.step(inputs.Propose(rid, msg.data), now, wall_ms)
+        index = node.step(inputs.Propose(rid, data), now, wall_ms)
         self.metrics.updates_accepted += 1
         self._waiting_updates[rid] = (routing_id, index)
         self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
 
-    def _oversized(self, msg: m.RequestUpdate, now: float) -> None:
+    def _oversized(self, rid: bytes, size: int, now: float) -> None:
         """Count a dropped oversized update; warn about the first and then at most once per
         ``OVERSIZED_LOG_INTERVAL`` (a client retries it until its deadline)."""
         self.oversized_updates += 1
@@ -120,8 +124,8 @@ class ClientWrites:
             "%s: dropped a RequestUpdate of %d bytes (request id %s): over maxLogEntryDataSize = %d "
             "bytes; the protocol has no reply for it, so the client hears nothing until its deadline%s",
             self.node.id,
-            len(msg.data),
-            msg.request_id.hex(),
+            size,
+            rid.hex(),
             self.options.max_log_entry_data_size,
             since,
         )
@@ -161,7 +165,7 @@ class ClientWrites:
         if found is not None and found[1] == index:
             del self._waiting_updates[rid]
             self.metrics.updates_committed += 1
-            self._update(found[0], m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=index))
+            self._reply(found[0], m.committed_update_reply(rid, index))
 
     def _update(self, routing_id: bytes, reply: m.RequestUpdateReply) -> None:
         self._reply(routing_id, reply.encode())

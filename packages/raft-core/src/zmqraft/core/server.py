@@ -35,6 +35,7 @@ from .jobs import ApplyJob, Job
 from .metrics import PeerMetrics
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
+from .protocol.frames import REQUEST_ID_SIZE
 from .protocol.reqid import RequestIdGenerator
 from .raft import inputs
 from .raft.node import (
@@ -280,6 +281,10 @@ class PeerServer:
             self.stats.dropped_ident += 1
             return
         kind = frames[1]
+        if kind == m.REQUEST_UPDATE and len(frames) >= 4 and len(frames[0]) == REQUEST_ID_SIZE and frames[3]:
+            # the hot path: what RequestUpdate.decode checks, without building the message
+            self._writes.update(routing_id, frames[0], frames[3], now, self.wall_ms)
+            return
         if kind in PEER_TYPES:
             if not 1 <= len(frames[0]) <= 3:
                 raise ProtocolError(f"peer message id of {len(frames[0])} bytes")

@@ -205,6 +205,12 @@ class RequestUpdate:
         return f"RequestUpdate(id={rid_text(self.request_id)} data={len(self.data)})"
 
 
+def committed_update_reply(request_id: bytes, index: int) -> list[bytes]:
+    """The frames of ``RequestUpdateReply(request_id, COMMITTED, index=index)`` without the
+    object: a leader sends one per update."""
+    return [request_id, TRUE_FRAME, encode_json(index)]
+
+
 @dataclass(frozen=True, slots=True)
 class RequestUpdateReply:
     request_id: bytes
@@ -224,7 +230,7 @@ class RequestUpdateReply:
         if status == UpdateStatus.COMMITTED:
             if self.index is None or self.index < 0:
                 raise ValueError("COMMITTED RequestUpdateReply needs a non-negative index")
-            return [self.request_id, TRUE_FRAME, encode_json(self.index)]
+            return committed_update_reply(self.request_id, self.index)
         raise ValueError(f"unknown update status {status!r}")
 
     @classmethod

@@ -60,6 +60,7 @@ from .client_messages import (
     RequestWebmonitorUrl,
     RequestWebmonitorUrlReply,
     UpdateStatus,
+    committed_update_reply,
 )
 from .entries_messages import EntriesStatus, RequestEntries, RequestEntriesReply
 from .errors import ProtocolError
@@ -193,5 +194,5 @@ __all__ = [
     "RequestConfigReply", "RequestEntries", "RequestEntriesReply", "RequestLogInfo", "RequestLogInfoReply",
     "RequestUpdate", "RequestUpdateReply", "RequestVote", "RequestVoteReply", "RequestWebmonitorUrl",
     "RequestWebmonitorUrlReply", "StateBroadcast", "UpdateStatus",
-    "decode_reply", "decode_request", "decode_state_broadcast", "render",
+    "committed_update_reply", "decode_reply", "decode_request", "decode_state_broadcast", "render",
 ]  # fmt: skip

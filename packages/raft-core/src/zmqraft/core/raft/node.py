@@ -371,6 +371,8 @@ class RaftNode:
         return self._outbox.take()
 
     def take_events(self) -> list[Any]:
+        if not self._events:
+            return []
         events = list(self._events)
         self._events.clear()
         return events
