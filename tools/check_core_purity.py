@@ -12,8 +12,20 @@ import sys
 from pathlib import Path
 
 FORBIDDEN = {
-    "socket", "time", "threading", "_thread", "asyncio", "zmq", "gevent", "anyio",
-    "select", "selectors", "subprocess", "multiprocessing", "concurrent", "signal",
+    "socket",
+    "time",
+    "threading",
+    "_thread",
+    "asyncio",
+    "zmq",
+    "gevent",
+    "anyio",
+    "select",
+    "selectors",
+    "subprocess",
+    "multiprocessing",
+    "concurrent",
+    "signal",
 }
 FILE_STORAGE = ("storage/files",)
 FILE_STORAGE_MAY = {"time"}  # timestamps in backup file names and META chunks

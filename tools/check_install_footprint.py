@@ -38,9 +38,21 @@ INSTALLS: dict[str, tuple[list[str], set[str]]] = {
 def resolved(folders: list[str]) -> set[str]:
     """The distributions pip would install for ``folders`` into an empty environment."""
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-         "--report", "-", *(str(PACKAGES / f) for f in folders)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--report",
+            "-",
+            *(str(PACKAGES / f) for f in folders),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     report = json.loads(out)
     return {item["metadata"]["name"].lower().replace("_", "-") for item in report["install"]}

@@ -42,9 +42,15 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         args = [
-            self.executable, "--headless=new", "--disable-gpu", "--no-first-run",
-            "--no-default-browser-check", "--remote-debugging-port=0", "--window-size=1400,900",
-            f"--user-data-dir={self.profile}", "about:blank",
+            self.executable,
+            "--headless=new",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--remote-debugging-port=0",
+            "--window-size=1400,900",
+            f"--user-data-dir={self.profile}",
+            "about:blank",
         ]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox

@@ -43,8 +43,11 @@ def test_add_remove_follower_and_leader(cluster_factory) -> None:  # type: ignor
         i = client.log_info(peers["4"].url, 0.3)
         c = client.config(peers["4"].url, 0.3)
         return (
-            i is not None and c is not None and i.last_applied >= commit.commit_index
-            and i.leader_id == leader and [p for p, _ in c.peers] == members
+            i is not None
+            and c is not None
+            and i.last_applied >= commit.commit_index
+            and i.leader_id == leader
+            and [p for p, _ in c.peers] == members
         )
 
     wait_for("peer 4 to join", joined, 15)

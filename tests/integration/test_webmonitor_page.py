@@ -84,7 +84,10 @@ def test_the_page_is_an_operations_view_that_follows_a_leader_kill(  # type: ign
                     break
                 page_of = next(p for p in sorted(cluster.peers) if p != leader)
             summary = await until(
-                page, SUMMARY, lambda s: s["leader"] == leader and s["points"] > 0 and s["events"], 10.0,
+                page,
+                SUMMARY,
+                lambda s: s["leader"] == leader and s["points"] > 0 and s["events"],
+                10.0,
                 "the summary, a chart with points and a timeline",
             )
             assert summary["quorum"] == "healthy" and summary["config"] == "[1, 2, 3]"

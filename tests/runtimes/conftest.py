@@ -123,6 +123,7 @@ class Runtime:
             self.close(raft)
         self.context.term()
 
+
 class AsyncioRuntime(Runtime):
     name = "asyncio"
     module = zmqraft.asyncio
@@ -152,6 +153,7 @@ class AsyncioRuntime(Runtime):
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)  # the peers run in the portal's thread meanwhile
+
 
 class GeventRuntime(Runtime):
     name = "gevent"

@@ -230,9 +230,10 @@ def test_the_update_fast_path_reads_and_answers_as_the_message_classes_do() -> N
     assert frames == m.committed_update_reply(rid, index)
     assert ep.log.entry(index)[20:] == b"data"
     big = 1 << 40  # past int32: the original's msgpack dialect sends it as a float64
-    assert m.committed_update_reply(rid, big) == m.RequestUpdateReply(
-        rid, m.UpdateStatus.COMMITTED, index=big
-    ).encode()
+    assert (
+        m.committed_update_reply(rid, big)
+        == m.RequestUpdateReply(rid, m.UpdateStatus.COMMITTED, index=big).encode()
+    )
 
 
 def test_wrong_secret_and_malformed_requests_are_dropped_silently() -> None:

@@ -32,8 +32,10 @@ def _os_error(err: OSError) -> str:
     where = err.filename if err.filename is not None else None
     reason = err.strerror or str(err)
     if err.errno == errno.EADDRINUSE:
-        return (f"address already in use: {where or reason}: is another peer or program "
-                "listening there? stop it or give another port")
+        return (
+            f"address already in use: {where or reason}: is another peer or program "
+            "listening there? stop it or give another port"
+        )
     if err.errno == errno.EADDRNOTAVAIL:
         return f"can not bind {where or reason}: no such local address (use one of this host's)"
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

@@ -40,12 +40,24 @@ def server_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("-p", "--pub", metavar="URL", help="broadcast state machine url (broadcast.url)")
     p.add_argument("-w", "--www", metavar="URL", help="web monitor announced host and port")
     p.add_argument("--ns", metavar="NAMESPACE", default=None, help="config namespace (default: raft)")
-    p.add_argument("-v", "--verbose", "--debug", action="count", default=0,
-                   help="debug logging of every zmqraft module, and tracebacks of errors")
-    p.add_argument("--check-config", metavar="FILE",
-                   help="validate FILE for peer [id] (every peer without one), print the effective options")
-    p.add_argument("--allow-unknown-options", action="store_true",
-                   help="accept config keys that are not options (also: allowUnknownOptions: true)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        "--debug",
+        action="count",
+        default=0,
+        help="debug logging of every zmqraft module, and tracebacks of errors",
+    )
+    p.add_argument(
+        "--check-config",
+        metavar="FILE",
+        help="validate FILE for peer [id] (every peer without one), print the effective options",
+    )
+    p.add_argument(
+        "--allow-unknown-options",
+        action="store_true",
+        help="accept config keys that are not options (also: allowUnknownOptions: true)",
+    )
     p.add_argument("id", nargs="?", help="this peer's id (overrides the config's id)")
     return p
 

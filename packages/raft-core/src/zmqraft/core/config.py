@@ -72,10 +72,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("id", None, "", "this peer's id (the command line's [id] overrides it)", filled=False),
     Option("label", None, "", "a name for this peer shown by the web monitor", filled=False),
     Option("secret", "", "", "the cluster's shared secret: the ident frame of every request"),
-    Option("peers", [{"id": "local", "url": "tcp://127.0.0.1:8047"}], "",
-           "the seed configuration: [{id, url, pub?, www?}, ...] (also [id, url] or url)"),
-    Option("allowUnknownOptions", False, "",
-           "accept keys that are not in this table (for keys of your own in the file)", filled=False),
+    Option(
+        "peers",
+        [{"id": "local", "url": "tcp://127.0.0.1:8047"}],
+        "",
+        "the seed configuration: [{id, url, pub?, www?}, ...] (also [id, url] or url)",
+    ),
+    Option(
+        "allowUnknownOptions",
+        False,
+        "",
+        "accept keys that are not in this table (for keys of your own in the file)",
+        filled=False,
+    ),
     Option("data", NS, "", "where the peer keeps its files"),
     Option("data.path", "raft", "", "the data directory"),
     Option("data.appendIdToPath", False, "", "use <data.path>/<id> (one config file for every peer)"),
@@ -84,24 +93,49 @@ OPTIONS: tuple[Option, ...] = (
     Option("data.snapshot", "snap", "", "the snapshot file, in data.path"),
     Option("data.state", "state.pers", "", "the state machine's file, in data.path"),
     Option("data.compact", NS, "", "log compaction (zr-log-compact's snapshots)"),
-    Option("data.compact.install", "compact/snap.new", "",
-           "where zr-log-compact writes a snapshot, in data.path"),
-    Option("data.compact.watch", False, "",
-           "install a snapshot that appears at data.compact.install (without it none is installed)"),
-    Option("data.compact.watchInterval", DEFAULT_COMPACT_WATCH_INTERVAL, "ms",
-           "how often the install path is looked at", filled=False),
+    Option(
+        "data.compact.install", "compact/snap.new", "", "where zr-log-compact writes a snapshot, in data.path"
+    ),
+    Option(
+        "data.compact.watch",
+        False,
+        "",
+        "install a snapshot that appears at data.compact.install (without it none is installed)",
+    ),
+    Option(
+        "data.compact.watchInterval",
+        DEFAULT_COMPACT_WATCH_INTERVAL,
+        "ms",
+        "how often the install path is looked at",
+        filled=False,
+    ),
     Option("data.compact.state", NS, "", "zr-log-compact's state machine"),
-    Option("data.compact.state.path", None, "",
-           "zr-log-compact's state machine: a .py file or module[:Class]", filled=False),
-    Option("data.compact.state.options", {"compressionLevel": 9}, "",
-           "options given to zr-log-compact's state machine", open=True),
+    Option(
+        "data.compact.state.path",
+        None,
+        "",
+        "zr-log-compact's state machine: a .py file or module[:Class]",
+        filled=False,
+    ),
+    Option(
+        "data.compact.state.options",
+        {"compressionLevel": 9},
+        "",
+        "options given to zr-log-compact's state machine",
+        open=True,
+    ),
     Option("router", NS, "", "the ROUTER socket that peers and clients talk to"),
     Option("router.bind", None, "", "its bind address (default: this peer's url)", filled=False),
     Option("broadcast", NS, "", "the broadcast state machine's PUB socket"),
     Option("broadcast.url", "tcp://127.0.0.1:8048", "", "its url as subscribers connect to it"),
     Option("broadcast.bind", None, "", "its bind address (default: broadcast.url)", filled=False),
-    Option("broadcast.broadcastHeartbeatInterval", DEFAULT_BROADCAST_HEARTBEAT, "ms",
-           "the heartbeat period on the PUB socket", filled=False),
+    Option(
+        "broadcast.broadcastHeartbeatInterval",
+        DEFAULT_BROADCAST_HEARTBEAT,
+        "ms",
+        "the heartbeat period on the PUB socket",
+        filled=False,
+    ),
     Option("listeners", NS, "", "Python callables called on peer events (None: the runtime's)"),
     Option("listeners.error", None, "", "called with an error that closes the peer"),
     Option("listeners.config", None, "", "called when the configuration changes"),
@@ -112,12 +146,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("factory.log", None, "", "makes the log storage (None: FileLog)"),
     Option("factory.state", None, "", "makes the state machine (None: BroadcastStateMachine)"),
     Option("curve", NS, "", "CurveZMQ encryption and key authentication (off unless curve.keys is given)"),
-    Option("curve.keys", None, "",
-           "a directory of zmq.auth certificates (zr-keys): this peer uses ID.key_secret and trusts "
-           "every peer's ID.key (relative to the config file's folder)", filled=False),
-    Option("curve.clients", None, "",
-           "the client keys allowed: a directory of NAME.key certificates, a list of Z85 public "
-           "keys, or \"*\" for any key (default: peer keys only)", filled=False),
+    Option(
+        "curve.keys",
+        None,
+        "",
+        "a directory of zmq.auth certificates (zr-keys): this peer uses ID.key_secret and trusts "
+        "every peer's ID.key (relative to the config file's folder)",
+        filled=False,
+    ),
+    Option(
+        "curve.clients",
+        None,
+        "",
+        "the client keys allowed: a directory of NAME.key certificates, a list of Z85 public "
+        'keys, or "*" for any key (default: peer keys only)',
+        filled=False,
+    ),
     Option("webmonitor", NS, "", "the web monitor (an HTTP page of the cluster, read-only)"),
     Option("webmonitor.enable", False, "", "serve the web monitor"),
     Option("webmonitor.host", "localhost", "", "the host name in its announced url"),
@@ -125,8 +169,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("webmonitor.proto", None, "", "the scheme of its announced url (default: bind.proto)"),
     Option("webmonitor.bind", NS, "", "where the web monitor listens"),
     Option("webmonitor.bind.proto", "http", "", "http or https (then bind.cert and bind.key)"),
-    Option("webmonitor.bind.host", "::", "",
-           "the listening address: every interface by default (127.0.0.1: this host only)"),
+    Option(
+        "webmonitor.bind.host",
+        "::",
+        "",
+        "the listening address: every interface by default (127.0.0.1: this host only)",
+    ),
     Option("webmonitor.bind.port", None, "", "the listening port (default: webmonitor.port)"),
     Option("webmonitor.bind.cert", None, "", "https: the certificate (a PEM file)", filled=False),
     Option("webmonitor.bind.key", None, "", "https: the private key (a PEM file)", filled=False),
@@ -137,14 +185,25 @@ OPTIONS: tuple[Option, ...] = (
     Option("console", NS, "", "zr-console's settings"),
     Option("console.client", {"heartbeat": 5000}, "", "zr-console's client options", open=True),
     Option("console.subscriber", NS, "", "zr-console's subscriber options", open=True),
-    Option("console.updateId", None, "", "random: a new request id for every flood update",
-           filled=False),
-    Option("preventSpiralElections", True, "",
-           "a candidate whose vote a majority has not answered keeps its term (no spiral of terms)"),
-    Option("checkQuorum", True, "",
-           "a leader without a timely reply from a majority steps down (docs/protocol-extensions.md)"),
-    Option("preVote", False, "",
-           "ask for pre-votes before campaigning (original peers never answer them: keep off with them)"),
+    Option("console.updateId", None, "", "random: a new request id for every flood update", filled=False),
+    Option(
+        "preventSpiralElections",
+        True,
+        "",
+        "a candidate whose vote a majority has not answered keeps its term (no spiral of terms)",
+    ),
+    Option(
+        "checkQuorum",
+        True,
+        "",
+        "a leader without a timely reply from a majority steps down (docs/protocol-extensions.md)",
+    ),
+    Option(
+        "preVote",
+        False,
+        "",
+        "ask for pre-votes before campaigning (original peers never answer them: keep off with them)",
+    ),
     Option("electionTimeoutMin", 200, "ms", "the shortest election timeout"),
     Option("electionTimeoutMax", 300, "ms", "the longest election timeout"),
     Option("rpcTimeout", 50, "ms", "the timeout of a RequestVote"),
@@ -152,23 +211,41 @@ OPTIONS: tuple[Option, ...] = (
     Option("appendEntriesRpcTimeoutMin", 70, "ms", "the shortest AppendEntries timeout"),
     Option("appendEntriesRpcTimeoutMax", 140, "ms", "the longest AppendEntries timeout"),
     Option("maxLogEntryDataSize", 10 * 1024 * 1024, "bytes", "the largest update a client may send"),
-    Option("peerMsgDataSize", 65536, "bytes",
-           "the entries (or snapshot chunk) one AppendEntries or InstallSnapshot carries"),
-    Option("requestEntriesHighWatermak", 8000, "entries",
-           "RequestEntries: entries sent before waiting for the client (sic: the original's name)"),
+    Option(
+        "peerMsgDataSize",
+        65536,
+        "bytes",
+        "the entries (or snapshot chunk) one AppendEntries or InstallSnapshot carries",
+    ),
+    Option(
+        "requestEntriesHighWatermak",
+        8000,
+        "entries",
+        "RequestEntries: entries sent before waiting for the client (sic: the original's name)",
+    ),
     Option("requestEntriesTtl", 5000, "ms", "RequestEntries: how long an idle stream is kept"),
     Option("requestEntriesPipelines", 5, "", "RequestEntries: streams open at once per client"),
-    Option("requestEntriesEntrySizeLimitPipeline", 65536, "bytes",
-           "RequestEntries: entries larger than this are sent one per message"),
-    Option("requestEntriesSnapshotPipelines", 2, "",
-           "RequestEntries: snapshot streams open at once"),
-    Option("requestIdTtlAcceptMargin", 900_000, "ms",
-           "how far in the future a request id's time may be"),
-    Option("requestIdTtl", 28_800_000, "ms",
-           "how long a request id is remembered (updates are applied at most once within it; "
-           "the log is not compacted past it)"),
-    Option("requestIdCacheMax", DEFAULT_CACHE_MAX, "ids",
-           "the most request ids remembered (ids younger than 10 s are never dropped; null: no cap)"),
+    Option(
+        "requestEntriesEntrySizeLimitPipeline",
+        65536,
+        "bytes",
+        "RequestEntries: entries larger than this are sent one per message",
+    ),
+    Option("requestEntriesSnapshotPipelines", 2, "", "RequestEntries: snapshot streams open at once"),
+    Option("requestIdTtlAcceptMargin", 900_000, "ms", "how far in the future a request id's time may be"),
+    Option(
+        "requestIdTtl",
+        28_800_000,
+        "ms",
+        "how long a request id is remembered (updates are applied at most once within it; "
+        "the log is not compacted past it)",
+    ),
+    Option(
+        "requestIdCacheMax",
+        DEFAULT_CACHE_MAX,
+        "ids",
+        "the most request ids remembered (ids younger than 10 s are never dropped; null: no cap)",
+    ),
     Option("indexFileCapacity", 16384, "entries", "entries per log file (a power of two)"),
 )
 
@@ -245,7 +322,7 @@ def load_options(document: Mapping[str, Any], namespace: str | None = None) -> d
 
 def _siblings(parent: str) -> list[str]:
     prefix = f"{parent}." if parent else ""
-    return [k[len(prefix):] for k in _KNOWN if k.startswith(prefix) and "." not in k[len(prefix):]]
+    return [k[len(prefix) :] for k in _KNOWN if k.startswith(prefix) and "." not in k[len(prefix) :]]
 
 
 def _unknown(user: Mapping[str, Any], parent: str, found: list[str]) -> None:
@@ -281,9 +358,7 @@ def check_known_options(options: Mapping[str, Any]) -> None:
     unknown = unknown_options(options)
     if unknown:
         what = "unknown option" if len(unknown) == 1 else "unknown options"
-        raise OptionsError(
-            f"{what} {', '.join(unknown)}; allowUnknownOptions: true accepts keys of your own"
-        )
+        raise OptionsError(f"{what} {', '.join(unknown)}; allowUnknownOptions: true accepts keys of your own")
 
 
 # ---- lenient values ---------------------------------------------------------------------------
@@ -350,8 +425,6 @@ def _check_curve(curve: dict[str, Any]) -> None:
         curve["clients"] = list(clients)
     if keys is None and clients is not None:
         raise OptionsError("curve.clients needs curve.keys (the peers' key pairs): curve is off without it")
-
-
 
 
 def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -185,10 +185,12 @@ FORMATS = ("table", "json")
 
 def add_write_out(parser: argparse.ArgumentParser, **kw: Any) -> None:
     """``-w/--write-out table|json`` and ``--json`` (= ``-w json``), the same in every tool."""
-    parser.add_argument("-w", "--write-out", choices=FORMATS, dest="write_out",
-                        help="output format (default: table)", **kw)
-    parser.add_argument("--json", action="store_const", const="json", dest="write_out",
-                        help="the same as -w json", **kw)
+    parser.add_argument(
+        "-w", "--write-out", choices=FORMATS, dest="write_out", help="output format (default: table)", **kw
+    )
+    parser.add_argument(
+        "--json", action="store_const", const="json", dest="write_out", help="the same as -w json", **kw
+    )
 
 
 def ms(value: str) -> float:

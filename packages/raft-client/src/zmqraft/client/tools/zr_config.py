@@ -157,8 +157,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     with Client(seeds, secret=secret, rpc_timeout=None, **curve_option(keys)) as client:
         info: ConfigInfo = client.request_config(timeout=timeout)
         current: Peers = list(info.peers)
-        if args.write_out == "json" and dry_run and args.add is None and args.delete is None \
-                and args.replace is None:
+        if (
+            args.write_out == "json"
+            and dry_run
+            and args.add is None
+            and args.delete is None
+            and args.replace is None
+        ):
             peers_json = [{"id": p, "url": u, "leader": p == info.leader_id} for p, u in current]
             print(json.dumps({"peers": peers_json, "leader": info.leader_id}))
             return 0

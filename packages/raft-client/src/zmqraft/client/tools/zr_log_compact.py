@@ -338,8 +338,11 @@ def run(args: argparse.Namespace) -> int:
             else:
                 stream = machine.snapshot()
         size = write_snapshot(target, index, term, chunks_of(stream))
-        print(f"snapshot of index {index} term {term} ({size} bytes) written to {target}; a peer "
-              "installs it only with data.compact.watch: true", file=sys.stderr)
+        print(
+            f"snapshot of index {index} term {term} ({size} bytes) written to {target}; a peer "
+            "installs it only with data.compact.watch: true",
+            file=sys.stderr,
+        )
         if not args.no_prune:
             for path in log.prunable_files(index):
                 print(path)

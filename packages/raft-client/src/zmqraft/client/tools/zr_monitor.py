@@ -235,8 +235,11 @@ def as_json(monitor: Monitor) -> dict[str, object]:
         row: dict[str, object] = {"id": view.id, "url": view.url, "error": view.error}
         if info is not None:
             row.update(
-                role="leader" if info.is_leader else "follower", term=info.term,
-                commit=info.commit_index, applied=info.last_applied, last=info.last_index,
+                role="leader" if info.is_leader else "follower",
+                term=info.term,
+                commit=info.commit_index,
+                applied=info.last_applied,
+                last=info.last_index,
                 snapshot=info.snapshot_size,
             )
         rows.append(row)

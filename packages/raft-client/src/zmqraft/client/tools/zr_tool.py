@@ -346,8 +346,10 @@ def table_entries(args: argparse.Namespace, entries: Iterator[tuple[int, bytes]]
     for index, raw in entries:
         kind, term, data = raw[12], entry_term(raw), raw[20:]
         name = ENTRY_TYPES.get(kind, str(kind))
-        out.line(f"{index:>10}  {term:>6}  {name:10}  {raw[:12].hex()}  {len(data):>8}  "
-                 f"{_preview(bytes(data), args.msgpack)}")
+        out.line(
+            f"{index:>10}  {term:>6}  {name:10}  {raw[:12].hex()}  {len(data):>8}  "
+            f"{_preview(bytes(data), args.msgpack)}"
+        )
 
 
 def _snapshot_bytes(s: SnapshotFile, unzip: bool) -> Iterator[bytes]:
