@@ -213,7 +213,10 @@ class ZmqRaft:
 
     def _arm_timer(self) -> None:
         deadline = self.driver.next_deadline()
-        if deadline == self._timer_at and self._timer is not None:
+        armed = self._timer_at
+        if self._timer is not None and armed is not None and (deadline is None or armed <= deadline):
+            # the armed timer fires first: early is harmless (nothing is due yet, and it arms
+            # again), while moving it on every pump cost a cancel and a call_later a wake-up
             return
         if self._timer is not None:
             self._timer.cancel()
