@@ -52,7 +52,6 @@ from .storage.base import LogStorage
 
 log = logging.getLogger("zmqraft.server")
 
-PEER_TYPES = {m.REQUEST_VOTE, m.APPEND_ENTRIES, m.INSTALL_SNAPSHOT, m.PRE_VOTE}
 UNDEBOUNCED = {m.REQUEST_VOTE, m.PRE_VOTE}
 STREAM_SWEEP_INTERVAL = 2.0
 
@@ -285,7 +284,7 @@ class PeerServer:
             # the hot path: what RequestUpdate.decode checks, without building the message
             self._writes.update(routing_id, frames[0], frames[3], now, self.wall_ms)
             return
-        if kind in PEER_TYPES:
+        if kind in m.PEER_TYPES:
             if not 1 <= len(frames[0]) <= 3:
                 raise ProtocolError(f"peer message id of {len(frames[0])} bytes")
             self._dispatch_peer(routing_id, kind, frames, now)

@@ -1,8 +1,8 @@
 """The message type bytes (frame 2 of every request, spec/protocol.md §6).
 
-A type is built-in only if frame 2 is exactly one of the eight single bytes of
+A type is built-in only if frame 2 is exactly one of the nine single bytes of
 ``BUILTIN_TYPES``; every other non-empty type (``*``, ``W`` and application types included)
-reaches the state machine as a ClientDispatch.  The three ``PEER_TYPES`` carry a peer message
+reaches the state machine as a ClientDispatch.  The four ``PEER_TYPES`` carry a peer message
 id in frame 1 (spec §8.1); the others carry a client request id (spec §9).
 
 This table is shared by every message module and re-exported by ``messages``, the protocol's
