@@ -165,3 +165,18 @@ def test_cluster_status_of_a_sole_leader() -> None:
     assert me["state"] == "Leader" and me["lag"] == 0 and me["commitIndex"] == status["commitIndex"] >= 1
     assert status["commitHistory"][-1][1] >= 0
     assert [e["kind"] for e in status["events"]] == ["leader"]
+
+
+def test_a_taken_port_is_retried_and_logged_once_any_other_failure_ends_the_monitor() -> None:
+    """Both runtimes' listen loops: what to log and whether to try again."""
+    import errno
+
+    from zmqraft.core.webmonitor import WebAddress, listen_failed, port_taken
+
+    address = WebAddress("http://127.0.0.1:8050/", "127.0.0.1", 8050, "http")
+    taken = OSError(errno.EADDRINUSE, "Address already in use")
+    assert listen_failed(address, taken, 1) == (port_taken(address), True)
+    assert listen_failed(address, taken, 2) == (None, True)
+    line, again = listen_failed(address, OSError(errno.EACCES, "Permission denied"), 1)
+    assert not again and line is not None
+    assert line.startswith("web monitor: can not listen at 127.0.0.1:8050:") and "Permission denied" in line

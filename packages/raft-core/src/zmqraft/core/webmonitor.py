@@ -17,6 +17,7 @@ Content-Length is the byte length; ``bind.port`` is honoured together with ``bin
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import json
 import posixpath
@@ -392,6 +393,18 @@ def webmonitor_page() -> bytes:
     return importlib.resources.files("zmqraft.core").joinpath("static/webmonitor.html").read_bytes()
 
 
+BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken (the original's)
+
+
+def listen_failed(address: WebAddress, error: OSError, attempt: int) -> tuple[str | None, bool]:
+    """The monitor could not listen (``attempt``: 1 for the first failure): the error line a
+    runtime logs (None: nothing to log) and whether it tries again after ``BIND_RETRY``.  A
+    taken port is retried, as the original does, and logged the first time only."""
+    if error.errno != errno.EADDRINUSE:
+        return f"web monitor: can not listen at {address.host}:{address.port}: {error}", False
+    return (port_taken(address) if attempt == 1 else None), True
+
+
 def port_taken(address: WebAddress) -> str:
     """The one error a runtime logs when the monitor's port is taken (it keeps retrying
     quietly, as the original does, and logs again once it listens)."""
@@ -416,6 +429,7 @@ def webmonitor_ssl(address: WebAddress) -> ssl.SSLContext | None:
 
 
 __all__ = [
+    "BIND_RETRY",
     "PEER_URL_RETRIES",
     "PEER_URL_TIMEOUT",
     "STATE_INTERVAL",
@@ -429,6 +443,8 @@ __all__ = [
     "WebMonitor",
     "WebMonitorError",
     "json_response",
+    "listen_failed",
+    "port_taken",
     "sse",
     "text",
     "web_address",

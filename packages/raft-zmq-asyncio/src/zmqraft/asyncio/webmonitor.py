@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from zmqraft.core.client.items import LogInfo
 from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.webmonitor import (
+    BIND_RETRY,
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
     STATE_INTERVAL,
@@ -34,7 +34,7 @@ from zmqraft.core.webmonitor import (
     Response,
     Stream,
     WebMonitor,
-    port_taken,
+    listen_failed,
     text,
     webmonitor_ssl,
 )
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from .metrics import PeerMetrics
 
 log = logging.getLogger("zmqraft.asyncio.webmonitor")
-
-BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
 
 
 class WebMonitorServer:
@@ -77,18 +75,18 @@ class WebMonitorServer:
         address = self.monitor.address
         assert self._runner is not None
         context = webmonitor_ssl(address)
-        warned = False
+        failures = 0
         while True:
             site = web.TCPSite(self._runner, address.host, address.port, ssl_context=context)
             try:
                 await site.start()
             except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
+                failures += 1
+                line, again = listen_failed(address, exc, failures)
+                if line is not None:
+                    log.error("%s", line)
+                if not again:
                     return
-                if not warned:
-                    log.error(port_taken(address))
-                    warned = True
                 await asyncio.sleep(BIND_RETRY)
                 continue
             log.info("web monitor at %s (listening on %s:%s)", self.url, address.host, address.port)

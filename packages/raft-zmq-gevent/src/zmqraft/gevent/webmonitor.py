@@ -12,7 +12,6 @@ every second, as the original does (and logs that once).
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +25,7 @@ from zmqraft.core.client.items import LogInfo
 from zmqraft.core.driver import Watcher
 from zmqraft.core.raft.node import ConfigChanged, StateChanged
 from zmqraft.core.webmonitor import (
+    BIND_RETRY,
     PEER_URL_RETRIES,
     PEER_URL_TIMEOUT,
     STATE_INTERVAL,
@@ -36,7 +36,7 @@ from zmqraft.core.webmonitor import (
     Response,
     Stream,
     WebMonitor,
-    port_taken,
+    listen_failed,
     text,
     webmonitor_ssl,
 )
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zmqraft.gevent.webmonitor")
 
-BIND_RETRY = 1.0  # seconds between attempts to listen while the port is taken
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -81,19 +80,19 @@ class WebMonitorServer:
     def _listen(self) -> None:
         address = self.monitor.address
         context = webmonitor_ssl(address)
-        warned = False
+        failures = 0
         while True:
             ssl_args = {"ssl_context": context} if context is not None else {}
             server = WSGIServer((address.host, address.port), self._app, log=None, **ssl_args)
             try:
                 server.start()
             except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    log.error("web monitor: can not listen at %s:%s: %s", address.host, address.port, exc)
+                failures += 1
+                line, again = listen_failed(address, exc, failures)
+                if line is not None:
+                    log.error("%s", line)
+                if not again:
                     return
-                if not warned:
-                    log.error(port_taken(address))
-                    warned = True
                 gevent.sleep(BIND_RETRY)
                 continue
             self._server = server
