@@ -108,19 +108,54 @@ def handle_pre_vote(node: RaftNode, msg: PreVote, route: Any, now: float) -> Non
     node._reply(route, PreVoteReply(msg.msg_id, msg.term if granted else node.term, granted))
 
 
-class PreCandidate(RoleHandler):
-    """A follower asking for pre-votes (thesis §9.6): term and vote unchanged, leader unknown;
-    told as FOLLOWER (spec/raft.md §2 has no such state)."""
+class _Canvass(RoleHandler):
+    """What a pre-candidate and a candidate share: the ballot each other peer was sent,
+    re-sent every ``rpc_timeout`` until it is answered, and the answers so far (our own grant
+    included).  ``_send`` is how a ballot leaves."""
 
-    role = Role.FOLLOWER
     election_timer = True
 
     __slots__ = ("pending", "votes")
 
     def __init__(self, node: RaftNode) -> None:
         super().__init__(node)
-        self.votes: dict[str, bool] = {node.id: True}
-        self.pending: dict[str, tuple[int, PreVote, float]] = {}  # peer -> (id, msg, resend at)
+        self.votes: dict[str, bool] = {node.id: True}  # who answered -> granted
+        self.pending: dict[str, tuple[int, PreVote | RequestVote, float]] = {}  # peer -> (id, msg, resend at)
+
+    def _send(self, peer: str, msg: PreVote | RequestVote) -> None:
+        raise NotImplementedError
+
+    def _ask(self, peer: str, msg: PreVote | RequestVote, now: float) -> None:
+        self.pending[peer] = (msg.msg_id, msg, now + self.node.options.rpc_timeout)
+        self._send(peer, msg)
+
+    def _answered(self, peer: str, msg_id: int) -> bool:
+        """Is this the answer to the ballot ``peer`` holds?  (It then no longer waits.)"""
+        pending = self.pending.get(peer)
+        if pending is None or pending[0] != msg_id:
+            return False
+        del self.pending[peer]
+        return True
+
+    def tick(self, now: float) -> None:
+        for peer, (_msg_id, msg, at) in list(self.pending.items()):
+            if now >= at:
+                self._ask(peer, msg, now)
+
+    def next_deadline(self) -> float | None:
+        return min((at for _, _, at in self.pending.values()), default=None)
+
+
+class PreCandidate(_Canvass):
+    """A follower asking for pre-votes (thesis §9.6): term and vote unchanged, leader unknown;
+    told as FOLLOWER (spec/raft.md §2 has no such state)."""
+
+    role = Role.FOLLOWER
+
+    __slots__ = ()
+
+    def _send(self, peer: str, msg: PreVote | RequestVote) -> None:
+        self.node._send(peer, msg)  # it promises nothing: no need to wait for the disk
 
     def campaign(self, now: float) -> None:
         node = self.node
@@ -129,16 +164,16 @@ class PreCandidate(RoleHandler):
             return
         proposed = node.term + 1
         for peer, _url in node.config.others(node.id):
-            msg = PreVote(node._next_msg_id(peer), node.id, proposed, node.log.last_index, node.log.last_term)
-            self.pending[peer] = (msg.msg_id, msg, now + node.options.rpc_timeout)
-            node._send(peer, msg)  # it promises nothing: no need to wait for the disk
+            self._ask(
+                peer,
+                PreVote(node._next_msg_id(peer), node.id, proposed, node.log.last_index, node.log.last_term),
+                now,
+            )
         node._rearm_election(now)
 
     def pre_vote_reply(self, peer: str, msg: PreVoteReply, now: float) -> None:
-        pending = self.pending.get(peer)
-        if pending is None or pending[0] != msg.msg_id:
+        if not self._answered(peer, msg.msg_id):
             return
-        del self.pending[peer]
         node = self.node
         if msg.vote_granted and msg.term == node.term + 1:
             self.votes[peer] = True
@@ -149,29 +184,18 @@ class PreCandidate(RoleHandler):
         if msg.term > node.term and not msg.vote_granted:
             node._step_down(msg.term, now)  # a newer term exists: follow it (etcd does too)
 
-    def tick(self, now: float) -> None:
-        node = self.node
-        for peer, (msg_id, msg, at) in list(self.pending.items()):
-            if now >= at:
-                self.pending[peer] = (msg_id, msg, now + node.options.rpc_timeout)
-                node._send(peer, msg)
 
-    def next_deadline(self) -> float | None:
-        return min((at for _, _, at in self.pending.values()), default=None)
-
-
-class Candidate(RoleHandler):
+class Candidate(_Canvass):
     """CANDIDATE: one campaign in one term (spec/raft.md §5.1, §5.2)."""
 
     role = Role.CANDIDATE
-    election_timer = True
 
-    __slots__ = ("pending", "votes")
+    __slots__ = ()
 
-    def __init__(self, node: RaftNode) -> None:
-        super().__init__(node)
-        self.votes: dict[str, bool] = {node.id: True}  # who answered -> granted
-        self.pending: dict[str, tuple[int, RequestVote, float]] = {}  # peer -> (id, msg, resend at)
+    def _send(self, peer: str, msg: PreVote | RequestVote) -> None:
+        # our own vote must be durable before anyone else counts on it (held like a reply);
+        # a re-send too: a slow disk must not let us win a term we could forget in a crash
+        self.node._send_when_durable(peer, msg)
 
     def campaign(self, now: float) -> None:
         """Our term and vote are set: win at once as the sole member, or ask for votes."""
@@ -180,12 +204,13 @@ class Candidate(RoleHandler):
             node._become_leader(now)
             return
         for peer, _url in node.config.others(node.id):
-            msg = RequestVote(
-                node._next_msg_id(peer), node.id, node.term, node.log.last_index, node.log.last_term
+            self._ask(
+                peer,
+                RequestVote(
+                    node._next_msg_id(peer), node.id, node.term, node.log.last_index, node.log.last_term
+                ),
+                now,
             )
-            # our own vote must be durable before anyone else counts on it (held like a reply)
-            self.pending[peer] = (msg.msg_id, msg, now + node.options.rpc_timeout)
-            node._send_when_durable(peer, msg)
         node._rearm_election(now)
 
     def holds_term(self) -> bool:
@@ -201,10 +226,8 @@ class Candidate(RoleHandler):
         self.node._campaign(now)
 
     def request_vote_reply(self, peer: str, msg: RequestVoteReply, now: float) -> None:
-        pending = self.pending.get(peer)
-        if pending is None or pending[0] != msg.msg_id:
+        if not self._answered(peer, msg.msg_id):
             return
-        del self.pending[peer]
         node = self.node
         self.votes[peer] = False
         if msg.term > node.term:
@@ -215,15 +238,3 @@ class Candidate(RoleHandler):
             self.votes[peer] = True
             if quorum.vote_result(node.config, self.votes) is VoteResult.WON:
                 node._become_leader(now)
-
-    def tick(self, now: float) -> None:
-        node = self.node
-        for peer, (msg_id, msg, at) in list(self.pending.items()):
-            if now >= at:
-                self.pending[peer] = (msg_id, msg, now + node.options.rpc_timeout)
-                # a re-send too waits for our term and vote to be durable: a slow disk must
-                # not let us win a term we could forget in a crash
-                node._send_when_durable(peer, msg)
-
-    def next_deadline(self) -> float | None:
-        return min((at for _, _, at in self.pending.values()), default=None)
