@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import zmq
@@ -91,27 +91,6 @@ def shared_context() -> zmq.Context[Any]:
                 ctx.set(zmq.MAX_SOCKETS, min(SHARED_MAX_SOCKETS, ctx.get(zmq.SOCKET_LIMIT)))
             _shared = ctx
         return _shared
-
-
-def client_keys(curve: ClientKeys | str | os.PathLike[str] | None) -> ClientKeys | None:
-    """A client's ``curve=`` argument: keys, a certificate directory (``client.key_secret``
-    and the peers' ``ID.key``), or None (plaintext)."""
-    if curve is None or isinstance(curve, ClientKeys):
-        return curve
-    return ClientKeys.from_directory(curve)
-
-
-def check_server_keys(
-    curve: ClientKeys | None, seeds: Sequence[str], peers: Sequence[tuple[str, str]]
-) -> None:
-    """Every seed url and known peer must have a server key (``CurveKeyError`` now, not a
-    silent timeout later)."""
-    if curve is None:
-        return
-    for peer_id, url in peers:
-        curve.server_key(url, peer_id)
-    for url in seeds:
-        curve.server_key(url, dict((u, p) for p, u in peers).get(url))
 
 
 def peer_of(proto: ClientProtocol) -> Callable[[str], str | None]:
@@ -193,6 +172,26 @@ class Sockets:
         self.on_close: Callable[[zmq.Socket[Any]], None] | None = None
         self.queues: dict[str, deque[list[bytes]]] = {}  # per URL, what SNDHWM refused
         self.dropped_sends = 0
+
+    @classmethod
+    def for_client(
+        cls,
+        proto: ClientProtocol,
+        curve: ClientKeys | str | os.PathLike[str] | None,
+        context: zmq.Context[Any] | None,
+        **options: Any,
+    ) -> Sockets:
+        """The sockets of a client speaking ``proto`` (``options``: as ``Sockets``).  ``curve``:
+        keys, a certificate directory (its ``client.key_secret`` and every peer's ``ID.key``)
+        or None (plaintext); every seed url and known peer must have a server key, a
+        ``CurveKeyError`` now rather than a silent timeout later."""
+        keys = curve if curve is None or isinstance(curve, ClientKeys) else ClientKeys.from_directory(curve)
+        if keys is not None:
+            known = {url: peer_id for peer_id, url in proto.peers}
+            for url in [*known, *proto.seeds]:
+                keys.server_key(url, known.get(url))
+        proto.curve = keys is not None
+        return cls(context, curve=keys, peer_of=peer_of(proto), **options)
 
     @property
     def all(self) -> list[zmq.Socket[Any]]:

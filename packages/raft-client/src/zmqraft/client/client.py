@@ -41,10 +41,7 @@ from ._driver import (
     AsyncDriver,
     Sockets,
     SyncDriver,
-    check_server_keys,
-    client_keys,
     clock,
-    peer_of,
 )
 
 T = TypeVar("T")
@@ -126,17 +123,15 @@ class _Base:
         self.rpc_timeout: float | None = (
             DEFAULT_RPC_TIMEOUT if isinstance(rpc_timeout, EllipsisType) else rpc_timeout
         )
-        self.curve = client_keys(curve)
-        check_server_keys(self.curve, self._proto.seeds, self._proto.peers)
-        self._proto.curve = self.curve is not None
-        self._sockets = Sockets(
+        self._sockets = Sockets.for_client(
+            self._proto,
+            curve,
             context,
             highwatermark=highwatermark,
             sockopts=sockopts,
             max_message_size=max_message_size,
-            curve=self.curve,
-            peer_of=peer_of(self._proto),
         )
+        self.curve = self._sockets.curve
         self.pinned_url: str | None = None  # a single-peer client sends everything there
 
     # ---- state

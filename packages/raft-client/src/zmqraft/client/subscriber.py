@@ -38,10 +38,7 @@ from ._driver import (
     AsyncDriver,
     Sockets,
     SyncDriver,
-    check_server_keys,
-    client_keys,
     clock,
-    peer_of,
 )
 from .client import DEFAULT_MAX_UPDATE_SIZE, DEFAULT_RPC_TIMEOUT, Timeout
 
@@ -146,16 +143,13 @@ class Subscriber(Iterator[Item], AsyncIterator[Item]):
             pulses=on_pulse is not None,
             silence_timeout=rpc_timeout,
         )
-        keys = client_keys(curve)
-        check_server_keys(keys, client.seeds, client.peers)
-        client.curve = keys is not None
-        self._sockets = Sockets(
+        self._sockets = Sockets.for_client(
+            client,
+            curve,
             context,
             highwatermark=highwatermark,
             sockopts=sockopts,
             max_message_size=max_message_size,
-            curve=keys,
-            peer_of=peer_of(client),
         )
         self._items: deque[Item] = deque()
         self._last = from_index or 0
