@@ -35,7 +35,6 @@ from .jobs import ApplyJob, Job
 from .metrics import PeerMetrics
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
-from .protocol.frames import REQUEST_ID_SIZE
 from .protocol.reqid import RequestIdGenerator
 from .raft import inputs
 from .raft.node import (
@@ -280,9 +279,8 @@ class PeerServer:
             self.stats.dropped_ident += 1
             return
         kind = frames[1]
-        if kind == m.REQUEST_UPDATE and len(frames) >= 4 and len(frames[0]) == REQUEST_ID_SIZE and frames[3]:
-            # the hot path: what RequestUpdate.decode checks, without building the message
-            self._writes.update(routing_id, frames[0], frames[3], now, self.wall_ms)
+        if kind == m.REQUEST_UPDATE and (update := m.RequestUpdate.fields(frames)) is not None:
+            self._writes.update(routing_id, *update, now, self.wall_ms)  # the hot path: no message object
             return
         if kind in m.PEER_TYPES:
             if not 1 <= len(frames[0]) <= 3:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Self
 
 from .frames import (
     FALSE_FRAME,
+    REQUEST_ID_SIZE,
     TRUE_FRAME,
     FrameReader,
     encode_bool,
@@ -189,6 +190,15 @@ class RequestUpdate:
         if len(self.data) == 0:
             raise ValueError("RequestUpdate data must not be empty")
         return [encode_reqid(self.request_id), REQUEST_UPDATE, ident, self.data]
+
+    @staticmethod
+    def fields(frames: Frames) -> tuple[bytes, bytes] | None:
+        """The request id and data of well-formed RequestUpdate frames, without building the
+        message (a leader reads one per update); None: ``decode`` says what is wrong."""
+        if len(frames) < 4 or frames[1] != REQUEST_UPDATE:
+            return None
+        request_id, data = frames[0], frames[3]
+        return (request_id, data) if len(request_id) == REQUEST_ID_SIZE and data else None
 
     @classmethod
     def decode(cls, frames: Frames) -> RequestUpdate:
