@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from zmqraft.core.cli_errors import report
+from zmqraft.core.cluster import ConfigError, parse_peers
 from zmqraft.core.curve_keys import ClientKeys, CurveKeyError, read_public_keys
+from zmqraft.core.curve_policy import resolve_paths
 
 DEFAULT_PORT = 8047
 
@@ -257,29 +259,26 @@ def resolve_seeds(args: Iterable[str]) -> tuple[list[str], dict[str, str]]:
     return urls, ids
 
 
-def config_peers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``(id, url)`` of the ``config.peers`` entries that name both."""
-    out = []
-    for peer in config.get("peers") or ():
-        if isinstance(peer, Mapping) and peer.get("id") is not None and peer.get("url"):
-            out.append((str(peer["id"]), str(peer["url"])))
-        elif isinstance(peer, list | tuple) and len(peer) > 1:
-            out.append((str(peer[0]), str(peer[1])))
-    return out
+def config_peers(config: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``(id, url)`` of ``config.peers`` in any accepted shape (none when they are invalid:
+    the tool then fails where it uses them)."""
+    try:
+        return parse_peers(config.get("peers") or [])
+    except ConfigError:
+        return ()
 
 
 def config_server_keys(config: Mapping[str, Any], config_file: str | None) -> dict[str, bytes] | None:
-    """The peers' public keys of a config's ``curve.keys`` by peer id (its directory of
-    certificate files, relative to the config file's folder); None when the config has no
-    ``curve.keys`` (a cluster without CurveZMQ)."""
+    """The peers' public keys of a config's ``curve.keys`` by peer id (a relative folder is
+    relative to the config file's, as for the peers: ``resolve_paths``); None when the
+    config has no ``curve.keys`` (a cluster without CurveZMQ)."""
     curve = config.get("curve")
-    source = curve.get("keys") if isinstance(curve, Mapping) else None
-    if not source:
+    if not isinstance(curve, Mapping) or not curve.get("keys"):
         return None
-    directory = os.path.expanduser(str(source))
-    if config_file and not os.path.isabs(directory):
-        directory = os.path.join(os.path.dirname(os.path.abspath(config_file)), directory)
-    return {peer: cert.public for peer, cert in read_public_keys(directory).items()}
+    options: dict[str, Any] = {"curve": dict(curve)}
+    if config_file:
+        resolve_paths(options, os.path.dirname(os.path.abspath(config_file)))
+    return {peer: cert.public for peer, cert in read_public_keys(str(options["curve"]["keys"])).items()}
 
 
 def curve_keys(
