@@ -520,18 +520,29 @@ class Driven(Fed, Protocol):
 
     def round(self, now: float, wall: float) -> Any: ...
 
+    def next_deadline(self) -> float | None: ...
+
     def complete(self, work: Any, outcome: Any, now: float, wall: float) -> None: ...
 
     def loop_round(self, seconds: float) -> None: ...
 
 
 def pump(
-    sockets: PeerSockets, driver: Driven, start: Callable[[Any], None], *, input_only: bool = False
+    sockets: PeerSockets,
+    driver: Driven,
+    start: Callable[[Any], None],
+    wait: Callable[[Any, float], bool],
+    *,
+    input_only: bool = False,
 ) -> None:
     """One wake-up: drain the sockets into ``driver``, act on its round (run the work it
     marks ``inline`` at once, ``start`` the rest, connect DEALERs to a new configuration,
-    then send), until nothing moves.  ``input_only``: woken by socket readiness alone (not a
-    timer or finished work), so a wake-up that finds no input skips the round."""
+    then send, then ``wait`` for the work that may be waited for), until nothing moves.
+    ``wait(work, timeout)`` blocks the loop until ``work`` (started, so running in its lane)
+    is complete and reported to the driver, at most ``timeout`` seconds (maybe 0), and says
+    whether it is; if not, it completes later the usual way.  It is called once for every
+    such work started.  ``input_only``: woken by socket readiness
+    alone (not a timer or finished work), so a wake-up that finds no input skips the round."""
     began = _monotonic()
     changed = not input_only  # a timer or finished work: the driver has something for a round
     while True:
@@ -543,11 +554,14 @@ def pump(
             break
         out = driver.round(_monotonic(), _wall())
         inline = []
+        waited = []
         for work in out.work:
             if work.inline:
                 inline.append(work)
             else:
                 start(work)
+                if work.wait:
+                    waited.append(work)
         if out.connect is not None:
             sockets.connect(dict(out.connect.others(driver.id)))
         sent = sockets.send(out)
@@ -558,8 +572,14 @@ def pump(
             if _tracing:
                 trace("write", "end")
             driver.complete(work, outcome, _monotonic(), _wall())
-        changed = bool(inline)  # completed work: its acknowledgements need a round
-        if not sent and not received and not inline:
+        completed = bool(inline)
+        for work in waited:  # the leader's quick write: never past the next timer
+            deadline = driver.next_deadline()
+            timeout = work.wait if deadline is None else min(work.wait, deadline - _monotonic())
+            if wait(work, max(timeout, 0.0)):  # (0: the lane reports it the usual way)
+                completed = True
+        changed = completed  # completed work: its acknowledgements and commits need a round
+        if not sent and not received and not completed:
             break  # quiet, and the receive above already re-armed the FDs
     busy = _monotonic() - began
     driver.loop_round(busy)

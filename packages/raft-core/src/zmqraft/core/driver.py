@@ -60,6 +60,9 @@ from .webmonitor import WebMonitor, web_monitor
 LISTENERS = ("state", "config", "error", "close")
 
 SLOW_STORAGE = 0.15  # seconds from hand-out to completion: acknowledgements near election timeouts
+#: the longest a leader's loop waits for its own write (``Work.wait``); a write that took
+#: longer is not waited for, nor the next one, until a write is quick again
+LEADER_WRITE_WAIT = 0.005
 
 log = logging.getLogger("zmqraft.driver")
 
@@ -106,6 +109,14 @@ class Work:
     #: own answers; tests/faults/test_slow_disk.py), while no other storage work is
     #: outstanding.  A follower's acknowledgement then leaves without a hand-off to a thread.
     inline: bool = False
+    #: seconds the event loop may block waiting for this work, which still runs in its lane
+    #: (0: do not wait): the leader's own write while its writes have been quick.  Waiting
+    #: for a quick fdatasync instead of going back to the loop lets the requests and
+    #: acknowledgements that arrive meanwhile form one larger batch, and spares the thread
+    #: hand-offs of its completion (1.18x updates/s, 1.48x less leader CPU, measured); the
+    #: bound, and the next timer (the runtime waits no longer than ``next_deadline()``),
+    #: keep a slow disk from holding up heartbeats.
+    wait: float = 0.0
 
     def run(self) -> Any:
         """Do the work; never raises (an exception becomes a ``Failure`` outcome)."""
@@ -163,6 +174,7 @@ class PeerDriver:
         #: peer in a process of its own, not beside other work on a shared event loop
         self.inline_storage = False
         self._storage_out = 0  # storage work handed out, not yet complete
+        self._quick_writes = True  # the last storage job took at most LEADER_WRITE_WAIT
         self._executor = StorageExecutor(log_storage, state_storage)
         self._poll_interval = install_poll_interval
         self._poll_due: float | None = None  # set at the first round when watching
@@ -255,6 +267,7 @@ class PeerDriver:
             return
         if work.lane is Lane.STORAGE:
             took = now - work.handed_out
+            self._quick_writes = took <= LEADER_WRITE_WAIT
             self.metrics.storage_seconds.observe(took)
             if took > SLOW_STORAGE:
                 self._log.warning("%s: a storage job took %.0f ms (slow disk?)", self.id, took * 1000)
@@ -270,11 +283,13 @@ class PeerDriver:
         server.end_batch(now)
         while (job := server.next_job()) is not None:
             if isinstance(job, Job):
-                inline = self.inline_storage and not self._storage_out and server.node.role is not Role.LEADER
+                alone = self.inline_storage and not self._storage_out
+                leading = server.node.role is Role.LEADER
+                wait = LEADER_WRITE_WAIT if alone and leading and self._quick_writes else 0.0
                 self._storage_out += 1
                 if job.log is not None and job.log.entries:
                     self.metrics.append_batch.observe(len(job.log.entries))
-                out.work.append(Work(Lane.STORAGE, job, now, self._storage(job), inline))
+                out.work.append(Work(Lane.STORAGE, job, now, self._storage(job), alone and not leading, wait))
             elif machine.blocking:
                 out.work.append(Work(Lane.APPLY, job, now, self._apply(job)))
             else:

@@ -39,6 +39,8 @@ from zmqraft.core.driver import Lane, PeerDriver, Work
 
 import gevent
 import gevent.event
+import gevent.lock
+import gevent.monkey
 import gevent.queue
 
 if TYPE_CHECKING:
@@ -52,6 +54,32 @@ _READ = 1  # the hub loop's READ event (libev and libuv alike)
 
 class _Stop:
     """Wakes an idle worker at shutdown."""
+
+
+_PENDING: Any = object()  # no outcome yet
+_native_lock = gevent.monkey.get_original("_thread", "allocate_lock")  # blocks the thread itself
+
+
+class _Waited:
+    """Work the serving greenlet may wait for (``Work.wait``), run in a threadpool thread
+    at once: its end is signalled on a native lock, so that waiting blocks the hub's thread
+    itself (the GIL released) instead of going through the hub, which is what spares the
+    hand-offs; if the wait gives up, ``result`` reports it through the hub as usual."""
+
+    def __init__(self, work: Work, pool: Any) -> None:
+        self.work = work
+        self.outcome: Any = _PENDING
+        self.reported = False
+        self._ran = _native_lock()
+        self._ran.acquire()
+        self.result = pool.spawn(self._run)
+
+    def _run(self) -> None:  # in the pool's thread
+        self.outcome = self.work.run()
+        self._ran.release()
+
+    def wait(self, timeout: float) -> bool:
+        return bool(self._ran.acquire(True, timeout) if timeout > 0 else self._ran.acquire(False))
 
 
 class ZmqRaft:
@@ -83,6 +111,8 @@ class ZmqRaft:
         self._closing = False
         self._started = False
         self._completed = False  # a lane finished work since the last pump
+        self._gates = {lane: gevent.lock.Semaphore() for lane in Lane}  # one item per lane at a time
+        self._waited: _Waited | None = None  # started work the serving greenlet may wait for
         self.peer = peer
         self.driver = PeerDriver.of(peer, listeners=listeners, logger=log, inline_storage=inline_storage)
         self.state_machine = peer.state_machine
@@ -221,7 +251,7 @@ class ZmqRaft:
         input_only = False  # woken by socket readiness alone: see zmqraft.client.sockets.pump
         try:
             while True:
-                pump(self.sockets, driver, self._start, input_only=input_only)
+                pump(self.sockets, driver, self._start, self._wait, input_only=input_only)
                 if driver.failure is not None:
                     self.close(driver.failure, wait=False)
                 if self._close_requested.is_set():
@@ -255,6 +285,10 @@ class ZmqRaft:
             for queue in self._lanes.values():
                 queue.put_nowait(_Stop())
             gevent.joinall(self._workers)  # they finish the work in flight, then stop
+            waited = self._waited
+            if waited is not None:  # a write not waited for to its end: it ends first
+                waited.result.wait()
+                self._report(waited)
             try:
                 self.sockets.send(driver.round(time.monotonic(), time.time()))  # what it released
             finally:
@@ -264,7 +298,37 @@ class ZmqRaft:
                     self._finish()
 
     def _start(self, work: Work) -> None:
+        if work.wait and self._gates[work.lane].acquire(blocking=False):  # its lane is idle
+            self._waited = _Waited(work, self._pool)
+            return
         self._lanes[work.lane].put_nowait(work)
+
+    def _wait(self, work: Work, timeout: float) -> bool:
+        """Block the hub until ``work`` has run, at most ``timeout`` seconds; report it."""
+        waited = self._waited
+        if waited is None or waited.work is not work:
+            return False
+        if waited.wait(timeout):
+            self._report(waited)
+            return True
+        waited.result.rawlink(lambda _result: self._report(waited, wake=True))
+        return False
+
+    def _report(self, waited: _Waited, wake: bool = False) -> None:
+        """Waited-for work has run: free its lane and complete it (once)."""
+        if waited.reported:
+            return
+        waited.reported = True
+        if self._waited is waited:
+            self._waited = None
+        work = waited.work
+        self._gates[work.lane].release()
+        self.driver.complete(work, waited.outcome, time.monotonic(), time.time())
+        if self.driver.failure is not None:
+            self.close(self.driver.failure, wait=False)
+        elif wake:
+            self._completed = True
+            self._wake.set()  # the serving greenlet sends what this released
 
     # ================================================================ lanes
 
@@ -275,7 +339,8 @@ class ZmqRaft:
             work = queue.get()
             if isinstance(work, _Stop) or self._closing:
                 return
-            outcome = self._pool.apply(work.run)
+            with self._gates[work.lane]:  # after work the serving greenlet waited for
+                outcome = self._pool.apply(work.run)
             driver.complete(work, outcome, time.monotonic(), time.time())
             if driver.failure is not None:
                 self.close(driver.failure, wait=False)
