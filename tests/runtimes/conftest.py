@@ -73,8 +73,8 @@ class Runtime:
 
     # ---- the same for every runtime
 
-    def build(self, options: dict[str, Any]) -> Any:
-        raft = self.module.build(options)
+    def build(self, options: dict[str, Any], **kwargs: Any) -> Any:
+        raft = self.module.build(options, **kwargs)
         self._built.append(raft)
         return raft
 

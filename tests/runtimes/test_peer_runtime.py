@@ -253,6 +253,47 @@ def test_shutdown_completes_the_write_in_flight(flavour: Runtime, tmp_path: Path
         assert isinstance(again, flavour.module.ZmqRaft)
 
 
+def test_a_leader_waits_for_quick_writes_only(flavour: Runtime, tmp_path: Path) -> None:
+    """With ``inline_storage`` (the command-line peers) a leader's loop waits for its own
+    quick writes (``Work.wait``): every update commits.  A slow write is waited for a few
+    milliseconds at most: the peer keeps answering while it runs, the write still commits,
+    and one in flight at close() is finished first."""
+    options = single(tmp_path)
+    url = options["peers"][0][1]
+    raft = flavour.build(options, inline_storage=True)
+    real_append = raft.peer.log.append
+    delay = [0.0]
+    started: list[int] = []
+    finished: list[int] = []
+
+    def append(first_index: int, entries: Any) -> None:
+        started.append(first_index)
+        time.sleep(delay[0])
+        real_append(first_index, entries)
+        finished.append(first_index)
+
+    raft.peer.log.append = append
+    flavour.start(raft)
+    client = flavour.client(url)
+    for n in range(20):  # quick writes, waited for by the loop
+        assert client.request_update(f"quick {n}".encode()) > 0
+    delay[0] = 0.4
+    slow_from = len(started)
+    for n in range(2):  # the first slow write is waited for (briefly), the second is not
+        flavour.dealer(url).send_multipart(m.RequestUpdate(new_request_id(time.time()), b"slow").encode(b""))
+        flavour.wait_until("a slow append to start", lambda n=n: len(started) > slow_from + n)
+        asked = time.monotonic()
+        assert client.request_log_info().is_leader
+        assert time.monotonic() - asked < 0.3, "the loop waited for a slow write"
+        flavour.wait_until("the slow append to end", lambda: len(finished) == len(started))
+        index = finished[-1]
+        flavour.wait_until("it to commit", lambda i=index: client.request_log_info().commit_index >= i)
+    flavour.dealer(url).send_multipart(m.RequestUpdate(new_request_id(time.time()), b"last").encode(b""))
+    flavour.wait_until("the last append to start", lambda: len(started) > len(finished))
+    flavour.close(raft)
+    assert len(finished) == len(started) and finished == sorted(finished)
+
+
 def test_a_slow_disk_does_not_depose_a_live_leader(flavour: Runtime, tmp_path: Path) -> None:
     """Every log append takes 0.4 s (longer than the 0.2-0.3 s election timeout) while a
     client keeps writing: the first leader must stay the leader (appends run in worker

@@ -14,7 +14,7 @@ import pytest
 from test_server import SOLE, THREE, WALL, Endpoint
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.config import create_options, validate_options
-from zmqraft.core.driver import Failure, Flush, InstallPoll, Lane, PeerDriver
+from zmqraft.core.driver import LEADER_WRITE_WAIT, Failure, Flush, InstallPoll, Lane, PeerDriver
 from zmqraft.core.jobs import ApplyJob, Job
 from zmqraft.core.protocol import messages as m
 from zmqraft.core.raft.node import ConfigChanged, Role, StateChanged
@@ -264,10 +264,49 @@ def test_storage_work_is_offered_inline_only_to_a_peer_that_does_not_lead() -> N
     follower.handle_timer(5.0, WALL)  # campaigns: its term and vote are storage work
     works = follower.round(5.0, WALL).work
     job = next(w for w in works if isinstance(w.item, Job))
-    assert follower.server.node.role is Role.CANDIDATE and job.inline
+    assert follower.server.node.role is Role.CANDIDATE and job.inline and not job.wait
     poll = next(w for w in works if isinstance(w.item, InstallPoll))
     assert not poll.inline  # handed out while the write is outstanding
     follower.inline_storage = False
     follower.complete(job, job.run(), 5.0, WALL)
     follower.complete(poll, None, 5.0, WALL)
     assert all(not w.inline for w in follower.round(5.0, WALL).work)
+
+
+def test_the_leaders_loop_may_wait_for_its_own_write_only_while_writes_are_quick() -> None:
+    """``Work.wait``: a leader's write (never inline) may be waited for by its loop, at most
+    ``LEADER_WRITE_WAIT``; after a write that took longer, the next is not waited for, until
+    a write is quick again; not while other storage work is outstanding, and not without
+    ``inline_storage`` (peers sharing a loop with other work)."""
+    from zmqraft.core.protocol.reqid import RequestIdGenerator
+
+    ids = RequestIdGenerator(random.Random(5), hostname="t", pid=1)
+    leader, _ = driver_of(SOLE, Machine(True), install_poll_interval=0.5)
+    settle(leader)
+    now = 0.0
+
+    def write(took: float) -> Any:
+        nonlocal now
+        leader.receive_router(b"c", m.RequestUpdate(ids.next(WALL), b"u").encode(b""), now, WALL)
+        works = leader.round(now, WALL).work
+        job = next(w for w in works if isinstance(w.item, Job))
+        now += took
+        leader.complete(job, job.run(), now, WALL)
+        for other in works:
+            if other is not job:
+                leader.complete(other, other.run(), now, WALL)
+        return job
+
+    assert write(0.001).wait == 0.0  # no inline_storage: never waited for
+    leader.inline_storage = True
+    assert leader.server.node.role is Role.LEADER
+    quick = write(0.001)
+    assert quick.wait == LEADER_WRITE_WAIT and not quick.inline
+    assert write(LEADER_WRITE_WAIT * 4).wait == LEADER_WRITE_WAIT  # the first slow one: waited
+    assert write(0.001).wait == 0.0  # ...so this one is not
+    assert write(0.001).wait == LEADER_WRITE_WAIT  # the one before was quick again
+    now += 1.0  # the compaction poll goes out first, then a write beside it
+    poll = next(w for w in leader.round(now, WALL).work if isinstance(w.item, InstallPoll))
+    leader.receive_router(b"c", m.RequestUpdate(ids.next(WALL), b"u").encode(b""), now, WALL)
+    beside = next(w for w in leader.round(now, WALL).work if isinstance(w.item, Job))
+    assert beside.wait == 0.0 and not poll.wait
