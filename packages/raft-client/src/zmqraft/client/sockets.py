@@ -535,14 +535,14 @@ def pump(
     *,
     input_only: bool = False,
 ) -> None:
-    """One wake-up: drain the sockets into ``driver``, act on its round (run the work it
-    marks ``inline`` at once, ``start`` the rest, connect DEALERs to a new configuration,
-    then send, then ``wait`` for the work that may be waited for), until nothing moves.
+    """One wake-up: drain the sockets into ``driver``, act on its round (``start`` its work,
+    connect DEALERs to a new configuration, send; then run the work it marks ``inline``, and
+    ``start`` and ``wait`` for the work that may be waited for), until nothing moves.
     ``wait(work, timeout)`` blocks the loop until ``work`` (started, so running in its lane)
     is complete and reported to the driver, at most ``timeout`` seconds (maybe 0), and says
     whether it is; if not, it completes later the usual way.  It is called once for every
-    such work started.  ``input_only``: woken by socket readiness
-    alone (not a timer or finished work), so a wake-up that finds no input skips the round."""
+    such work started.  ``input_only``: woken by socket readiness alone (not a timer or
+    finished work), so a wake-up that finds no input skips the round."""
     began = _monotonic()
     changed = not input_only  # a timer or finished work: the driver has something for a round
     while True:
@@ -553,18 +553,22 @@ def pump(
             # reading EVENTS re-armed ZeroMQ's edge-triggered FDs
             break
         out = driver.round(_monotonic(), _wall())
+        if _tracing:
+            trace("round", f"{received} in, {len(out.work)} work")
         inline = []
-        waited = []
+        later: list[Any] = []  # from the first work to wait for on, in order
         for work in out.work:
             if work.inline:
                 inline.append(work)
+            elif work.wait or later:
+                later.append(work)
             else:
                 start(work)
-                if work.wait:
-                    waited.append(work)
         if out.connect is not None:
             sockets.connect(dict(out.connect.others(driver.id)))
         sent = sockets.send(out)
+        for work in later:  # after the sends: its lane's Python would hold up the AppendEntries
+            start(work)
         for work in inline:  # a follower's write: its acknowledgement leaves in the next pass
             if _tracing:
                 trace("write", "start")
@@ -573,11 +577,17 @@ def pump(
                 trace("write", "end")
             driver.complete(work, outcome, _monotonic(), _wall())
         completed = bool(inline)
-        for work in waited:  # the leader's quick write: never past the next timer
+        for work in later:  # the leader's quick write: never past the next timer
+            if not work.wait:
+                continue
             deadline = driver.next_deadline()
             timeout = work.wait if deadline is None else min(work.wait, deadline - _monotonic())
-            if wait(work, max(timeout, 0.0)):  # (0: the lane reports it the usual way)
-                completed = True
+            if _tracing:
+                trace("wait", "start")
+            done = wait(work, max(timeout, 0.0))  # (0: the lane reports it the usual way)
+            completed = completed or done
+            if _tracing:
+                trace("wait", "end" if done else "gave up")
         changed = completed  # completed work: its acknowledgements and commits need a round
         if not sent and not received and not completed:
             break  # quiet, and the receive above already re-armed the FDs
