@@ -113,7 +113,7 @@ class Work:
     #: (0: do not wait): the leader's own write while its writes have been quick.  Waiting
     #: for a quick fdatasync instead of going back to the loop lets the requests and
     #: acknowledgements that arrive meanwhile form one larger batch, and spares the thread
-    #: hand-offs of its completion (1.18x updates/s, 1.48x less leader CPU, measured); the
+    #: hand-offs of its completion (1.16x updates/s, 1.48x less leader CPU, measured); the
     #: bound, and the next timer (the runtime waits no longer than ``next_deadline()``),
     #: keep a slow disk from holding up heartbeats.
     wait: float = 0.0
