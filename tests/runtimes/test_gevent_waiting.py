@@ -59,18 +59,18 @@ def test_subscriber_under_gevent(tmp_path: Path) -> None:
 
 
 def test_waited_work_blocks_the_hub_thread_only_until_it_ran_or_the_wait_ends() -> None:
-    """``_Waited``: work run in a threadpool thread at once; ``wait`` blocks the calling
-    thread itself (no hub round-trip) until it ran or the timeout passed, and the result
-    still reports it through the hub afterwards."""
+    """``_Waited``: work run in a threadpool thread at once; waiting on its ``handover``
+    blocks the calling thread itself (no hub round-trip) until it ran or the timeout passed,
+    and the result still reports it through the hub afterwards."""
     from zmqraft.core.driver import Lane, Work
     from zmqraft.gevent.server import _Waited
 
     pool = gevent.get_hub().threadpool
     quick = _Waited(Work(Lane.STORAGE, "q", 0.0, lambda: "q"), pool)  # type: ignore[arg-type]
-    assert quick.wait(5.0) and quick.outcome == "q"
+    assert quick.handover.wait(quick.work, 5.0) == (True, "q")
     slow = _Waited(Work(Lane.STORAGE, "s", 0.0, lambda: time.sleep(0.3) or "s"), pool)  # type: ignore[arg-type]
     began = time.monotonic()
-    assert not slow.wait(0.02) and time.monotonic() - began < 0.25
-    assert not slow.wait(0.0)
-    slow.result.wait(5)
-    assert slow.outcome == "s" and slow.wait(0.0)
+    assert slow.handover.wait(slow.work, 0.02) == (False, None) and time.monotonic() - began < 0.25
+    assert slow.handover.wait(slow.work, 0.0) == (False, None)  # given up: not waited for again
+    assert slow.result.get(timeout=5) == "s"  # the hub hears of it through the result
+    assert slow.handover.wait(slow.work, 0.0) == (False, None)

@@ -18,6 +18,7 @@ outputs once, and repeats until a round moves nothing and no socket shows input 
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import time
@@ -525,6 +526,56 @@ class Driven(Fed, Protocol):
     def complete(self, work: Any, outcome: Any, now: float, wall: float) -> None: ...
 
     def loop_round(self, seconds: float) -> None: ...
+
+
+_PENDING: Any = object()  # no outcome yet
+
+
+class Handover:
+    """Hands the outcome of work the loop waits for (``Work.wait``: a leader's quick write)
+    from the thread that ran it to the loop's thread, if the loop still waits for it; else
+    the runner reports it the runtime's usual way.  The same for both runtimes: only the
+    lock differs (gevent passes the unpatched ``allocate_lock``, so that waiting blocks the
+    hub's thread itself instead of switching greenlets).
+
+    The loop calls ``expect(work)`` before ``work`` can start, then ``wait(work, timeout)``
+    once; the runner calls ``deliver(work, outcome)`` when it ran, and reports the outcome
+    itself when that returns False (the wait gave up first)."""
+
+    def __init__(self, allocate_lock: Callable[[], Any] = _thread.allocate_lock) -> None:
+        self._allocate_lock = allocate_lock
+        self._guard = allocate_lock()
+        self._work: Any = None  # the work the loop will wait for, if any
+        self._ready: Any = None  # released by ``deliver``
+        self._outcome: Any = _PENDING
+
+    def expect(self, work: Any) -> None:
+        ready = self._allocate_lock()
+        ready.acquire()
+        with self._guard:
+            self._work, self._ready, self._outcome = work, ready, _PENDING
+
+    def deliver(self, work: Any, outcome: Any) -> bool:
+        """In the runner's thread: True if the loop takes ``outcome``."""
+        with self._guard:
+            if self._work is not work:
+                return False
+            self._outcome = outcome
+            self._ready.release()
+            return True
+
+    def wait(self, work: Any, timeout: float) -> tuple[bool, Any]:
+        """Block (the GIL released) until ``work`` was delivered, at most ``timeout``
+        seconds: ``(True, outcome)``, or ``(False, None)`` and the runner reports it."""
+        ready = self._ready
+        if self._work is not work or ready is None:
+            return False, None
+        if timeout > 0:
+            ready.acquire(True, timeout)
+        with self._guard:
+            outcome, self._outcome = self._outcome, _PENDING
+            self._work = self._ready = None
+        return (False, None) if outcome is _PENDING else (True, outcome)
 
 
 def pump(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import zmq
 from anyio.abc import TaskStatus
-from zmqraft.client.sockets import PeerSockets, pump
+from zmqraft.client.sockets import Handover, PeerSockets, pump
 from zmqraft.core import metrics as core_metrics
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
@@ -255,9 +255,6 @@ class ZmqRaft:
             self._pump()
 
 
-_PENDING: Any = object()  # no outcome yet
-
-
 class LaneThread:
     """One lane: a thread that runs its work in the order handed out; each outcome comes back
     to the event loop through ``call_soon_threadsafe``.  Cheaper than a task awaiting
@@ -265,46 +262,31 @@ class LaneThread:
     which showed up in the leader's profile.
 
     Work put with ``waited`` may instead be waited for by the loop (``wait``): its outcome
-    is then handed straight to the waiting thread, and only posted to the loop if the wait
-    gave up first."""
+    then goes straight to the waiting thread (``Handover``), and only to the loop if the
+    wait gave up first."""
 
     def __init__(self, name: str, loop: asyncio.AbstractEventLoop, done: Callable[[Work, Any], None]) -> None:
         self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self._loop = loop
         self._done = done
-        self._handover = threading.Condition(threading.Lock())
-        self._waited: Work | None = None  # the work whose outcome the loop may wait for
-        self._outcome: Any = _PENDING  # its outcome, once run, until the loop takes it
+        self._handover = Handover()
         self._thread = threading.Thread(target=self._run, name=f"zmqraft-{name}", daemon=True)
         self._thread.start()
 
     def put(self, work: Work, *, waited: bool = False) -> None:
         if waited:
-            with self._handover:
-                self._waited = work
-                self._outcome = _PENDING
+            self._handover.expect(work)
         self._queue.put(work)
 
     def wait(self, work: Work, timeout: float) -> tuple[bool, Any]:
-        """Block (the GIL released) until ``work``, put with ``waited``, has run, at most
-        ``timeout`` seconds: ``(True, outcome)``, or ``(False, None)`` and the outcome goes
-        to the loop as usual."""
-        with self._handover:
-            if self._waited is not work:
-                return False, None
-            self._handover.wait_for(lambda: self._outcome is not _PENDING, timeout)
-            outcome, self._outcome = self._outcome, _PENDING
-            self._waited = None
-        return (False, None) if outcome is _PENDING else (True, outcome)
+        """See ``Handover.wait``."""
+        return self._handover.wait(work, timeout)
 
     def _run(self) -> None:
         while (work := self._queue.get()) is not None:
             outcome = work.run()  # never raises: a failure is a Failure outcome
-            with self._handover:
-                if self._waited is work:
-                    self._outcome = outcome
-                    self._handover.notify()
-                    continue
+            if self._handover.deliver(work, outcome):
+                continue
             try:
                 self._loop.call_soon_threadsafe(self._done, work, outcome)
             except RuntimeError:  # the loop is closed: nobody to tell

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmqraft.client.sockets import PeerSockets, pump
+from zmqraft.client.sockets import Handover, PeerSockets, pump
 from zmqraft.core import metrics as core_metrics
 from zmqraft.core.builder import AssembledPeer
 from zmqraft.core.driver import Lane, PeerDriver, Work
@@ -56,30 +56,26 @@ class _Stop:
     """Wakes an idle worker at shutdown."""
 
 
-_PENDING: Any = object()  # no outcome yet
 _native_lock = gevent.monkey.get_original("_thread", "allocate_lock")  # blocks the thread itself
 
 
 class _Waited:
-    """Work the serving greenlet may wait for (``Work.wait``), run in a threadpool thread
-    at once: its end is signalled on a native lock, so that waiting blocks the hub's thread
-    itself (the GIL released) instead of going through the hub, which is what spares the
-    hand-offs; if the wait gives up, ``result`` reports it through the hub as usual."""
+    """Work the serving greenlet may wait for (``Work.wait``), run in a threadpool thread at
+    once; its outcome is handed over natively (``Handover`` with an unpatched lock), so that
+    waiting blocks the hub's thread itself instead of going through the hub, which is what
+    spares the hand-offs; if the wait gives up, ``result`` reports it through the hub."""
 
     def __init__(self, work: Work, pool: Any) -> None:
         self.work = work
-        self.outcome: Any = _PENDING
         self.reported = False
-        self._ran = _native_lock()
-        self._ran.acquire()
+        self.handover = Handover(_native_lock)
+        self.handover.expect(work)
         self.result = pool.spawn(self._run)
 
-    def _run(self) -> None:  # in the pool's thread
-        self.outcome = self.work.run()
-        self._ran.release()
-
-    def wait(self, timeout: float) -> bool:
-        return bool(self._ran.acquire(True, timeout) if timeout > 0 else self._ran.acquire(False))
+    def _run(self) -> Any:  # in the pool's thread
+        outcome = self.work.run()
+        self.handover.deliver(self.work, outcome)
+        return outcome
 
 
 class ZmqRaft:
@@ -287,8 +283,7 @@ class ZmqRaft:
             gevent.joinall(self._workers)  # they finish the work in flight, then stop
             waited = self._waited
             if waited is not None:  # a write not waited for to its end: it ends first
-                waited.result.wait()
-                self._report(waited)
+                self._report(waited, waited.result.get())
             try:
                 self.sockets.send(driver.round(time.monotonic(), time.time()))  # what it released
             finally:
@@ -308,13 +303,14 @@ class ZmqRaft:
         waited = self._waited
         if waited is None or waited.work is not work:
             return False
-        if waited.wait(timeout):
-            self._report(waited)
+        done, outcome = waited.handover.wait(work, timeout)
+        if done:
+            self._report(waited, outcome)
             return True
-        waited.result.rawlink(lambda _result: self._report(waited, wake=True))
+        waited.result.rawlink(lambda result: self._report(waited, result.value, wake=True))
         return False
 
-    def _report(self, waited: _Waited, wake: bool = False) -> None:
+    def _report(self, waited: _Waited, outcome: Any, wake: bool = False) -> None:
         """Waited-for work has run: free its lane and complete it (once)."""
         if waited.reported:
             return
@@ -323,7 +319,7 @@ class ZmqRaft:
             self._waited = None
         work = waited.work
         self._gates[work.lane].release()
-        self.driver.complete(work, waited.outcome, time.monotonic(), time.time())
+        self.driver.complete(work, outcome, time.monotonic(), time.time())
         if self.driver.failure is not None:
             self.close(self.driver.failure, wait=False)
         elif wake:
