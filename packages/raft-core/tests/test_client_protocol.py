@@ -7,6 +7,7 @@ which peer, and what the caller finally gets (spec/client.md §4–§8).
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -365,6 +366,21 @@ def test_update_caller_request_id_and_validation() -> None:
     with pytest.raises(ValueError, match="12 bytes"):
         h.p.request_update(b"x", h.now, WALL, request_id=b"short")
     assert not op.done
+
+
+def test_clients_in_one_process_never_draw_the_same_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids made in one process and second differ only in the counter.  Every client draws
+    from the process-wide one: with a counter per client (each from a random start) two of a
+    thousand clients drew the same id now and then, and the leader answered the second
+    update with the first one's index without appending it."""
+    monkeypatch.setattr(random.Random, "getrandbits", lambda self, k: 7)  # the same "random" start
+    sent = []
+    for _ in range(3):
+        p = ClientProtocol((), peers=PEERS, now=1000.0)
+        p.request_update(b"x", 1000.0, WALL)
+        ((_url, frames),) = p.frames_to_send()
+        sent.append(decode_request(frames).request_id)
+    assert len(set(sent)) == 3, [rid.hex() for rid in sent]
 
 
 def test_update_deadline() -> None:

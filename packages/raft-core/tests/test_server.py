@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import pytest
 from zmqraft.core.client_writes import ACCEPTED_AFTER
 from zmqraft.core.cluster import ClusterConfig
 from zmqraft.core.driver import PeerDriver
@@ -127,6 +128,26 @@ def rid_at(seconds: float) -> bytes:
 
 
 # ---- RequestConfig / RequestLogInfo ------------------------------------------------------
+
+
+def test_a_peer_without_its_own_rng_draws_request_ids_from_the_process_counter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ids a peer makes (its C(new) entries) and those of clients in the same process
+    differ only in the counter: they share the process-wide one (a seeded rng, as in the
+    simulator, keeps a counter of its own)."""
+    monkeypatch.setattr(random.Random, "getrandbits", lambda self, k: 7)  # the same "random" start
+    state = MemoryState()
+    state.update({"peers": ClusterConfig(SOLE).to_json()})
+    made = set()
+    for _ in range(3):  # three peers embedded in one process
+        server = PeerServer("a", MemoryLog(), hard_state_from(dict(state.load())), now=0.0, wall=WALL)
+        made.add(server.node.request_id_generator.next(WALL))
+    seeded = PeerServer(
+        "a", MemoryLog(), hard_state_from(dict(state.load())), now=0.0, wall=WALL, rng=random.Random(1)
+    )
+    assert seeded.node.request_id_generator is not server.node.request_id_generator
+    assert len(made) == 3
 
 
 def test_sole_member_leads_and_answers_config_and_log_info() -> None:

@@ -35,7 +35,7 @@ from .jobs import ApplyJob, Job
 from .metrics import PeerMetrics
 from .protocol import messages as m
 from .protocol.errors import ProtocolError
-from .protocol.reqid import RequestIdGenerator
+from .protocol.reqid import RequestIdGenerator, default_generator
 from .raft import inputs
 from .raft.node import (
     ConfigChanged,
@@ -119,6 +119,9 @@ class PeerServer:
         wall_ms = int(wall * 1000)
         ttl_ms = None if self.options.request_id_ttl is None else int(self.options.request_id_ttl * 1000)
         rids = storage.request_ids(wall_ms, ttl_ms, self.options.request_id_cache_max)
+        if request_id_generator is None and rng is None:
+            # the process-wide counter: a client in this process never draws the same id
+            request_id_generator = default_generator()
         self.node = RaftNode(
             peer_id,
             storage,

@@ -62,7 +62,7 @@ from ..protocol import messages as m
 from ..protocol import mpack
 from ..protocol.errors import ProtocolError
 from ..protocol.frames import encode_uint
-from ..protocol.reqid import RequestIdGenerator, as_request_id
+from ..protocol.reqid import RequestIdGenerator, as_request_id, default_generator
 from .entries_stream import EntriesStream
 from .errors import ClientClosedError, ClientError, NotLeaderError, RequestTimeoutError, UpdateTooLargeError
 from .events import Completed, Event, LeaderChanged, Peer, PeersChanged, Readable
@@ -133,7 +133,10 @@ class ClientProtocol:
         self.leader_id: str | None = None
         self._rr = -1
         self._counter = 0
-        self._ids = request_ids or RequestIdGenerator()
+        # the process-wide counter by default: ids differ only in the counter within one
+        # process and second, so clients with counters of their own (random starts) could
+        # draw the same id, and the leader would take the second update for a retry of the first
+        self._ids = request_ids or default_generator()
         self._ops: dict[Operation[Any], None] = {}
         self._pending: dict[bytes, Operation[Any]] = {}
         self._out: list[tuple[str, list[bytes]]] = []
