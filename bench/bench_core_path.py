@@ -164,11 +164,12 @@ def run(updates: int, batch: int, profile: str | None) -> dict[str, float]:
     for _ in range(updates * 10):
         if sent < updates:
             now += 0.0005
+            drained = []  # one drained batch, as the runtimes feed it
             for _ in range(min(batch, updates - sent)):
                 rid = ids.next(WALL)
-                frames = m.RequestUpdate(rid, payload).encode(b"")
-                leader.timed(partial(leader.driver.receive_router, b"client", frames, now, WALL))
+                drained.append([b"client", *m.RequestUpdate(rid, payload).encode(b"")])
                 sent += 1
+            leader.timed(partial(leader.driver.receive_router_batch, drained, now, WALL))
         answered += deliver(peers, now)
         if answered >= updates and sent >= updates:
             break

@@ -184,6 +184,46 @@ def test_update_is_committed_and_a_retry_gets_the_same_index() -> None:
     assert ep.log.last_index == index  # not appended twice
 
 
+def test_a_drained_batch_of_updates_is_appended_at_once_and_in_order_with_other_requests() -> None:
+    """The runtimes feed a drained ROUTER batch in one call: its new updates are one log
+    append, each hears the index of its own entry, a retry inside the batch hears ACCEPTED,
+    a malformed message costs nothing else, and any other request sees the updates before
+    it already appended (the node gets every input in order)."""
+    ep = Endpoint()
+    log = ep.server.node.log
+    appends = []
+    append = log.append
+    log.append = lambda entries: appends.append(len(entries)) or append(entries)  # type: ignore[method-assign]
+    a, b, c = (ep.ids.next(WALL) for _ in range(3))
+    first = log.last_index + 1
+    batch = [
+        [b"c1", *m.RequestUpdate(a, b"A").encode(b"")],
+        [b"c2", *m.RequestUpdate(b, b"B").encode(b"")],
+        [b"c1", *m.RequestUpdate(a, b"A").encode(b"")],  # a retry in the same batch
+        [b"c3", b"\x01", m.REQUEST_UPDATE],  # malformed: no ident
+        [b"c4", *m.RequestLogInfo(b"\x07").encode(b"")],
+        [b"c5", *m.RequestUpdate(c, b"C").encode(b"")],
+    ]
+    ep.server.receive_router_batch(batch, ep.now, WALL)
+    assert appends == [2, 1]  # A and B before the RequestLogInfo, C after it
+    assert ep.server.stats.dropped_malformed == 1
+    ep.pump()
+    (info,) = ep.router.pop(b"c4")
+    assert m.RequestLogInfoReply.decode(info).last_index == first + 1
+    got = {}
+    for routing in (b"c1", b"c2", b"c5"):
+        for frames in ep.router.pop(routing):
+            reply = m.RequestUpdateReply.decode(frames)
+            got.setdefault(reply.request_id, []).append((reply.status, reply.index))
+    assert got == {
+        a: [(m.UpdateStatus.ACCEPTED, None), (m.UpdateStatus.COMMITTED, first)],
+        b: [(m.UpdateStatus.COMMITTED, first + 1)],
+        c: [(m.UpdateStatus.COMMITTED, first + 2)],
+    }
+    assert [ep.log.entry(i)[:12] for i in range(first, first + 3)] == [a, b, c]
+    assert [entry[-1:] for entry in ep.applied[-3:]] == [b"A", b"B", b"C"]  # applied in order
+
+
 def test_an_update_still_waiting_after_a_while_hears_accepted_once() -> None:
     """ACCEPTED (spec protocol.md §9.3) refreshes the client's 500 ms response timeout; it
     is sent only for an update that waits ACCEPTED_AFTER seconds, and a retry of a waiting id

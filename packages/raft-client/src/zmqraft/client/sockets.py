@@ -119,6 +119,28 @@ def _drain(sock: Socket, feed: Callable[[Any, list[bytes]], None], fed: Any, sus
     return count
 
 
+def _drain_router(sock: Socket, fed: Fed, suspects: set[Socket]) -> int:
+    """``_drain`` for the ROUTER: the messages are fed as one batch (its new updates become
+    one log append), stamped with the time after the last was read: never earlier than any
+    of them arrived, however long the process was stopped in the middle."""
+    if not has_input(sock):
+        return 0
+    batch = [receive(sock)]
+    if has_input(sock):
+        while len(batch) < RECV_BATCH:
+            try:
+                batch.append(receive(sock))
+            except zmq.Again:
+                break
+        else:
+            suspects.add(sock)
+    if _tracing:
+        for frames in batch:
+            trace("in", frames[2] if len(frames) > 2 else b"")
+    fed.receive_router_batch(batch, _monotonic(), _wall())
+    return len(batch)
+
+
 def _receive_with_user(sock: Socket) -> tuple[str | None, list[bytes]]:
     """``receive``, and the User-Id our ZAP answer gave the sender's connection (CurveZMQ)."""
     frame = sock.recv(_NOBLOCK, copy=False)
@@ -155,6 +177,8 @@ class Fed(Protocol):
     """What ``PeerSockets.receive`` feeds (the core's ``PeerDriver``)."""
 
     def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None: ...
+
+    def receive_router_batch(self, messages: list[list[bytes]], now: float, wall: float) -> None: ...
 
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None: ...
 
@@ -346,10 +370,10 @@ class PeerSockets:
 
     def receive(self, fed: Fed) -> int:
         """Feed what waits on the sockets (a bounded batch per socket), each message with the
-        time it is read at: if this process was stopped (SIGSTOP, a stalled VM) in the
-        middle of a batch, what arrived meanwhile must not be stamped with the time it
-        stopped at, or a follower would re-arm its election timer in the past and campaign
-        against the leader it just heard from.
+        time it is read at (the ROUTER's batch with the time after its last): if this process
+        was stopped (SIGSTOP, a stalled VM) in the middle of a batch, what arrived meanwhile
+        must not be stamped with the time it stopped at, or a follower would re-arm its
+        election timer in the past and campaign against the leader it just heard from.
 
         Only *suspect* sockets are looked at: those whose FD signalled (``readable``), that
         we sent on (a send may consume the notice of new input), or that were left with
@@ -365,7 +389,7 @@ class PeerSockets:
         assert router is not None
         if router in suspects:
             suspects.discard(router)
-            received = _drain(router, self._feed_router, fed, suspects)
+            received = _drain_router(router, fed, suspects)
         return received + self._receive_dealers(fed)
 
     def _receive_dealers(self, fed: Fed) -> int:
@@ -378,12 +402,6 @@ class PeerSockets:
                     suspects.discard(sock)
                     received += _drain(sock, partial(self._feed_peer, peer_id), fed, suspects)
         return received
-
-    @staticmethod
-    def _feed_router(fed: Fed, frames: list[bytes]) -> None:
-        if _tracing:
-            trace("in", frames[2] if len(frames) > 2 else b"")
-        fed.receive_router(frames[0], frames[1:], _monotonic(), _wall())
 
     @staticmethod
     def _feed_peer(peer_id: str, fed: Fed, frames: list[bytes]) -> None:

@@ -65,6 +65,10 @@ class ClientWrites:
         self._stragglers: dict[bytes, int] = {}
         self._config_reply: tuple[bytes, bytes] | None = None  # reqid, routing id
         self._unaccepted: deque[tuple[float, bytes]] = deque()  # (ACCEPTED due, reqid), in order
+        # new updates of the batch being received, proposed together by ``propose_pending``
+        # (each already has its index in ``_waiting_updates``: the next ones after the log's end)
+        self._proposals: list[tuple[bytes, bytes]] = []
+        self._first_proposal = 0  # the index the first of them will get
         self.oversized_updates = 0  # updates dropped for exceeding maxLogEntryDataSize
         self._oversized_logged_at: float | None = None
         self._oversized_unlogged = 0
@@ -104,11 +108,24 @@ class ClientWrites:
             self.metrics.updates_expired += 1
             self._update(routing_id, m.RequestUpdateReply(rid, m.UpdateStatus.EXPIRED))
             return
-        index = node.step(inputs.Propose(rid, data), now, wall_ms)
+        proposals = self._proposals
+        if not proposals:
+            self._first_proposal = node.log.last_index + 1
+        index = self._first_proposal + len(proposals)
+        proposals.append((rid, data))
         self.metrics.updates_accepted += 1
         self._waiting_updates[rid] = (routing_id, index)
         self._by_index.append((index, rid))
         self._unaccepted.append((now + ACCEPTED_AFTER, rid))
+
+    def propose_pending(self, now: float, wall_ms: int) -> None:
+        """Append the batch's new updates to the log as one proposal.  Called after a batch
+        of inputs, and before any other input reaches the node (it must find them appended)."""
+        if self._proposals:
+            updates, self._proposals = self._proposals, []
+            last = self.node.step(inputs.ProposeBatch(updates), now, wall_ms)
+            if last != self._first_proposal + len(updates) - 1:
+                raise AssertionError(f"proposed {len(updates)} updates ending at {last}")
 
     def _oversized(self, rid: bytes, size: int, now: float) -> None:
         """Count a dropped oversized update; warn about the first and then at most once per

@@ -222,6 +222,10 @@ class PeerDriver:
     def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
         self.server.receive_router(routing_id, frames, now, wall)
 
+    def receive_router_batch(self, messages: list[list[bytes]], now: float, wall: float) -> None:
+        """Messages drained from the ROUTER, each with its routing id first."""
+        self.server.receive_router_batch(messages, now, wall)
+
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
         self.server.receive_peer(peer_id, frames, now, wall)
 

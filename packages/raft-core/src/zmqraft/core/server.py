@@ -22,7 +22,7 @@ import base64
 import logging
 import random
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -172,12 +172,20 @@ class PeerServer:
 
     def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
         """A message that arrived on the ROUTER socket (routing id split off)."""
+        self.receive_router_batch([[routing_id, *frames]], now, wall)
+
+    def receive_router_batch(self, messages: Iterable[list[bytes]], now: float, wall: float) -> None:
+        """Messages that arrived on the ROUTER socket, each with its routing id first: one
+        pass for a drained batch, so its new updates are appended to the log together."""
         self.wall_ms = int(wall * 1000)
-        try:
-            self._dispatch(routing_id, frames, now)
-        except ProtocolError as exc:
-            self.stats.dropped_malformed += 1
-            log.debug("%s: dropped malformed message: %s", self.id, exc)
+        dispatch = self._dispatch
+        for frames in messages:
+            try:
+                dispatch(frames[0], frames[1:], now)
+            except ProtocolError as exc:
+                self.stats.dropped_malformed += 1
+                log.debug("%s: dropped malformed message: %s", self.id, exc)
+        self._writes.propose_pending(now, self.wall_ms)
         self._flush(now)
 
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
@@ -285,6 +293,7 @@ class PeerServer:
         if kind == m.REQUEST_UPDATE and (update := m.RequestUpdate.fields(frames)) is not None:
             self._writes.update(routing_id, *update, now, self.wall_ms)  # the hot path: no message object
             return
+        self._writes.propose_pending(now, self.wall_ms)  # the node sees every input in order
         if kind in m.PEER_TYPES:
             if not 1 <= len(frames[0]) <= 3:
                 raise ProtocolError(f"peer message id of {len(frames[0])} bytes")

@@ -14,16 +14,19 @@ in a small frozen envelope:
   InstallSnapshot from its debounce cache (spec/protocol.md §8.1) without handing it to the
   node; it still shows the leader is alive and resets a follower's election timer (Raft §5.2).
 * ``Propose(request_id, data)``: append a STATE entry (a client's RequestUpdate); leader only.
+* ``ProposeBatch(updates)``: ``Propose`` for each ``(request_id, data)`` in order, as one log
+  append (a drained batch of RequestUpdates); leader only.
 * ``ProposeConfig(joint, request_id)``: start a membership change by appending C(old,new)
   (spec/raft.md §9 step 2); leader only.
 
-``step`` returns the log index a proposal was appended at (C(old,new)'s for ``ProposeConfig``)
-and None for peer messages.  Proposing on a non-leader raises ``NotLeader``: the driver checks
-the role first and answers the client itself.
+``step`` returns the log index a proposal was appended at (C(old,new)'s for ``ProposeConfig``,
+the last one's for ``ProposeBatch``) and None for peer messages.  Proposing on a non-leader
+raises ``NotLeader``: the driver checks the role first and answers the client itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -73,6 +76,14 @@ class Propose:
 
 
 @dataclass(frozen=True, slots=True)
+class ProposeBatch:
+    """Append a STATE entry for each ``(request_id, data)``, in order: one input, one log
+    append and one request-id cache update for a drained batch of RequestUpdates."""
+
+    updates: Sequence[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
 class ProposeConfig:
     """Start the change to ``joint`` (C(old,new), from ``ClusterConfig.join``)."""
 
@@ -80,7 +91,7 @@ class ProposeConfig:
     request_id: bytes
 
 
-Input: TypeAlias = PeerRequest | PeerReply | LeaderAlive | Propose | ProposeConfig
+Input: TypeAlias = PeerRequest | PeerReply | LeaderAlive | Propose | ProposeBatch | ProposeConfig
 
 
 class NotLeader(RuntimeError):

@@ -59,7 +59,7 @@ from ..protocol.entry import EntryType, checkpoint_entry, encode_entry, entry_te
 from ..protocol.messages import AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply
 from . import quorum
 from .events import ConfigCommitted
-from .inputs import Propose, ProposeConfig
+from .inputs import Propose, ProposeBatch, ProposeConfig
 from .log import RaftLog
 from .progress import Inflight, Progress
 from .roles import Role, RoleHandler
@@ -125,6 +125,17 @@ class Leader(RoleHandler):
         last = node._append_local([encode_entry(msg.request_id, EntryType.STATE, node.term, msg.data)])
         self.unsent = True
         return last
+
+    def propose_batch(self, msg: ProposeBatch, now: float) -> int:
+        """``propose`` for every update of a drained batch: one append, one cache update."""
+        node = self.node
+        if not msg.updates:
+            return node.log.last_index
+        term = node.term
+        self.unsent = True
+        return node._append_local(
+            [encode_entry(rid, EntryType.STATE, term, data) for rid, data in msg.updates]
+        )
 
     def end_batch(self, now: float) -> None:
         """One AppendEntries per follower for every update of a batch of inputs, instead of

@@ -64,7 +64,7 @@ from . import election, follower
 from .election import Candidate, PreCandidate
 from .events import CommitAdvanced, ConfigChanged, ConfigCommitted, RaftError, Removed, StateChanged
 from .follower import Client, Follower
-from .inputs import Input, LeaderAlive, PeerReply, PeerRequest, Propose, ProposeConfig
+from .inputs import Input, LeaderAlive, PeerReply, PeerRequest, Propose, ProposeBatch, ProposeConfig
 from .leader import Leader
 from .log import RaftLog
 from .options import RaftOptions
@@ -171,7 +171,9 @@ class RaftNode:
     # ================================================================ public surface: inputs
 
     @overload
-    def step(self, msg: Propose | ProposeConfig, now: float, wall_ms: int | None = None) -> int: ...
+    def step(
+        self, msg: Propose | ProposeBatch | ProposeConfig, now: float, wall_ms: int | None = None
+    ) -> int: ...
     @overload
     def step(
         self, msg: PeerRequest | PeerReply | LeaderAlive, now: float, wall_ms: int | None = None
@@ -187,6 +189,8 @@ class RaftNode:
             self.wall_ms = wall_ms
         role = self._role
         match msg:  # the hot cases first: each case is an isinstance test, in order
+            case ProposeBatch():
+                return role.propose_batch(msg, now)
             case Propose():
                 return role.propose(msg, now)
             case PeerRequest(message=RequestVote() as request, route=route):

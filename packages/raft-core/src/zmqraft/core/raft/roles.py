@@ -42,7 +42,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from ..protocol.messages import AppendEntriesReply, InstallSnapshotReply, PreVoteReply, RequestVoteReply
-from .inputs import NotLeader, Propose, ProposeConfig
+from .inputs import NotLeader, Propose, ProposeBatch, ProposeConfig
 
 if TYPE_CHECKING:
     from .node import RaftNode
@@ -85,6 +85,9 @@ class RoleHandler:
         """Only a follower runs an election timer a leader's re-send should reset."""
 
     def propose(self, msg: Propose, now: float) -> int:
+        raise NotLeader(f"propose on a {self.role.value}")
+
+    def propose_batch(self, msg: ProposeBatch, now: float) -> int:
         raise NotLeader(f"propose on a {self.role.value}")
 
     def propose_config(self, msg: ProposeConfig, now: float) -> int:
