@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zmqraft.core.driver import PeerDriver
@@ -171,3 +172,19 @@ def test_the_peer_driver_is_the_simulated_thing() -> None:
     running = [p for p in sim.peers.values() if p.driver is not None]
     assert len(running) >= 3
     assert all(type(p.driver) is PeerDriver and isinstance(p.server, PeerServer) for p in running)
+
+
+def test_updates_are_proposed_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peers read their ROUTER in batches, as the runtimes drain it, so the histories must
+    hold proposals of several updates at once (``ProposeBatch``) for the checker to judge."""
+    sizes: Counter[int] = Counter()
+    propose_batch = leader.Leader.propose_batch
+
+    def counted(self: leader.Leader, msg: Any, now: float) -> int:
+        sizes[len(msg.updates)] += 1
+        return propose_batch(self, msg, now)
+
+    monkeypatch.setattr(leader.Leader, "propose_batch", counted)
+    for seed in range(10):
+        Simulation(seed, SimOptions(peers=3, steps=2000)).run()
+    assert sum(n for size, n in sizes.items() if size > 1) > 50, sizes

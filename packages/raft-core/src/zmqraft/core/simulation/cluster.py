@@ -2,10 +2,13 @@
 
 Every peer is a real :class:`~zmqraft.core.driver.PeerDriver` (the object the runtimes
 drive, so their round order is simulated too) fed real frames; only the sockets, the disk and
-the clock are simulated.  Storage jobs complete after a simulated disk latency; a crash loses
-every job that had not completed (nothing unsynced survives).  The :class:`Checker` verifies
-Raft's safety properties after every step, and the run ends with a liveness phase: faults
-healed, every peer up, a fresh update must commit in bounded time.  Then, on the calm
+the clock are simulated.  A peer reads its ROUTER ``READ_DELAY`` after a message arrives and
+feeds all that came meanwhile as one batch, as a runtime drains its socket (so updates are
+proposed several at once).  Storage jobs complete after a simulated disk latency; a crash loses
+every job that had not completed (nothing unsynced survives), and what the peer had not
+read.  The :class:`Checker` verifies Raft's safety properties after every step, and the run
+ends with a liveness phase: faults healed, every peer up, a fresh update must commit in
+bounded time.  Then, on the calm
 network, what the two extensions promise (``extensions``): with check-quorum a leader cut off
 from everyone steps down within two election timeouts; with pre-vote a follower cut off and
 let back in does not change the leader's term.  Each history runs with check-quorum on or
@@ -54,6 +57,8 @@ PEER_LOG.propagate = False
 CRASH_IN_FSYNC = 0.002  # per storage job, when faults are on
 CRASH_IN_VOTE_FSYNC = 0.05  # per job that writes term/vote/config: the narrowest windows
 EPOCH = 1_800_000_000.0  # wall clock at simulated time 0
+# a peer reads its ROUTER this long after a message arrives: what came meanwhile is one batch
+READ_DELAY = 0.0005
 # The wall clock runs faster than the monotonic one, so that request ids expire (and the
 # log can be compacted up to the prune index) within a short history.  The core must never
 # assume the two clocks agree.
@@ -122,6 +127,9 @@ class SimPeer:
     disk_slow_until: float = 0.0
     applied_index: int = 0
     states: dict[int, bytes] = field(default_factory=dict)  # recent index -> machine state
+    # ROUTER messages that arrived since the peer last read its socket, read as one batch
+    # (``receive_router_batch``, as the runtimes drain it) ``READ_DELAY`` after the first
+    inbox: list[list[bytes]] = field(default_factory=list)
 
     @property
     def server(self) -> PeerServer | None:
@@ -225,6 +233,7 @@ class Simulation:
 
     def start_peer(self, peer: SimPeer) -> None:
         peer.epoch += 1
+        peer.inbox = []  # unread at the crash: lost with the process
         peer.machine = self.opts.state_machine()
         peer.applied_index = 0
         peer.states = {}
@@ -383,7 +392,15 @@ class Simulation:
         if len(frames) > 3 and frames[1] == m.REQUEST_VOTE:
             # remember the request so that the vote it gets can be checked (one per term)
             self._vote_requests[(dst, routing, frames[0])] = frames
-        peer.driver.receive_router(routing, frames, self.now, self.wall)
+        if not peer.inbox:
+            self.at(self.now + READ_DELAY, partial(self._read_router, peer, peer.epoch))
+        peer.inbox.append([routing, *frames])
+
+    def _read_router(self, peer: SimPeer, epoch: int) -> None:
+        if peer.driver is None or peer.epoch != epoch:
+            return  # crashed since: what it had not read is lost (cleared at the restart)
+        batch, peer.inbox = peer.inbox, []
+        peer.driver.receive_router_batch(batch, self.now, self.wall)
         self.pump(peer)
 
     def _deliver_reply(self, dst: str, src: str, epoch: int, frames: list[bytes]) -> None:
