@@ -8,11 +8,11 @@ proposed several at once).  Storage jobs complete after a simulated disk latency
 every job that had not completed (nothing unsynced survives), and what the peer had not
 read.  The :class:`Checker` verifies Raft's safety properties after every step, and the run
 ends with a liveness phase: faults healed, every peer up, a fresh update must commit in
-bounded time.  Then, on the calm
-network, what the two extensions promise (``extensions``): with check-quorum a leader cut off
-from everyone steps down within two election timeouts; with pre-vote a follower cut off and
-let back in does not change the leader's term.  Each history runs with check-quorum on or
-off and pre-vote on or off, as its seed says (``SimOptions``).
+bounded time.  Then, on the calm network, what the two extensions promise (``extensions``):
+with check-quorum a leader cut off from everyone steps down within two election timeouts;
+with pre-vote a follower cut off and let back in does not change the leader's term.  Each
+history runs with check-quorum on or off and pre-vote on or off, as its seed says
+(``SimOptions``).
 
 (Over 500 lines on purpose: the event queue, the peers, the network deliveries, the clients
 and the fault injection all draw from one seeded random stream in one order, which is what
