@@ -159,6 +159,38 @@ def test_truncating_committed_entries_is_an_error_event_not_a_crash() -> None:
     assert h.log.entries(1, 2) == [entry(1, 1), entry(1, 2)]
 
 
+def test_entries_are_applied_from_the_last_write_without_reading_them_back() -> None:
+    """The apply after a write takes the entries that write made durable from memory (at one
+    update in flight, a read back from the log file on every peer); older ones, and whatever a
+    conflicting leader replaced, come from storage."""
+    h = Harness("b")
+    reads = []
+    entry_batches = h.log.entry_batches
+    h.log.entry_batches = (  # type: ignore[method-assign]
+        lambda first, last, *a: reads.append((first, last)) or entry_batches(first, last, *a)
+    )
+    written = (entry(1, 1), entry(1, 2), entry(1, 3))
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 1, written), "r"), 0.1)
+    h.flush_storage()
+    job = h.node.next_apply_job()
+    assert job is not None and job.entries == [written[0]] and job.entries[0] is written[0]
+    h.node.apply_done(job, 1, 0.1)
+    # a new leader replaces 3 before it commits 3: the apply must see its entry, not ours
+    replaced = entry(2, 30)
+    h.node.step(PeerRequest(AppendEntries(2, "c", 2, 2, 1, 3, (replaced,)), "r"), 0.2)
+    job = h.node.next_apply_job()  # 2 is durable and committed; 3 of the old write is void
+    assert job is not None and list(job.entries) == [written[1]]
+    h.node.apply_done(job, 2, 0.2)
+    h.flush_storage()
+    job = h.node.next_apply_job()
+    assert job is not None and job.entries == [replaced] and job.entries[0] is replaced
+    h.node.apply_done(job, 3, 0.2)
+    assert reads == []  # every entry came from the writes
+    h.node.step(PeerRequest(AppendEntries(3, "c", 2, 3, 2, 3, ()), "r"), 0.3)
+    h.flush_storage()
+    assert h.node.log.recent(1, 3) is None and h.node.log.recent(3, 3) == [replaced]
+
+
 def test_a_late_older_append_does_not_drop_acknowledged_entries() -> None:
     """Our follower truncates only at the first conflicting entry (Raft Fig. 2, rule 3)."""
     h = Harness("b")

@@ -26,6 +26,10 @@ class RaftLog:
         self.unstable: list[bytes] = []
         self._stale_from: int | None = None  # storage holds entries >= this that are void
         self._taken = 0  # unstable entries (from offset) handed to the write in flight
+        # the entries the last write made durable, from this index: the next apply reads
+        # them here instead of back from storage
+        self._recent: list[bytes] = []
+        self._recent_first = 0
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -56,6 +60,14 @@ class RaftLog:
         if index >= self.offset:
             return self.unstable[index - self.offset]
         return self.storage.entries(index, index)[0]
+
+    def recent(self, first: int, last: int) -> list[bytes] | None:
+        """Durable entries from ``first`` (up to ``last``) if the last write still holds
+        them in memory, else None (read them from storage)."""
+        at = first - self._recent_first
+        if not 0 <= at < len(self._recent) or last < first:
+            return None
+        return self._recent[at : last - self._recent_first + 1]
 
     def entries(
         self, first: int, last: int, max_bytes: int = 1 << 62, max_count: int = 1 << 62
@@ -90,6 +102,7 @@ class RaftLog:
         """Forget entries after ``last_kept`` (the next storage job truncates them on disk)."""
         if last_kept >= self.last_index:
             return
+        del self._recent[max(last_kept + 1 - self._recent_first, 0) :]
         if last_kept + 1 >= self.offset:
             del self.unstable[last_kept + 1 - self.offset :]
             self._taken = min(self._taken, len(self.unstable))
@@ -103,6 +116,7 @@ class RaftLog:
 
     def reset_to_snapshot(self, meta: SnapshotMeta) -> None:
         """After a snapshot replaced the whole log in storage."""
+        self._recent = []
         self.unstable = []
         self._taken = 0
         self.offset = meta.index + 1
@@ -142,6 +156,7 @@ class RaftLog:
             if ours is not theirs:
                 break
             same += 1
+        self._recent, self._recent_first = self.unstable[:same], self.offset
         del self.unstable[:same]
         self.offset += same
         if same < len(write.entries):

@@ -352,8 +352,11 @@ class RaftNode:
         if self.last_applied < self.log.snapshot.index:
             snapshot = self.log.snapshot
             first = snapshot.index + 1
-        # up to the durable index everything is in storage: feed its own batches (spec §12)
-        entries = next(self.log.storage.entry_batches(first, limit), []) if first <= limit else []
+        # up to the durable index everything is in storage: feed its own batches (spec §12),
+        # unless the last write still holds them
+        entries = self.log.recent(first, limit)
+        if entries is None:
+            entries = next(self.log.storage.entry_batches(first, limit), []) if first <= limit else []
         if snapshot is None and not entries:
             return None
         self._apply_snapshot_pending = False
