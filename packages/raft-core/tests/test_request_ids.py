@@ -230,3 +230,24 @@ def test_an_added_id_is_found_or_refusable_never_forgotten(cap: int, ops: list[t
     for r, index in model.items():
         found = cache.get(r)
         assert found == index or (found is None and cache.may_be_evicted(r)), (r, index, found)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=400), st.integers(2, 16))
+def test_a_lookup_finds_every_id_whatever_the_order_of_their_timestamps(
+    offsets: list[int], generation: int
+) -> None:
+    """A lookup walks the frozen generations from the newest and stops at the first whose
+    ids (and every older one's) are all older than the id sought: clients' clocks differ, so
+    a newer generation may hold older timestamps and an older one newer ones."""
+    cache = RequestIdCache(None, None)
+    cache.generation = generation
+    base = 1_800_000_000
+    added = [rid(base + offset, n) for n, offset in enumerate(offsets)]
+    for index, request_id in enumerate(added, 1):
+        cache.add_entries(index, [request_id], base * 1000)
+    assert len(cache._frozen) > 0 or len(added) < 2 * generation
+    for index, request_id in enumerate(added, 1):
+        assert cache.get(request_id) == index
+    for offset in range(0, 42, 3):
+        assert cache.get(rid(base + offset, 10_000)) is None

@@ -55,6 +55,9 @@ class ClientWrites:
         # counts of updates received and answered (the peer's, shared with its metrics)
         self.metrics = PeerMetrics() if metrics is None else metrics
         self.options = options
+        ttl = options.request_id_ttl  # (the options are frozen: the freshness window once)
+        self._ttl_ms = None if ttl is None else int(ttl * 1000)
+        self._margin_ms = int(options.request_id_ttl_accept_margin * 1000)
         self._reply = reply
         # reqid -> (routing id of the first request, index of its entry)
         self._waiting_updates: dict[bytes, tuple[bytes, int]] = {}
@@ -188,12 +191,9 @@ class ClientWrites:
         self._reply(routing_id, reply.encode())
 
     def _is_fresh(self, request_id: bytes, wall_ms: int) -> bool:
-        ttl = self.options.request_id_ttl
-        ttl_ms = None if ttl is None else int(ttl * 1000)
-        margin_ms = int(self.options.request_id_ttl_accept_margin * 1000)
         if self.node.request_ids.may_be_evicted(request_id):
             return False  # the cap may have dropped it: appending it again could apply it twice
-        return is_fresh(request_id, wall_ms, ttl_ms, margin_ms)
+        return is_fresh(request_id, wall_ms, self._ttl_ms, self._margin_ms)
 
     # ---- ConfigUpdate
 

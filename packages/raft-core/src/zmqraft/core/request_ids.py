@@ -125,6 +125,9 @@ class _Generation:
     newest_s: int
     first_index: int
     last_index: int
+    #: the newest timestamp in this generation and every older one: a lookup walking from
+    #: the newest generation stops at the first whose ``upto_s`` is older than its id
+    upto_s: int = -1
 
     @classmethod
     def freeze(cls, ids: dict[bytes, int]) -> _Generation:
@@ -195,6 +198,8 @@ class RequestIdCache:
             return index  # a fresh id is newer than every frozen one
         seconds = int.from_bytes(request_id[:4], "big")
         for generation in reversed(self._frozen):
+            if generation.upto_s < seconds:
+                break  # it and every older one hold only older ids
             if generation.oldest_s <= seconds <= generation.newest_s:
                 index = generation.find(request_id)
                 if index is not None:
@@ -275,9 +280,14 @@ class RequestIdCache:
             return
         generation = _Generation.freeze(self._warm)
         self._warm = {}
-        self._frozen.append(generation)
-        self._frozen_count += len(generation)
+        self._append_generation(generation)
         self._frozen_newest = max(self._frozen_newest, generation.newest_s.to_bytes(4, "big"))
+
+    def _append_generation(self, generation: _Generation) -> None:
+        frozen = self._frozen
+        generation.upto_s = max(generation.newest_s, frozen[-1].upto_s if frozen else -1)
+        frozen.append(generation)
+        self._frozen_count += len(generation)
 
     def _evicted(self, oldest_index: int, newest_s: int) -> None:
         self.horizon_s = max(self.horizon_s, newest_s)
@@ -304,8 +314,7 @@ class RequestIdCache:
             self._frozen_count -= len(generation)
             kept = {rid: index for rid, index in generation.items() if index <= last_kept}
             if kept:
-                self._frozen.append(_Generation.freeze(kept))
-                self._frozen_count += len(kept)
+                self._append_generation(_Generation.freeze(kept))
                 break
         self._reset_newest()
         while self._evictions and self._evictions[-1][0] > last_kept:
