@@ -46,6 +46,10 @@ Watch = Callable[[Socket], None]
 # three times the send itself for an AppendEntries of ten entries.
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE) | _NOBLOCK
+# pyzmq's ``Socket.send`` is a Python wrapper (for the ``routing_id`` and ``group`` keywords
+# of draft sockets) around its backend's; calling the backend's directly costs a third
+# (0.19 against 0.57 µs a frame here), and every frame of the hot path is sent through it
+_send_frame: Callable[[Any, Any, int], Any] = zmq.backend.Socket.send
 _EVENTS = int(zmq.EVENTS)
 HANDSHAKE_FAILED = int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 _POLLIN = int(zmq.POLLIN)
@@ -75,10 +79,10 @@ _tracing = trace.file is not None
 def send(sock: Socket, frames: Sequence[bytes]) -> None:
     """Send a multipart message without blocking: a whole message or nothing (a DEALER
     raises ``zmq.Again`` before the first frame leaves; a ROUTER or PUB drops instead)."""
-    send_frame = sock.send
+    send_frame = _send_frame
     for frame in frames[:-1]:
-        send_frame(frame, _MORE)
-    send_frame(frames[-1], _NOBLOCK)
+        send_frame(sock, frame, _MORE)
+    send_frame(sock, frames[-1], _NOBLOCK)
 
 
 def receive(sock: Socket) -> list[bytes]:
@@ -478,7 +482,7 @@ class PeerSockets:
                     if _tracing:
                         trace("answer", b"")
                     try:
-                        router.send(address, _MORE)
+                        _send_frame(router, address, _MORE)
                         send(router, frames)
                         sent += 1
                     except zmq.Again:
