@@ -251,3 +251,36 @@ def test_a_lookup_finds_every_id_whatever_the_order_of_their_timestamps(
         assert cache.get(request_id) == index
     for offset in range(0, 42, 3):
         assert cache.get(rid(base + offset, 10_000)) is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 12), st.integers(0, 5)), min_size=0, max_size=12),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_appended_batches_keep_the_newest_index_of_each_fresh_id(
+    batches: list[list[tuple[int, int]]], expiring: bool
+) -> None:
+    """Batches of all-new fresh ids take a fast path; any zero, expired or repeated id the
+    entry-by-entry one: either way each fresh, non-zero id maps to its newest index."""
+    base = 1_800_000_000
+    cache = RequestIdCache(10_000 if expiring else None, None)  # 10 s: offsets < 2 expired
+    wall_ms = (base + 12) * 1000
+    newest: dict[bytes, int] = {}
+    index = 1
+    for batch in batches:
+        ids = [bytes(12) if n == 0 else rid(base + offset, n) for offset, n in batch]
+        cache.add_entries(index, [request_id + b"entry" for request_id in ids], wall_ms)
+        for request_id in ids:
+            fresh = not expiring or int.from_bytes(request_id[:4], "big") >= base + 2
+            if request_id != bytes(12) and fresh:
+                newest[request_id] = index
+            index += 1
+    for offset in range(13):
+        for n in range(6):
+            request_id = bytes(12) if n == 0 else rid(base + offset, n)
+            assert cache.get(request_id) == newest.get(request_id)
