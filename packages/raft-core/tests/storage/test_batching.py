@@ -4,10 +4,11 @@ rule read entry by entry."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zmqraft.core.storage.batching import MIN_PIECE, group_sizes
+from zmqraft.core.storage.batching import MIN_PIECE, group_counts, group_sizes
 
 
 def grouped_one_by_one(sizes: Sequence[int], max_count: int, max_bytes: int) -> list[int]:
@@ -48,3 +49,22 @@ def test_small_entries_close_groups_at_piece_ends_and_counts() -> None:
     # a piece ends after 65 entries; the next group reaches 65536 bytes at its 66th
     assert group_sizes([1000] * 200, max_count=4096, max_bytes=65536) == [65, 66, 65, 4]
     assert group_sizes([10] * 10, max_count=4, max_bytes=65536) == [4, 4, 2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.one_of(st.integers(1, 3000), st.integers(1, 70_000)), min_size=1, max_size=200),
+    cut=st.data(),
+    max_count=st.sampled_from([1, 7, 4096]),
+    max_bytes=st.sampled_from([100, 8192, 65536]),
+)
+def test_groups_read_off_an_offset_table_match_those_of_the_sizes(
+    sizes: list[int], cut: st.DataObject, max_count: int, max_bytes: int
+) -> None:
+    """A log file groups a range of its slots straight from its table of entry ends."""
+    ends = list(accumulate(sizes))
+    lo = cut.draw(st.integers(0, len(sizes) - 1))
+    hi = cut.draw(st.integers(lo, len(sizes)))
+    base = ends[lo - 1] if lo else 0
+    expected = group_sizes(sizes[lo:hi], max_count, max_bytes)
+    assert group_counts(ends, lo, hi, base, max_count, max_bytes) == expected

