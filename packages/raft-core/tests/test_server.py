@@ -584,3 +584,24 @@ def test_a_debounced_append_entries_still_rearms_the_election_timer() -> None:
     assert ep.server.stats.debounced == 1
     deadline = ep.server.node._election_deadline
     assert deadline is not None and deadline > first
+
+
+def test_an_append_entries_ignored_during_a_snapshot_install_is_taken_when_re_sent() -> None:
+    """A peer ignores AppendEntries while a snapshot installs, so that one gets no answer;
+    the leader re-sends the same message until it hears back, and that copy must reach the
+    node, not the debounce (a simulated history stalled a joining peer there forever)."""
+    ep = Endpoint(THREE, me="b")
+    data = b"snapshot state"
+    chunk = m.InstallSnapshot(4, "a", 1, 10, 1, 0, len(data), data).encode(b"")
+    ep.server.receive_router(b"peer-a", chunk, ep.now, WALL)  # the last chunk: the install starts
+    append = m.AppendEntries(5, "a", 1, 10, 1, 10, ()).encode(b"")
+    ep.server.receive_router(b"peer-a", append, ep.now, WALL)  # ignored while it installs
+    ep.pump()
+    answered = [m.InstallSnapshotReply.decode(f).msg_id for f in ep.router.pop(b"peer-a", [])]
+    assert answered == [4]  # the chunk's reply only
+    ep.now += 0.15
+    ep.server.receive_router(b"peer-a", append, ep.now, WALL)  # the leader's re-send
+    ep.pump()
+    (reply,) = [m.AppendEntriesReply.decode(f) for f in ep.router.pop(b"peer-a", [])]
+    assert (reply.msg_id, reply.success) == (5, True)
+    assert ep.server.node.leader_id == "a" and ep.server.node.commit_index == 10

@@ -349,6 +349,11 @@ class PeerServer:
             self._debounce[sender] = _Debounce(routing_id, msg.msg_id)
         route = Route(routing_id, sender, msg.msg_id, debounced)
         self.node.step(inputs.PeerRequest(msg, route), now, self.wall_ms)
+        if debounced and not self.node.will_answer(route):
+            # ignored, not answered (its snapshot install was under way, say): the leader
+            # re-sends this very message until it hears back, so the next copy must reach
+            # the node instead of waiting on a reply that will never come
+            self._debounce.pop(sender, None)
 
     def _dispatch_reply(self, peer_id: str, frames: list[bytes], now: float) -> None:
         if frames and len(frames[0]) == 4:  # RequestEntries of the CLIENT catch-up

@@ -544,6 +544,11 @@ class RaftNode:
     def _send_when_durable(self, peer: str, message: Any) -> None:
         self._outbox.send_after(Outgoing(message, peer=peer), self._required_job())
 
+    def will_answer(self, route: Any) -> bool:
+        """Did the request that came on ``route`` get a reply, now or once durable?  (Not
+        one the node ignored: an AppendEntries while a snapshot installs, say.)"""
+        return self._outbox.answers(route)
+
     def _reply(self, route: Any, message: Any) -> None:
         self._outbox.send(Outgoing(message, route=route))
 

@@ -63,6 +63,10 @@ class Outbox:
         while held and held[0].wait_job <= job:
             self._ready.append(held.popleft())
 
+    def answers(self, route: Any) -> bool:
+        """Is a reply on ``route`` queued (to leave now or once durable)?"""
+        return any(out.route is route for out in self._ready) or any(out.route is route for out in self._held)
+
     def take(self) -> list[Outgoing]:
         """Everything that may leave now, in order."""
         out, self._ready = self._ready, []
