@@ -22,8 +22,8 @@ class Fed:
     def __init__(self) -> None:
         self.router: list[tuple[bytes, list[bytes]]] = []
 
-    def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None:
-        self.router.append((routing_id, frames))
+    def receive_router_batch(self, messages: list[list[bytes]], now: float, wall: float) -> None:
+        self.router.extend((frames[0], frames[1:]) for frames in messages)
 
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
         pass

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zmq
 from zmqraft.core.curve_policy import ZAP_DOMAIN, ZAP_ENDPOINT, CurvePolicy, CurveSetup
@@ -44,6 +44,7 @@ Watch = Callable[[Socket], None]
 
 # Plain-int flags: pyzmq's send_multipart combines its enum flags once per frame, which costs
 # three times the send itself for an AppendEntries of ten entries.
+T = TypeVar("T")
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.SNDMORE) | _NOBLOCK
 # pyzmq's ``Socket.send`` is a Python wrapper (for the ``routing_id`` and ``group`` keywords
@@ -102,47 +103,41 @@ def has_input(sock: Socket) -> bool:
     return bool(int(sock.getsockopt(_EVENTS)) & _POLLIN)
 
 
-def _drain(sock: Socket, feed: Callable[[Any, list[bytes]], None], fed: Any, suspects: set[Socket]) -> int:
-    """Feed ``sock``'s waiting messages, at most ``RECV_BATCH`` (then it stays suspect).  A
-    second message is looked for with an EVENTS read (~1 µs) and only then by receiving until
-    ``zmq.Again`` (~2.75 µs a raise): most wake-ups bring one message."""
+def _read(sock: Socket, suspects: set[Socket], read: Callable[[Socket], T]) -> list[T]:
+    """``sock``'s waiting messages, each as ``read`` takes it, at most ``RECV_BATCH`` (then
+    it stays suspect).  A second message is looked for with an EVENTS read (~1 µs) and only
+    then by receiving until ``zmq.Again`` (~2.75 µs a raise): most wake-ups bring one."""
     if not has_input(sock):
-        return 0
-    feed(fed, receive(sock))
-    if not has_input(sock):
-        return 1
-    count = 1
-    while count < RECV_BATCH:
-        try:
-            frames = receive(sock)
-        except zmq.Again:
-            return count
-        count += 1
-        feed(fed, frames)
-    suspects.add(sock)
-    return count
-
-
-def _drain_router(sock: Socket, fed: Fed, suspects: set[Socket]) -> int:
-    """``_drain`` for the ROUTER: the messages are fed as one batch (its new updates become
-    one log append), stamped with the time after the last was read: never earlier than any
-    of them arrived, however long the process was stopped in the middle."""
-    if not has_input(sock):
-        return 0
-    batch = [receive(sock)]
+        return []
+    batch = [read(sock)]
     if has_input(sock):
         while len(batch) < RECV_BATCH:
             try:
-                batch.append(receive(sock))
+                batch.append(read(sock))
             except zmq.Again:
                 break
         else:
             suspects.add(sock)
-    if _tracing:
-        for frames in batch:
-            trace("in", frames[2] if len(frames) > 2 else b"")
-    fed.receive_router_batch(batch, _monotonic(), _wall())
+    return batch
+
+
+def _drain(sock: Socket, feed: Callable[[Any, list[bytes]], None], fed: Any, suspects: set[Socket]) -> int:
+    """Feed ``sock``'s waiting messages one by one (``_read``)."""
+    batch = _read(sock, suspects, receive)
+    for frames in batch:
+        feed(fed, frames)
     return len(batch)
+
+
+def _feed_router(fed: Fed, batch: list[list[bytes]]) -> None:
+    """A ROUTER's messages as one batch (its new updates become one log append), stamped
+    with the time after the last was read: never earlier than any of them arrived, however
+    long the process was stopped in the middle."""
+    if batch:
+        if _tracing:
+            for frames in batch:
+                trace("in", frames[2] if len(frames) > 2 else b"")
+        fed.receive_router_batch(batch, _monotonic(), _wall())
 
 
 def _receive_with_user(sock: Socket) -> tuple[str | None, list[bytes]]:
@@ -159,28 +154,8 @@ def _receive_with_user(sock: Socket) -> tuple[str | None, list[bytes]]:
     return user, frames
 
 
-def _drain_with_user(
-    sock: Socket, feed: Callable[[Any, str | None, list[bytes]], None], fed: Any, suspects: set[Socket]
-) -> int:
-    """``_drain`` for a CURVE server's ROUTER: each message with its sender's User-Id."""
-    if not has_input(sock):
-        return 0
-    count = 0
-    while count < RECV_BATCH:
-        try:
-            user, frames = _receive_with_user(sock)
-        except zmq.Again:
-            return count
-        count += 1
-        feed(fed, user, frames)
-    suspects.add(sock)
-    return count
-
-
 class Fed(Protocol):
     """What ``PeerSockets.receive`` feeds (the core's ``PeerDriver``)."""
-
-    def receive_router(self, routing_id: bytes, frames: list[bytes], now: float, wall: float) -> None: ...
 
     def receive_router_batch(self, messages: list[list[bytes]], now: float, wall: float) -> None: ...
 
@@ -393,7 +368,9 @@ class PeerSockets:
         assert router is not None
         if router in suspects:
             suspects.discard(router)
-            received = _drain_router(router, fed, suspects)
+            batch = _read(router, suspects, receive)
+            _feed_router(fed, batch)
+            received = len(batch)
         return received + self._receive_dealers(fed)
 
     def _receive_dealers(self, fed: Fed) -> int:
@@ -435,7 +412,9 @@ class PeerSockets:
         if router in suspects:
             assert router is not None
             suspects.discard(router)
-            received += _drain_with_user(router, self._feed_router_curve, fed, suspects)
+            read = _read(router, suspects, _receive_with_user)
+            _feed_router(fed, [frames for user, frames in read if self._may_deliver(user, frames)])
+            received += len(read)
         return received + self._receive_dealers(fed)
 
     def _answer_zap(self, _fed: Fed, request: list[bytes]) -> None:
@@ -458,16 +437,15 @@ class PeerSockets:
             value = int.from_bytes(event[0][2:6], "little")
             self.curve.handshake_failed(event[1].decode("utf-8", "replace"), value)
 
-    def _feed_router_curve(self, fed: Fed, user: str | None, frames: list[bytes]) -> None:
+    def _may_deliver(self, user: str | None, frames: list[bytes]) -> bool:
+        """The CURVE policy's word on a ROUTER message (counted and logged if dropped)."""
         policy = self.curve
         assert policy is not None
         msg_type = frames[2] if len(frames) > 2 else b""
-        if not policy.may_deliver(user, msg_type, frames[4] if len(frames) > 4 else b""):
-            policy.dropped(user, msg_type, frames[0])
-            return
-        if _tracing:
-            trace("in", msg_type)
-        fed.receive_router(frames[0], frames[1:], _monotonic(), _wall())
+        if policy.may_deliver(user, msg_type, frames[4] if len(frames) > 4 else b""):
+            return True
+        policy.dropped(user, msg_type, frames[0])
+        return False
 
     def send(self, out: Frames) -> int:
         """Send a round's frames; returns how many left.  A full queue, or a peer without a

@@ -121,13 +121,10 @@ class Leader(RoleHandler):
 
     def propose(self, msg: Propose, now: float) -> int:
         """Append a client's update; it is sent with the rest of the batch (``end_batch``)."""
-        node = self.node
-        last = node._append_local([encode_entry(msg.request_id, EntryType.STATE, node.term, msg.data)])
-        self.unsent = True
-        return last
+        return self.propose_batch(ProposeBatch(((msg.request_id, msg.data),)), now)
 
     def propose_batch(self, msg: ProposeBatch, now: float) -> int:
-        """``propose`` for every update of a drained batch: one append, one cache update."""
+        """Append the updates of a drained batch: one append, one request-id cache update."""
         node = self.node
         if not msg.updates:
             return node.log.last_index
