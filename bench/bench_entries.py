@@ -235,7 +235,9 @@ def wait_applied(ctx: Ctx, url: str, index: int, timeout: float) -> float | None
 def memory_server(url: str, count: int, size: int, message_bytes: int = MESSAGE_BYTES) -> None:
     """A ROUTER serving RequestEntries of ``count`` ``size``-byte entries from memory, grouped
     and pipelined as the original does (at most 4096 entries or >= 64 KiB a message, at most
-    5 messages unacknowledged); it answers RequestConfig as the leader, like the echo server."""
+    5 messages unacknowledged); it answers RequestConfig as the leader, like the echo server.
+    The ceiling of a Python server: frames leave through pyzmq's backend send, as the
+    runtimes', from entries already in memory."""
     import msgpack
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -247,6 +249,8 @@ def memory_server(url: str, count: int, size: int, message_bytes: int = MESSAGE_
     streams: dict[tuple[bytes, bytes], list[int]] = {}  # key -> [next index, last, outstanding]
 
     per_message = min(MESSAGE_ENTRIES, -(-message_bytes // size))  # equal sizes: no summing
+    send = zmq.backend.Socket.send  # the frame send the runtimes use (no Python wrapper)
+    more = zmq.SNDMORE
 
     def pump(key: tuple[bytes, bytes], stream: list[int]) -> None:
         while stream[2] < PIPELINE and stream[0] <= stream[1]:
@@ -254,7 +258,11 @@ def memory_server(url: str, count: int, size: int, message_bytes: int = MESSAGE_
             stream[0] = min(first + per_message, stream[1] + 1)
             final = stream[0] > stream[1]
             head = [key[0], key[1], b"\x01" if final else b"\x02", b"\xc0", uint(stream[0] - 1)]
-            router.send_multipart(head + entries[first - 1 : stream[0] - 1])
+            for frame in head:
+                send(router, frame, more)
+            for frame in entries[first - 1 : stream[0] - 2]:
+                send(router, frame, more)
+            send(router, entries[stream[0] - 2], 0)
             if final:
                 del streams[key]
                 return
@@ -623,6 +631,9 @@ def _progress(n: int, rounds: int, name: str, row: Row) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["memserver"] and len(sys.argv) == 6:
+        from zmqraft.core.malloc_tuning import reexec_tuned
+
+        reexec_tuned()  # the same malloc settings as the peers' commands
         memory_server(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit(main(sys.argv[1:]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ from .config_files import read_config
 from .curve_policy import load_curve
 
 T = TypeVar("T")
+
+log = logging.getLogger("zmqraft.command_line")
 
 #: the names of the signals that close a peer gracefully (the original's list)
 CLOSING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR2")
@@ -83,6 +86,7 @@ def run_server(
     """The command line's life: logging, the options, ``build`` (an error is a RAFT INIT
     ERROR, status 1), ``serve`` until closed, "bye bye"."""
     setup_logging(args.verbose)
+    log.debug("GLIBC_TUNABLES=%s", os.environ.get("GLIBC_TUNABLES", "(unset)"))  # malloc_tuning
     if args.check_config is not None:
         return check_config(args)
     try:
