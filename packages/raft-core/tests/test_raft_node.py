@@ -160,7 +160,7 @@ def test_truncating_committed_entries_is_an_error_event_not_a_crash() -> None:
 
 
 def test_entries_are_applied_from_the_last_write_without_reading_them_back() -> None:
-    """The apply after a write takes the entries that write made durable from memory (at one
+    """The apply after a write takes the entries the last two writes made durable from memory (at one
     update in flight, a read back from the log file on every peer); older ones, and whatever a
     conflicting leader replaced, come from storage."""
     h = Harness("b")
@@ -188,7 +188,32 @@ def test_entries_are_applied_from_the_last_write_without_reading_them_back() -> 
     assert reads == []  # every entry came from the writes
     h.node.step(PeerRequest(AppendEntries(3, "c", 2, 3, 2, 3, ()), "r"), 0.3)
     h.flush_storage()
-    assert h.node.log.recent(1, 3) is None and h.node.log.recent(3, 3) == [replaced]
+    # the write before the last stays too: a follower learns of a commit with the next write
+    assert h.node.log.recent(1, 3) == [written[0], written[1], replaced]
+    fourth = entry(2, 40)
+    h.node.step(PeerRequest(AppendEntries(4, "c", 2, 3, 2, 3, (fourth,)), "r"), 0.4)
+    h.flush_storage()
+    assert h.node.log.recent(2, 4) is None and h.node.log.recent(3, 4) == [replaced, fourth]
+
+
+def test_a_follower_applies_a_write_committed_by_the_next_append_from_memory() -> None:
+    """At steady load the commit of a follower's write arrives with the next write: its apply
+    takes the entries of the write before the last from memory too."""
+    h = Harness("b")
+    reads = []
+    entry_batches = h.log.entry_batches
+    h.log.entry_batches = (  # type: ignore[method-assign]
+        lambda first, last, *a: reads.append((first, last)) or entry_batches(first, last, *a)
+    )
+    first = (entry(1, 1), entry(1, 2))
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, first), "r"), 0.1)
+    h.flush_storage()
+    assert h.node.next_apply_job() is None  # nothing committed yet
+    h.node.step(PeerRequest(AppendEntries(2, "a", 1, 2, 1, 2, (entry(1, 3),)), "r"), 0.2)
+    h.flush_storage()
+    job = h.node.next_apply_job()
+    assert job is not None and job.entries == list(first) and job.entries[0] is first[0]
+    assert reads == []
 
 
 def test_a_late_older_append_does_not_drop_acknowledged_entries() -> None:

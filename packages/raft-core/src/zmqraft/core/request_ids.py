@@ -106,7 +106,9 @@ def scan_request_ids(
 
 
 _request_id_of = itemgetter(slice(0, REQUEST_ID_SIZE))  # an entry's first 12 bytes
-_HASH_MASK = 0x7FFFFFFF  # 31 bits of ``hash(id)``: 4 bytes a frozen id (ties are compared)
+# 30 bits of ``hash(id)``: 4 bytes a frozen id (ties are compared).  A 30-bit int is one
+# CPython digit, for which sorting takes half the time of 31 bits (a freeze: 0.41 -> 0.25 µs an id)
+_HASH_MASK = 0x3FFFFFFF
 
 
 def _gather(items: list[Any], order: list[int]) -> Sequence[Any]:
@@ -115,7 +117,7 @@ def _gather(items: list[Any], order: list[int]) -> Sequence[Any]:
 
 @dataclass(slots=True)
 class _Generation:
-    """Frozen ids sorted by a 31-bit hash, so a lookup is a C-level bisection however many
+    """Frozen ids sorted by a 30-bit hash, so a lookup is a C-level bisection however many
     ids share a second: ``hashes``, the ids packed 12 bytes each in the same order, and their
     indexes (24 bytes an id); ``oldest_s``/``newest_s`` bound their timestamps."""
 

@@ -26,10 +26,12 @@ class RaftLog:
         self.unstable: list[bytes] = []
         self._stale_from: int | None = None  # storage holds entries >= this that are void
         self._taken = 0  # unstable entries (from offset) handed to the write in flight
-        # the entries the last write made durable, from this index: the next apply reads
-        # them here instead of back from storage
+        # the entries the last two writes made durable, from this index: the next apply
+        # reads them here instead of back from storage (a follower learns that a write is
+        # committed with the AppendEntries that brings the next one)
         self._recent: list[bytes] = []
         self._recent_first = 0
+        self._last_written = 0  # how many of them the last write made durable
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -62,8 +64,8 @@ class RaftLog:
         return self.storage.entries(index, index)[0]
 
     def recent(self, first: int, last: int) -> list[bytes] | None:
-        """Durable entries from ``first`` (up to ``last``) if the last write still holds
-        them in memory, else None (read them from storage)."""
+        """Durable entries from ``first`` (up to ``last``) if the last two writes still
+        hold them in memory, else None (read them from storage)."""
         at = first - self._recent_first
         if not 0 <= at < len(self._recent) or last < first:
             return None
@@ -103,6 +105,7 @@ class RaftLog:
         if last_kept >= self.last_index:
             return
         del self._recent[max(last_kept + 1 - self._recent_first, 0) :]
+        self._last_written = min(self._last_written, len(self._recent))
         if last_kept + 1 >= self.offset:
             del self.unstable[last_kept + 1 - self.offset :]
             self._taken = min(self._taken, len(self.unstable))
@@ -117,6 +120,7 @@ class RaftLog:
     def reset_to_snapshot(self, meta: SnapshotMeta) -> None:
         """After a snapshot replaced the whole log in storage."""
         self._recent = []
+        self._last_written = 0
         self.unstable = []
         self._taken = 0
         self.offset = meta.index + 1
@@ -156,7 +160,14 @@ class RaftLog:
             if ours is not theirs:
                 break
             same += 1
-        self._recent, self._recent_first = self.unstable[:same], self.offset
+        written = self.unstable[:same]
+        recent = self._recent
+        if recent and self._recent_first + len(recent) == self.offset:  # the write before: kept
+            kept = recent[len(recent) - self._last_written :] if self._last_written else []
+            self._recent, self._recent_first = kept + written, self.offset - len(kept)
+        else:
+            self._recent, self._recent_first = written, self.offset
+        self._last_written = same
         del self.unstable[:same]
         self.offset += same
         if same < len(write.entries):
