@@ -487,6 +487,21 @@ def test_leader_publishes_applied_entries_then_heartbeats() -> None:
     assert (heartbeat.last_applied, heartbeat.entries) == (index, ())
 
 
+def test_a_leader_nobody_subscribes_to_publishes_nothing_and_greets_a_new_subscriber() -> None:
+    ep = Endpoint(secret=b"k")
+    ep.server.broadcast_subscribed(False, ep.now)  # the runtime's XPUB: nobody yet
+    ep.pub.clear()
+    first = ep.update(b"unheard")
+    ep.advance(0.6)
+    assert ep.pub == [] and first > 0  # neither the applied batch nor a heartbeat
+    ep.server.broadcast_subscribed(True, ep.now)
+    ep.advance(0.001)  # the heartbeat is due at once: the subscriber learns where it stands
+    greeting = m.decode_state_broadcast(ep.pub[-1])
+    assert (greeting.last_applied, greeting.entries) == (first, ())
+    second = ep.update(b"heard")
+    assert m.decode_state_broadcast(ep.pub[-1]).entries == tuple(ep.log.entries(second, second))
+
+
 def test_followers_publish_nothing() -> None:
     ep = Endpoint(THREE, me="b")
     ep.advance(0.1)

@@ -161,6 +161,8 @@ class Fed(Protocol):
 
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None: ...
 
+    def broadcast_subscribed(self, present: bool, now: float) -> None: ...
+
 
 class Frames(Protocol):
     """Frames per socket kind (the core's ``driver.Outputs``)."""
@@ -215,7 +217,9 @@ class PeerSockets:
         self.unwatch = unwatch
         self.ctx: zmq.Context[Socket] | None = None
         self.router: Socket | None = None
-        self.pub: Socket | None = None
+        self.pub: Socket | None = None  # an XPUB
+        self._topics: set[bytes] = set()  # what the XPUB's subscribers subscribed to
+        self._subscribed: bool | None = None  # what the driver was told (None: nothing yet)
         self.dealers: dict[str, tuple[str, Socket]] = {}  # peer id -> (url, socket)
         self.bound_url: str | None = None
         self.dropped_sends = 0
@@ -265,10 +269,14 @@ class PeerSockets:
         self._suspects.add(router)
         self.watch(router)
         if pub_bind is not None:
-            pub = self.pub = ctx.socket(zmq.PUB)
+            # an XPUB (a SUB sees a PUB): it hears of subscriptions, so that a leader nobody
+            # listens to publishes nothing (every applied entry was a frame to send)
+            pub = self.pub = ctx.socket(zmq.XPUB)
             pub.setsockopt(zmq.LINGER, PUB_LINGER_MS)
             self._curve_server(pub)
             _bind(pub, pub_bind, "the broadcast PUB")
+            self._suspects.add(pub)
+            self.watch(pub)
         if self.curve is not None:
             # a handshake that fails before ZAP is asked (a client with a wrong server key
             # for this peer) is seen only as a socket event: logged and counted too
@@ -363,7 +371,7 @@ class PeerSockets:
         suspects = self._suspects
         if not suspects:
             return 0
-        received = 0
+        received = self._receive_subscriptions(fed) if self.pub in suspects else 0
         router = self.router
         assert router is not None
         if router in suspects:
@@ -384,6 +392,27 @@ class PeerSockets:
                     received += _drain(sock, partial(self._feed_peer, peer_id), fed, suspects)
         return received
 
+    def _receive_subscriptions(self, fed: Fed) -> int:
+        """The XPUB's (un)subscription messages (``\x01``/``\x00`` + topic; libzmq passes a
+        topic's first subscription and its last unsubscription, also when a subscriber's
+        connection closes); the driver hears whenever anyone or no one is left (the first
+        pass tells it too: nobody yet)."""
+        pub = self.pub
+        assert pub is not None
+        self._suspects.discard(pub)
+        messages = _read(pub, self._suspects, receive)
+        topics = self._topics
+        for frames in messages:
+            kind, topic = frames[0][:1], frames[0][1:]
+            if kind == b"\x01":
+                topics.add(topic)
+            elif kind == b"\x00":
+                topics.discard(topic)
+        if bool(topics) is not self._subscribed:
+            self._subscribed = bool(topics)
+            fed.broadcast_subscribed(self._subscribed, _monotonic())
+        return len(messages)
+
     @staticmethod
     def _feed_peer(peer_id: str, fed: Fed, frames: list[bytes]) -> None:
         if _tracing:
@@ -398,7 +427,7 @@ class PeerSockets:
         suspects = self._suspects
         if not suspects:
             return 0
-        received = 0
+        received = self._receive_subscriptions(fed) if self.pub in suspects else 0
         zap = self.zap
         if zap in suspects:
             assert zap is not None
@@ -479,7 +508,8 @@ class PeerSockets:
                         sent += 1
                 except zmq.Again:
                     dropped += 1
-            if self.pub is not None:
+            if self.pub is not None and out.pub:
+                suspects.add(self.pub)  # a send may consume the notice of a subscription
                 for frames in out.pub:
                     send(self.pub, frames)
                     sent += 1
@@ -490,7 +520,13 @@ class PeerSockets:
         return sent
 
     def stop_reading(self) -> None:
-        for sock in [self.zap, *self.monitors, self.router, *(sock for _url, sock in self.dealers.values())]:
+        for sock in [
+            self.zap,
+            *self.monitors,
+            self.router,
+            self.pub,
+            *(sock for _url, sock in self.dealers.values()),
+        ]:
             if sock is not None and not sock.closed:
                 self.unwatch(sock)
 

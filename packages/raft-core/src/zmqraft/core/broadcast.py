@@ -3,7 +3,9 @@
 A leader publishes a StateBroadcast on its PUB socket after every applied batch (the
 entries of that batch, with the term and the last applied index) and, while nothing is
 applied, an empty one every ``interval`` seconds as a heartbeat, so subscribers can tell a
-live leader from a silent one.  A peer that does not lead publishes nothing.
+live leader from a silent one.  A peer that does not lead publishes nothing, nor does a
+leader nobody subscribes to, when the runtime can tell (its XPUB hears subscriptions): a
+PUB drops every message then, but each applied batch cost a frame per entry to send.
 """
 
 from __future__ import annotations
@@ -25,10 +27,19 @@ class BroadcastPublisher:
         self.send = send
         self.enabled = enabled
         self.due: float | None = None  # the next heartbeat, while leader
+        #: does anyone subscribe?  Told by the runtime (``subscribed``); assumed until then
+        self.listened = True
 
     def role_changed(self, leader: bool, now: float) -> None:
         """A new leader announces itself at once; any other role stops the heartbeats."""
         self.due = now if leader else None
+
+    def subscribed(self, present: bool, now: float) -> None:
+        """The PUB gained its first subscriber (``present``) or lost its last one.  A new
+        subscriber hears a heartbeat at once: who leads, and how far it applied."""
+        self.listened = present
+        if present and self.due is not None:
+            self.due = now
 
     def applied(self, node: RaftNode, entries: Sequence[bytes], now: float) -> None:
         """A batch was applied: publish it, and push the next heartbeat back."""
@@ -42,7 +53,7 @@ class BroadcastPublisher:
             self.due = now + self.interval
 
     def _publish(self, node: RaftNode, entries: Sequence[bytes]) -> None:
-        if self.enabled and node.role is Role.LEADER:
+        if self.enabled and self.listened and node.role is Role.LEADER:
             msg = m.StateBroadcast(self.ident, node.term, node.last_applied, tuple(entries))
             self.send(msg.encode())
 

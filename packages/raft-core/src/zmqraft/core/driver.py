@@ -229,6 +229,11 @@ class PeerDriver:
     def receive_peer(self, peer_id: str, frames: list[bytes], now: float, wall: float) -> None:
         self.server.receive_peer(peer_id, frames, now, wall)
 
+    def broadcast_subscribed(self, present: bool, now: float) -> None:
+        """The runtime's broadcast socket gained its first subscriber or lost its last: the
+        leader publishes only while someone listens."""
+        self.server.broadcast_subscribed(present, now)
+
     def handle_timer(self, now: float, wall: float) -> None:
         self.server.handle_timer(now, wall)
 

@@ -174,6 +174,10 @@ class PeerServer:
         """A message that arrived on the ROUTER socket (routing id split off)."""
         self.receive_router_batch([[routing_id, *frames]], now, wall)
 
+    def broadcast_subscribed(self, present: bool, now: float) -> None:
+        """Anyone subscribed to the broadcasts, or nobody any more (see ``broadcast``)."""
+        self._broadcast.subscribed(present, now)
+
     def receive_router_batch(self, messages: Iterable[list[bytes]], now: float, wall: float) -> None:
         """Messages that arrived on the ROUTER socket, each with its routing id first: one
         pass for a drained batch, so its new updates are appended to the log together."""
