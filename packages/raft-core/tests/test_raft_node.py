@@ -260,6 +260,37 @@ def test_leader_pipelines_up_to_the_window_and_commits_on_a_majority() -> None:
     assert h.node.commit_index >= first.prev_log_index + 3
 
 
+def test_with_two_in_flight_new_entries_wait_for_an_acknowledgement_and_leave_together() -> None:
+    """Under load a follower is sent fewer, larger batches: past ``coalesce_inflight_messages``
+    in flight, entries that fit in one message wait for the next acknowledgement."""
+    h = Harness("a")  # the default options: 16 in flight at most, coalescing past 2
+    h.elect()
+    h.ack_probe()
+    for n in range(1, 5):  # four batches of one update each
+        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
+        h.node.end_batch(h.now)
+    h.flush_storage()
+    to_b = [m.message for m in h.node.take_outgoing() if m.peer == "b"]
+    assert [len(m.entries) for m in to_b if isinstance(m, AppendEntries)] == [1, 1]
+    h.node.step(PeerReply("b", AppendEntriesReply(to_b[0].msg_id, h.node.term, True)), h.now)
+    waited = [m.message for m in h.node.take_outgoing() if m.peer == "b"]
+    assert len(waited) == 1 and isinstance(waited[0], AppendEntries)
+    assert [e[:12] for e in waited[0].entries] == [n.to_bytes(12, "big") for n in (3, 4)]
+
+
+def test_a_follower_behind_by_more_than_a_message_is_still_pipelined() -> None:
+    h = Harness("a", RaftOptions(peer_msg_data_size=64))  # two entries a message
+    h.elect()
+    h.ack_probe()
+    for n in range(1, 8):
+        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
+    h.node.end_batch(h.now)
+    h.flush_storage()
+    to_b = [m.message for m in h.node.take_outgoing() if m.peer == "b"]
+    # three messages in flight while more than a message remained; the last entry waits
+    assert [len(m.entries) for m in to_b if isinstance(m, AppendEntries)] == [2, 2, 2]
+
+
 def test_only_the_newest_message_in_flight_is_resent() -> None:
     h = Harness("a", RaftOptions(max_inflight_messages=4, peer_msg_data_size=64))
     h.elect()

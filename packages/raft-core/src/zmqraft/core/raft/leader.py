@@ -10,9 +10,11 @@ so without it they would wait for the next client update.
 Replication (``replicate``; Raft §5.3, spec §6.2, pipelining in progress.py): while probing, one
 message at a time and one entry per message; once a follower's position is known, up to
 ``max_inflight_messages`` / ``max_inflight_bytes`` AppendEntries of up to ``peer_msg_data_size``
-bytes each.  Only the newest message in flight is ever re-sent.  A follower whose next entry
-is below the log's first index is sent the snapshot in chunks (spec §6.5).  An idle follower
-gets a heartbeat every ``append_entries_heartbeat_interval``, which also carries a commit
+bytes each; with ``coalesce_inflight_messages`` in flight, new entries that fit in one
+message wait for the next acknowledgement (under load, fewer and larger batches to write).
+Only the newest message in flight is ever re-sent.  A follower whose next entry is below
+the log's first index is sent the snapshot in chunks (spec §6.5).  An idle follower gets a
+heartbeat every ``append_entries_heartbeat_interval``, which also carries a commit
 advance (the original sends idle followers an empty AppendEntries at each commit advance,
 spec §6.2; here they learn it at most one heartbeat interval later).  A client's update is
 appended at once and sent with the rest of its batch of inputs (``end_batch``).
@@ -350,6 +352,12 @@ class Leader(RoleHandler):
                 entries = raft_log.entries(p.next, p.next)
             else:
                 entries = raft_log.entries(p.next, raft_log.last_index, max_bytes=opts.peer_msg_data_size)
+                if (
+                    len(p.inflight) >= opts.coalesce_inflight_messages
+                    and entries
+                    and p.next + len(entries) > raft_log.last_index
+                ):
+                    return  # they fit in one message: it leaves at the next acknowledgement
             msg = AppendEntries(
                 node._next_msg_id(p.peer_id),
                 node.id,

