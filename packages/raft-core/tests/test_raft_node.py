@@ -234,6 +234,24 @@ def test_original_style_follower_truncates_after_prev_on_every_match() -> None:
     assert h.log.last_index == 0
 
 
+def test_original_style_follower_takes_a_re_sent_copy_of_committed_entries_as_it_holds_them() -> None:
+    """A copy of the newest AppendEntries re-sent on a new connection reaches the follower
+    after it committed the entries: the original truncates after prevIndex and appends the
+    same entries, ending as it was; the model must not take it for a truncation of committed
+    entries (found by the simulator, seed 1803 of the long run)."""
+    h = Harness("b", RaftOptions(truncate_on_match=True))
+    first = (entry(1, 1), entry(1, 2))
+    rest = tuple(entry(1, n) for n in range(3, 9))
+    h.node.step(PeerRequest(AppendEntries(1, "a", 1, 0, 0, 0, first), "r"), 0.1)
+    h.node.step(PeerRequest(AppendEntries(2, "a", 1, 2, 1, 8, rest), "r"), 0.1)
+    h.flush_storage()
+    assert h.node.commit_index == 8
+    h.node.step(PeerRequest(AppendEntries(2, "a", 1, 2, 1, 8, rest), "r2"), 0.2)  # the copy
+    h.flush_storage()
+    assert h.log.last_index == 8 and h.node.commit_index == 8
+    assert not [e for e in h.node.take_events() if isinstance(e, RaftError)]
+
+
 def test_new_leader_appends_a_checkpoint_for_older_term_entries() -> None:
     h = Harness("a")
     h.node.step(PeerRequest(AppendEntries(1, "b", 1, 0, 0, 0, (entry(1, 1),)), "r"), 0.1)

@@ -188,6 +188,15 @@ def append_from_leader(
         truncate_on_match = node.options.truncate_on_match
     if truncate_on_match:
         cut = prev + skip
+        last = prev + len(entries)
+        if last >= raft_log.last_index and all(
+            raft_log.term_at(first + pos) == entry_term(entries[pos])
+            for pos in range(skip, raft_log.last_index - prev)
+        ):
+            # the original truncates and appends the very entries it holds (a re-sent copy
+            # of the newest message): the log ends as it was
+            node._append_local(entries[raft_log.last_index - prev :])
+            return last
     else:
         for pos in range(skip, len(entries)):
             index = first + pos
