@@ -7,6 +7,7 @@ hand, so each test sees exactly when a message may leave.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from zmqraft.core.cluster import ClusterConfig
@@ -68,6 +69,15 @@ class Harness:
         assert isinstance(vote_b, RequestVote)
         self.node.step(PeerReply("b", RequestVoteReply(vote_b.msg_id, self.node.term, True)), self.now)
         assert self.node.role is Role.LEADER
+
+    def propose_batch(self, numbers: range) -> list[Any]:
+        """Propose one update per number as one batch of inputs (the driver's round ends it),
+        make it durable, and return what went to b."""
+        for n in numbers:
+            self.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), self.now)
+        self.node.end_batch(self.now)
+        self.flush_storage()
+        return [o.message for o in self.node.take_outgoing() if o.peer == "b"]
 
     def ack_probe(self, peer: str = "b") -> None:
         """Acknowledge the new leader's first (probing) AppendEntries to ``peer``."""
@@ -300,11 +310,7 @@ def test_a_follower_behind_by_more_than_a_message_is_still_pipelined() -> None:
     h = Harness("a", RaftOptions(peer_msg_data_size=64))  # two entries a message
     h.elect()
     h.ack_probe()
-    for n in range(1, 8):
-        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
-    h.node.end_batch(h.now)
-    h.flush_storage()
-    to_b = [m.message for m in h.node.take_outgoing() if m.peer == "b"]
+    to_b = h.propose_batch(range(1, 8))
     # three messages in flight while more than a message remained; the last entry waits
     assert [len(m.entries) for m in to_b if isinstance(m, AppendEntries)] == [2, 2, 2]
 
@@ -448,11 +454,7 @@ def test_a_follower_that_lost_acknowledged_entries_is_sent_them_again(lost: int)
     h = Harness("a", RaftOptions(max_inflight_messages=4, peer_msg_data_size=64))
     h.elect()
     h.ack_probe()
-    for n in range(1, 5):
-        h.node.step(Propose(n.to_bytes(12, "big"), b"x%d" % n), h.now)
-    h.node.end_batch(h.now)
-    h.flush_storage()
-    to_b = [o.message for o in h.node.take_outgoing() if o.peer == "b"]
+    to_b = h.propose_batch(range(1, 5))
     h.node.step(PeerReply("b", AppendEntriesReply(to_b[-1].msg_id, h.node.term, True)), h.now)
     last = h.node.log.last_index
     assert h.node.commit_index == last
