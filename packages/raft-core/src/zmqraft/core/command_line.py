@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,6 +26,7 @@ from .cli_errors import report
 from .config import create_options, peer_entry, seed_peers, validate_options
 from .config_files import read_config
 from .curve_policy import load_curve
+from .malloc_tuning import reexec_tuned
 
 T = TypeVar("T")
 
@@ -78,6 +79,16 @@ def setup_logging(verbose: int) -> None:
     _debug = bool(verbose)
     if verbose:
         logging.getLogger("zmqraft").setLevel(logging.DEBUG)
+
+
+def command_args(argv: Sequence[str] | None) -> list[str]:
+    """A runtime's ``main`` arguments: ``argv`` as given by a caller in its own process, or,
+    run as the command itself (``None``), ``sys.argv[1:]`` once the process has re-executed
+    with the malloc tunables (``malloc_tuning``: before any thread or socket exists)."""
+    if argv is not None:
+        return list(argv)
+    reexec_tuned()
+    return sys.argv[1:]
 
 
 def run_server(

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import anyio
-from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
-from zmqraft.core.malloc_tuning import reexec_tuned
+from zmqraft.core.command_line import (
+    CLOSING_SIGNALS,
+    command_args,
+    exit_status,
+    init_error,
+    run_server,
+    server_parser,
+)
 
 from .builder import build
 from .server import ZmqRaft
@@ -57,9 +62,7 @@ def _build(options: dict[str, Any]) -> ZmqRaft:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:  # the command itself, not a caller in its own process
-        reexec_tuned()
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = command_args(argv)
     if args[:1] == ["demo"]:
         from .demo import main as demo_main
 

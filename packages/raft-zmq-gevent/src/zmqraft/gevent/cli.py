@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from zmqraft.core.command_line import CLOSING_SIGNALS, exit_status, init_error, run_server, server_parser
-from zmqraft.core.malloc_tuning import reexec_tuned
+from zmqraft.core.command_line import (
+    CLOSING_SIGNALS,
+    command_args,
+    exit_status,
+    init_error,
+    run_server,
+    server_parser,
+)
 
 import gevent
 
@@ -61,6 +66,4 @@ def _build(options: dict[str, Any]) -> ZmqRaft:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:  # the command itself, not a caller in its own process
-        reexec_tuned()
-    return run_server(parser().parse_args(list(sys.argv[1:] if argv is None else argv)), _build, _serve)
+    return run_server(parser().parse_args(command_args(argv)), _build, _serve)
