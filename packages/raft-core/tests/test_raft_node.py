@@ -306,6 +306,24 @@ def test_with_two_in_flight_new_entries_wait_for_an_acknowledgement_and_leave_to
     assert [e[:12] for e in waited[0].entries] == [n.to_bytes(12, "big") for n in (3, 4)]
 
 
+def test_entries_that_waited_for_an_acknowledgement_leave_from_memory() -> None:
+    """By the time an acknowledgement lets waiting entries go, the leader has written them:
+    the AppendEntries takes them from its last writes, not back from storage."""
+    h = Harness("a")
+    h.elect()
+    h.ack_probe()
+    reads = []
+    storage_entries = h.log.entries
+    h.log.entries = (  # type: ignore[method-assign]
+        lambda first, last, *a: reads.append((first, last)) or storage_entries(first, last, *a)
+    )
+    to_b = [m for n in range(1, 5) for m in h.propose_batch(range(n, n + 1))]  # the last two wait
+    h.node.step(PeerReply("b", AppendEntriesReply(to_b[0].msg_id, h.node.term, True)), h.now)
+    waited = [m.message for m in h.node.take_outgoing() if m.peer == "b"]
+    assert [e[:12] for e in waited[0].entries] == [n.to_bytes(12, "big") for n in (3, 4)]
+    assert reads == []
+
+
 def test_a_follower_behind_by_more_than_a_message_is_still_pipelined() -> None:
     h = Harness("a", RaftOptions(peer_msg_data_size=64))  # two entries a message
     h.elect()

@@ -79,16 +79,24 @@ class RaftLog:
         if first > last:
             return []
         out: list[bytes] = []
-        if first < self.offset:
-            out = self.storage.entries(first, min(last, self.offset - 1), max_bytes, max_count)
-            got = first + len(out)
-            if got < self.offset or got > last:
-                return out
-            first = got
-            max_bytes -= sum(len(e) for e in out)
-            if max_bytes <= 0:
-                return out
-        window = self.unstable[first - self.offset : last - self.offset + 1]
+        recent, held_from = self._recent, self._recent_first
+        if held_from <= first < self.offset and held_from + len(recent) == self.offset:
+            # durable, and still held by the last writes: an AppendEntries that waited for an
+            # acknowledgement (coalescing) would otherwise read back what the leader just wrote
+            window = recent[first - held_from : last - held_from + 1]
+            if last >= self.offset:
+                window += self.unstable[: last - self.offset + 1]
+        else:
+            if first < self.offset:
+                out = self.storage.entries(first, min(last, self.offset - 1), max_bytes, max_count)
+                got = first + len(out)
+                if got < self.offset or got > last:
+                    return out
+                first = got
+                max_bytes -= sum(len(e) for e in out)
+                if max_bytes <= 0:
+                    return out
+            window = self.unstable[first - self.offset : last - self.offset + 1]
         ends = list(accumulate(map(len, window)))  # per-entry work at C speed: every AppendEntries
         fit = max(bisect_right(ends, max_bytes), 0 if out else 1)
         out.extend(window[:fit])
