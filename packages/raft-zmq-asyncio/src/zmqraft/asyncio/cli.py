@@ -22,6 +22,7 @@ from zmqraft.core.command_line import (
     server_parser,
 )
 
+from . import event_loop
 from .builder import build
 from .server import ZmqRaft
 
@@ -42,6 +43,7 @@ async def _close_on_signals(raft: ZmqRaft) -> None:
 
 
 async def _serve(raft: ZmqRaft) -> int:
+    log.debug("event loop: %s", event_loop.running_loop_name())
     async with anyio.create_task_group() as tg:
         tg.start_soon(_close_on_signals, raft)
         try:
@@ -67,4 +69,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import main as demo_main
 
         return demo_main(args[1:])
-    return run_server(parser().parse_args(args), _build, lambda raft: anyio.run(_serve, raft))
+    return run_server(parser().parse_args(args), _build, lambda raft: event_loop.run(_serve, raft))
