@@ -25,6 +25,7 @@ from .builder import check_peer_id
 from .cli_errors import report
 from .config import create_options, peer_entry, seed_peers, validate_options
 from .config_files import read_config
+from .cpu_scheduling import policy_name, use_batch_scheduling
 from .curve_policy import load_curve
 from .malloc_tuning import reexec_tuned
 
@@ -84,10 +85,12 @@ def setup_logging(verbose: int) -> None:
 def command_args(argv: Sequence[str] | None) -> list[str]:
     """A runtime's ``main`` arguments: ``argv`` as given by a caller in its own process, or,
     run as the command itself (``None``), ``sys.argv[1:]`` once the process has re-executed
-    with the malloc tunables (``malloc_tuning``: before any thread or socket exists)."""
+    with the malloc tunables (``malloc_tuning``) and put itself under ``SCHED_BATCH``
+    (``cpu_scheduling``): both before any thread or socket exists."""
     if argv is not None:
         return list(argv)
     reexec_tuned()
+    use_batch_scheduling(os.environ)
     return sys.argv[1:]
 
 
@@ -98,6 +101,7 @@ def run_server(
     ERROR, status 1), ``serve`` until closed, "bye bye"."""
     setup_logging(args.verbose)
     log.debug("GLIBC_TUNABLES=%s", os.environ.get("GLIBC_TUNABLES", "(unset)"))  # malloc_tuning
+    log.debug("CPU scheduling: %s", policy_name())  # cpu_scheduling
     if args.check_config is not None:
         return check_config(args)
     try:
