@@ -21,14 +21,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .switches import switched_off
+
 #: set to 0, no, off or false to keep the default policy
 SWITCH = "ZMQRAFT_SCHED_BATCH"
-_OFF = {"0", "no", "off", "false"}
 
 
 def wanted(env: Mapping[str, str]) -> bool:
     """Should the command run under ``SCHED_BATCH``?  Yes unless ``env`` turns it off."""
-    return env.get(SWITCH, "").strip().lower() not in _OFF
+    return not switched_off(env, SWITCH)
 
 
 def use_batch_scheduling(env: Mapping[str, str]) -> None:

@@ -23,11 +23,12 @@ import platform
 import sys
 from collections.abc import Mapping
 
+from .switches import switched_off
+
 #: the tunables the command sets when the environment does not name them
 TUNABLES = {"glibc.malloc.mxfast": "160", "glibc.malloc.tcache_count": "256"}
 #: set to 0, no, off or false to keep glibc's defaults
 SWITCH = "ZMQRAFT_MALLOC_TUNING"
-_OFF = {"0", "no", "off", "false"}
 _MIN_GLIBC = (2, 26)  # the first with a thread cache and these tunables
 
 
@@ -35,7 +36,7 @@ def tuned_environment(env: Mapping[str, str], libc: tuple[str, str]) -> dict[str
     """The environment to re-execute with, or ``None`` when nothing is to change: not
     glibc (``libc`` as ``platform.libc_ver()`` gives it), turned off, or already tuned."""
     name, version = libc
-    if name != "glibc" or env.get(SWITCH, "").strip().lower() in _OFF:
+    if name != "glibc" or switched_off(env, SWITCH):
         return None
     try:
         if tuple(int(part) for part in version.split(".")[:2]) < _MIN_GLIBC:

@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
+from zmqraft.core.switches import switched_off
 
 #: set to 0, no, off or false to run on asyncio's own loop
 SWITCH = "ZMQRAFT_UVLOOP"
-_OFF = {"0", "no", "off", "false"}
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -34,7 +34,7 @@ Ts = TypeVarTuple("Ts")
 
 def use_uvloop(env: Mapping[str, str], installed: bool) -> bool:
     """Run on uvloop?  Yes when it is ``installed`` and ``env`` does not turn it off."""
-    return installed and env.get(SWITCH, "").strip().lower() not in _OFF
+    return installed and not switched_off(env, SWITCH)
 
 
 def uvloop_installed() -> bool:
